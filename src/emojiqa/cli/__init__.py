@@ -1,0 +1,70 @@
+"""The ``emojiqa`` command line: a thin layer over the library.
+
+``main(argv)`` parses arguments, runs one subcommand and returns an exit code; errors that
+emojiqa raises on purpose are printed as one clear line (no traceback) with exit code 2.
+Each group of subcommands lives in its own module with a ``register(subparsers)`` function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .. import __version__
+from ..errors import EmojiqaError
+
+#: Modules under ``emojiqa.cli`` that add subcommands, in help order.
+COMMAND_MODULES = (
+    "emoji_cmds",
+    "vae_cmds",
+    "ranker_cmds",
+    "suggest_cmds",
+    "serve_cmds",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="emojiqa",
+        description="Answer text with emojis, including emojis nobody has drawn yet.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"emojiqa {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 ok, 1 usage, 2 error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except EmojiqaError as exc:
+        print(f"emojiqa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("emojiqa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # e.g. `emojiqa emojis | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

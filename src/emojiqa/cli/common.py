@@ -1,0 +1,38 @@
+"""Helpers shared by the subcommand modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_parser(sub: Any, name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
+    """Add a subcommand whose help shows the defaults."""
+    return sub.add_parser(name, help=help, description=help,
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kw)
+
+
+def print_json(obj: Any) -> None:
+    """Print ``obj`` as UTF-8 JSON on stdout."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def read_text_arg(text: str | None, file: str | None) -> str:
+    """The text to work on: the argument, a file (``-`` for stdin), or stdin when piped."""
+    from ..errors import TextError
+
+    if text is not None and text != "-":
+        return text
+    if file and file != "-":
+        try:
+            with open(file, encoding="utf-8") as fh:
+                return fh.read()
+        except FileNotFoundError as exc:
+            raise TextError(f"text file not found: {file}") from exc
+        except UnicodeDecodeError as exc:
+            raise TextError(f"{file} is not UTF-8 text ({exc}); re-save it as UTF-8") from exc
+    if not sys.stdin.isatty() or text == "-" or file == "-":
+        return sys.stdin.read()
+    raise TextError("no text given: pass it as an argument, with --file, or on stdin")

@@ -1,0 +1,274 @@
+"""Files on disk: atomic writes, model folders, safetensors and versioned configs.
+
+Every write goes to a temporary file in the destination folder and is moved into place with
+``os.replace``, so a crash never leaves a half-written file where a model or checkpoint is
+expected. Models are read from safetensors only; anything that looks like a pickle is refused
+before a byte of it is deserialised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load_bytes
+from safetensors.torch import save as st_save_bytes
+
+from .errors import ConfigError, ModelLoadError, TrainingError
+
+#: Bumped whenever the layout of a model folder changes incompatibly.
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+T = TypeVar("T")
+
+_PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ / torch.save zip archives
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Write ``obj`` as indented UTF-8 JSON to ``path`` atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def save_tensors(
+    tensors: Mapping[str, torch.Tensor],
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
+    """Save tensors as safetensors, atomically. Tensors are made contiguous and moved to CPU."""
+    flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    return atomic_write_bytes(path, st_save_bytes(flat, metadata=dict(metadata or {})))
+
+
+def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Load a safetensors file, refusing pickles and naming what is wrong with a bad file.
+
+    Raises:
+        ModelLoadError: the file is missing, truncated, not safetensors, or a pickle.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(
+            f"model weights not found: {path} does not exist. Pass the folder written by "
+            "save_pretrained (it holds config.json and model.safetensors), or omit the path to "
+            "use the bundled model."
+        )
+    data = path.read_bytes()
+    if data[:1] == _PICKLE_MAGIC[0] or data[:4] == _PICKLE_MAGIC[1]:
+        raise ModelLoadError(
+            f"{path} looks like a pickle or torch.save archive; emojiqa only loads safetensors "
+            "and never unpickles files (a pickle can run arbitrary code). Convert the weights "
+            "with safetensors.torch.save_file in a trusted environment."
+        )
+    try:
+        return st_load_bytes(data)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        raise ModelLoadError(
+            f"{path} is not a valid safetensors file ({exc}); it may be truncated or corrupt. "
+            "Re-download or re-train the model, or restore it from a checkpoint."
+        ) from exc
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A frozen config dataclass as a JSON-ready dict (tuples become lists)."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "config") -> T:
+    """Build the frozen config dataclass ``cls`` from ``data``, strictly.
+
+    Unknown and missing fields are errors that name the field and the fields allowed.
+    Lists are turned back into tuples where the dataclass default is a tuple.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown field(s) {unknown} for {cls.__name__}; allowed fields are "
+            f"{sorted(fields)}. Remove them or check the file comes from this emojiqa version."
+        )
+    missing = sorted(set(fields) - set(data))
+    if missing:
+        raise ConfigError(
+            f"{source}: missing field(s) {missing} for {cls.__name__}. The file is incomplete: "
+            "re-save the model with save_pretrained."
+        )
+    kwargs = {}
+    for name, value in data.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)  # type: ignore[call-arg]
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: invalid {cls.__name__}: {exc}") from exc
+
+
+def write_model_folder(
+    folder: str | os.PathLike[str],
+    *,
+    model_type: str,
+    config: Any,
+    tensors: Mapping[str, torch.Tensor],
+    extra_json: Mapping[str, Any] | None = None,
+    extra_dirs: Mapping[str, Path] | None = None,
+) -> Path:
+    """Write a self-contained model folder atomically.
+
+    The folder is built next to its destination and swapped in with ``os.replace``, so a reader
+    sees either the old folder or the new one, never a mix.
+
+    Args:
+        folder: destination folder.
+        model_type: e.g. ``"vae"`` or ``"ranker"``; checked again on load.
+        config: the frozen config dataclass of the model.
+        tensors: the weights, written to ``model.safetensors``.
+        extra_json: more JSON files (``{"vocab.json": {...}}``) inference needs.
+        extra_dirs: sub-folders to copy in (``{"vae": path_to_vae_folder}``).
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        from . import __version__
+
+        header = {
+            "format_version": FORMAT_VERSION,
+            "model_type": model_type,
+            "emojiqa_version": __version__,
+            "config": config_to_dict(config),
+        }
+        atomic_write_json(tmp / CONFIG_NAME, header)
+        save_tensors(tensors, tmp / WEIGHTS_NAME, metadata={"model_type": model_type})
+        for name, obj in (extra_json or {}).items():
+            atomic_write_json(tmp / name, obj)
+        for name, src in (extra_dirs or {}).items():
+            shutil.copytree(src, tmp / name)
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_model_folder(
+    folder: str | os.PathLike[str], *, model_type: str, config_cls: type[T]
+) -> tuple[T, dict[str, torch.Tensor]]:
+    """Read ``config.json`` and ``model.safetensors`` of a model folder, with clear errors."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise ModelLoadError(
+            f"model folder not found: {folder}. Pass a folder written by save_pretrained or "
+            "by `emojiqa train-*`, or omit the path to use the bundled model."
+        )
+    if folder.is_file():
+        raise ModelLoadError(
+            f"{folder} is a file, but a model is a folder holding {CONFIG_NAME} and "
+            f"{WEIGHTS_NAME}. Pass the folder instead."
+        )
+    header = read_json(folder / CONFIG_NAME, what="model config")
+    if not isinstance(header, dict) or "config" not in header:
+        raise ModelLoadError(
+            f"{folder / CONFIG_NAME} is not an emojiqa model config (no 'config' entry). "
+            "Re-save the model with save_pretrained."
+        )
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelLoadError(
+            f"{folder} was saved in model format {version!r} (emojiqa "
+            f"{header.get('emojiqa_version', 'unknown')}), but this emojiqa "
+            f"reads format {FORMAT_VERSION}. Re-train or re-save it with this version."
+        )
+    if header.get("model_type") != model_type:
+        raise ModelLoadError(
+            f"{folder} holds a {header.get('model_type')!r} model, not a {model_type!r} model. "
+            "Check which folder you passed."
+        )
+    config = config_from_dict(config_cls, header["config"], source=str(folder / CONFIG_NAME))
+    tensors = load_tensors(folder / WEIGHTS_NAME)
+    return config, tensors
+
+
+def read_json(path: str | os.PathLike[str], *, what: str = "file") -> Any:
+    """Read a JSON file with a clear error when it is missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(
+            f"{what} not found: {path} does not exist. The model folder is incomplete; "
+            "re-save it with save_pretrained."
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(
+            f"{what} {path} is not valid UTF-8 JSON ({exc}); it may be truncated. "
+            "Re-save the model."
+        ) from exc
+
+
+def check_output_dir(folder: str | os.PathLike[str], *, min_free_mb: float = 50.0) -> Path:
+    """Fail early when ``folder`` cannot take the output of a training run.
+
+    Called before training starts, so a read-only or full disk is reported at once instead of
+    after hours of work.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise TrainingError(
+            f"cannot write to output folder {folder} ({exc.strerror or exc}). Choose a writable "
+            "folder with --out, or fix its permissions."
+        ) from exc
+    free_mb = shutil.disk_usage(folder).free / 2**20
+    if free_mb < min_free_mb:
+        raise TrainingError(
+            f"only {free_mb:.0f} MB free on the disk of {folder}; training needs at least "
+            f"{min_free_mb:.0f} MB for checkpoints and the model. Free some space or choose "
+            "another --out."
+        )
+    return folder
