@@ -1,0 +1,93 @@
+"""Distributed training with PyTorch's own engine (``torchrun``) and small helpers.
+
+Under ``torchrun --nproc-per-node N -m emojiqa train-ranker ...`` the environment holds
+``RANK``/``WORLD_SIZE``/``LOCAL_RANK``; :func:`init_distributed` then joins the process group
+(gloo on CPU, NCCL on CUDA). Without them everything runs as a single process and every helper
+here is a no-op, so training code can call them unconditionally.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process stands in a (possibly single-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: str = "cpu"
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0: the only rank that logs and writes files."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        """True when running under torchrun with more than one process."""
+        return self.world_size > 1
+
+
+def init_distributed(device: str | None = None) -> DistInfo:
+    """Join the process group if launched by torchrun; pick the device for this rank."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and (device is None or device.startswith("cuda"))
+    if device is None:
+        device = f"cuda:{local}" if use_cuda else "cpu"
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        if device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(device))
+        dist.init_process_group(backend=backend)
+    return DistInfo(rank=rank, world_size=world, local_rank=local, device=device)
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every rank (no-op in a single process)."""
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+
+
+def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Mean of ``value`` over ranks (returns ``value`` unchanged in a single process)."""
+    if not (info.enabled and dist.is_initialized()):
+        return value
+    out = value.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / info.world_size
+
+
+def shard_indices(n: int, info: DistInfo, *, shuffle: bool, seed: int, epoch: int
+                  ) -> torch.Tensor:
+    """This rank's share of ``range(n)`` for one epoch (like ``DistributedSampler``).
+
+    Every rank draws the same permutation from ``seed + epoch`` and takes every
+    ``world_size``-th index, padding by wrap-around so all ranks get equal counts.
+    """
+    if shuffle:
+        g = torch.Generator().manual_seed(seed + epoch)
+        order = torch.randperm(n, generator=g)
+    else:
+        order = torch.arange(n)
+    if info.world_size == 1:
+        return order
+    per = -(-n // info.world_size)
+    total = per * info.world_size
+    if total > n:
+        order = torch.cat([order, order[: total - n]])
+    return order[info.rank : total : info.world_size]
+
+
+def cleanup(info: DistInfo) -> None:
+    """Leave the process group."""
+    if info.enabled and dist.is_initialized():
+        dist.destroy_process_group()
