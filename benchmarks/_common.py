@@ -256,43 +256,52 @@ def fmt(value: Any, digits: int = 1) -> str:
 
 
 def _columns(rows: Sequence[Mapping[str, Any]],
-             columns: Sequence[str | tuple[str, str]] | None) -> list[tuple[str, str]]:
+             columns: Sequence[str | tuple] | None,
+             digits: int) -> list[tuple[str, str, int]]:
+    """Normalise columns to ``(key, header, digits)``."""
     if columns is None:
         seen: dict[str, None] = {}
         for r in rows:
             seen.update(dict.fromkeys(r))
         columns = list(seen)
-    return [(c, c) if isinstance(c, str) else (c[0], c[1]) for c in columns]
+    out = []
+    for c in columns:
+        if isinstance(c, str):
+            out.append((c, c, digits))
+        else:
+            out.append((c[0], c[1], c[2] if len(c) > 2 else digits))
+    return out
 
 
 def format_table(rows: Sequence[Mapping[str, Any]],
-                 columns: Sequence[str | tuple[str, str]] | None = None,
+                 columns: Sequence[str | tuple] | None = None,
                  digits: int = 1) -> str:
     """Rows of dicts as an aligned plain-text table (numbers right-aligned).
 
     Args:
         rows: one dict per row.
-        columns: keys to show, in order; a ``(key, header)`` pair renames the header.
+        columns: keys to show, in order; a ``(key, header)`` pair renames the header and a
+            ``(key, header, digits)`` triple also sets that column's decimals.
             Default: every key, in first-seen order.
         digits: decimals for floats.
     """
-    cols = _columns(rows, columns)
-    cells = [[fmt(r.get(k), digits) for k, _ in cols] for r in rows]
+    cols = _columns(rows, columns, digits)
+    cells = [[fmt(r.get(k), d) for k, _, d in cols] for r in rows]
     numeric = [all(isinstance(r.get(k), (int, float)) or r.get(k) is None for r in rows)
-               for k, _ in cols]
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h) in enumerate(cols)]
+               for k, _, _ in cols]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h, _) in enumerate(cols)]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w)
                          for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
 
-    out = [line([h for _, h in cols]), line(["-" * w for w in widths])]
+    out = [line([h for _, h, _ in cols]), line(["-" * w for w in widths])]
     out += [line(c) for c in cells]
     return "\n".join(out)
 
 
 def print_table(rows: Sequence[Mapping[str, Any]],
-                columns: Sequence[str | tuple[str, str]] | None = None,
+                columns: Sequence[str | tuple] | None = None,
                 title: str | None = None, digits: int = 1) -> None:
     """Print :func:`format_table` (with an optional title line).
 
@@ -308,16 +317,16 @@ def print_table(rows: Sequence[Mapping[str, Any]],
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]],
-                   columns: Sequence[str | tuple[str, str]] | None = None,
+                   columns: Sequence[str | tuple] | None = None,
                    digits: int = 1) -> str:
-    """Rows of dicts as a GitHub Markdown table."""
-    cols = _columns(rows, columns)
+    """Rows of dicts as a GitHub Markdown table (columns as in :func:`format_table`)."""
+    cols = _columns(rows, columns, digits)
     numeric = [all(isinstance(r.get(k), (int, float)) or r.get(k) is None for r in rows)
-               for k, _ in cols]
-    head = "| " + " | ".join(h for _, h in cols) + " |"
+               for k, _, _ in cols]
+    head = "| " + " | ".join(h for _, h, _ in cols) + " |"
     sep = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
-    body = ["| " + " | ".join(fmt(r.get(k), digits).replace("|", "\\|") for k, _ in cols) + " |"
-            for r in rows]
+    body = ["| " + " | ".join(fmt(r.get(k), d).replace("|", "\\|") for k, _, d in cols)
+            + " |" for r in rows]
     return "\n".join([head, sep, *body])
 
 
