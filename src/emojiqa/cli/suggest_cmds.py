@@ -1,0 +1,215 @@
+"""``emojiqa suggest``, ``emojiqa show`` and ``emojiqa train-bundled``.
+
+``suggest`` answers a text with the best emojis of the whole set (one entry per base emoji,
+skin tone applied on request), optionally with new emojis invented by the VAE, or streams a
+whole file through the ranker in batches. ``show`` draws the top emojis of each text as a PNG
+strip. ``train-bundled`` retrains the default suggestion model from the bundled data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .common import add_parser, print_json, read_text_arg
+
+
+def register(sub: Any) -> None:
+    p = add_parser(sub, "suggest", "Answer a text with emojis from the whole emoji set "
+                   "(text as argument, --file, or stdin), or a whole file with --input.")
+    p.add_argument("text", nargs="?", default=None, help="the text ('-' reads stdin)")
+    p.add_argument("--file", default=None, help="read the text from this file ('-' = stdin)")
+    _common_rank_args(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--generate", type=int, default=0, metavar="N",
+                   help="also invent N new emojis with the VAE")
+    p.add_argument("--steps", type=int, default=60, help="refinement steps of --generate")
+    p.add_argument("--seed", type=int, default=0, help="seed of --generate")
+    p.add_argument("--out", default=None,
+                   help="with --generate: write the invented emojis as a PNG here")
+    g = p.add_argument_group("batch mode (streams a file, resumable)")
+    g.add_argument("--input", default=None, help="CSV/TSV/JSONL/text file of texts")
+    g.add_argument("--output", default=None, help="where to write the suggestions")
+    g.add_argument("--text-column", default=None, help="column holding the text")
+    g.add_argument("--batch-size", type=int, default=1024, help="texts per batch")
+    g.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.set_defaults(func=run_suggest)
+
+    s = add_parser(sub, "show", "Draw the top emojis of each text as a PNG strip.")
+    s.add_argument("texts", nargs="+", help="one or more texts")
+    s.add_argument("--out", required=True, help="PNG file to write")
+    _common_rank_args(s)
+    s.add_argument("--generate", type=int, default=0, metavar="N",
+                   help="append N invented emojis to each row")
+    s.add_argument("--seed", type=int, default=0, help="seed of --generate")
+    s.add_argument("--scale", type=int, default=3, help="pixel upscaling factor")
+    s.set_defaults(func=run_show)
+
+    t = add_parser(sub, "train-bundled", "Train the default suggestion model from the bundled "
+                   "data (CLDR texts + TweetEval + airline; about 15 min on 2 CPU cores).")
+    t.add_argument("--out", default=None,
+                   help="output folder (default: the package's pretrained/ranker)")
+    t.add_argument("--work-dir", default=None, help="folder for checkpoints and curves")
+    t.add_argument("--minutes", type=float, default=None, help="training time budget")
+    t.add_argument("--seed", type=int, default=0, help="random seed")
+    t.add_argument("--resume", action="store_true", help="resume from the work folder")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=run_train_bundled)
+
+
+def _common_rank_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="ranker folder (default: the bundled model)")
+    p.add_argument("--emojis", default=None,
+                   help="candidates: a bundled style (twemoji, noto, openmoji) or a folder of "
+                   "images (default: the model's own set)")
+    p.add_argument("--top-k", type=int, default=5, help="how many emojis to return")
+    p.add_argument("--skin-tone", default=None,
+                   help="render people in this tone: 1-5 or light, medium-light, medium, "
+                   "medium-dark, dark")
+    p.add_argument("--group", action="append", default=None,
+                   help="only emojis of this group, e.g. smileys-emotion (repeatable)")
+    p.add_argument("--exclude-group", action="append", default=None,
+                   help="leave out this group, e.g. flags (repeatable)")
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from ..ranker import EmojiRanker
+
+    return EmojiRanker.from_pretrained(args.model)
+
+
+def _check_top_k(k: int) -> None:
+    if not 1 <= k <= 1000:
+        raise ValueError(f"--top-k must be between 1 and 1000, got {k}")
+
+
+def _rank(ranker: Any, texts: str | list[str], args: argparse.Namespace) -> Any:
+    from ..emojis import EmojiSet, parse_skin_tone
+
+    _check_top_k(args.top_k)
+    emojis = EmojiSet.load(args.emojis) if args.emojis else None
+    return ranker.rank(texts, top_k=args.top_k, emojis=emojis, group_skin_tones=True,
+                       skin_tone=parse_skin_tone(args.skin_tone), groups=args.group,
+                       exclude_groups=args.exclude_group)
+
+
+def run_suggest(args: argparse.Namespace) -> int:
+    if args.input or args.output:
+        return _run_batch(args)
+    from ..text import validate_text
+
+    text = validate_text(read_text_arg(args.text, args.file).strip())
+    ranker = _load(args)
+    ranked = _rank(ranker, text, args)
+    invented = []
+    if args.generate:
+        import torch
+
+        from ..invent import invent
+
+        invented = invent(ranker, text, n=args.generate, steps=args.steps,
+                          generator=torch.Generator().manual_seed(args.seed))
+        if args.out:
+            from ..images import make_grid, save_png
+
+            save_png(make_grid([x.image for x in invented], ncol=len(invented), scale=4),
+                     args.out)
+    if args.json:
+        out: dict[str, Any] = {"text": text, "emojis": [r.to_dict() for r in ranked]}
+        if args.generate:
+            out["generated"] = [x.to_dict() for x in invented]
+        print_json(out)
+        return 0
+    for r in ranked:
+        print(f"{r.emoji}\t{r.score:+.3f}\t{r.name}\t{r.key}")
+    for i, x in enumerate(invented, 1):
+        n = x.nearest
+        print(f"new #{i}\t{x.score:+.3f}\tnearest known: {n.emoji} {n.name} ({n.score:+.3f})")
+    if invented and args.out:
+        print(f"invented emojis written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    if not (args.input and args.output):
+        raise ValueError("batch mode needs both --input FILE and --output FILE")
+    _check_top_k(args.top_k)
+    from ..batch import suggest_file
+
+    stats = suggest_file(_load(args), args.input, args.output, text_column=args.text_column,
+                         top_k=args.top_k, batch_size=args.batch_size, resume=args.resume,
+                         progress=sys.stderr.isatty())
+    if args.json:
+        print_json(stats)
+    else:
+        print(", ".join(f"{k}: {v}" for k, v in stats.items()))
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..emojis import EmojiSet
+    from ..text import validate_text
+
+    texts = [validate_text(t) for t in args.texts]
+    ranker = _load(args)
+    ranked = _rank(ranker, texts, args)
+    es = EmojiSet.load(args.emojis) if args.emojis else ranker.emojis
+    rows = []
+    for text, rs in zip(texts, ranked, strict=True):
+        imgs = [es.image(r.key) if r.key in es.keys else _blank() for r in rs]
+        if args.generate:
+            import torch
+
+            from ..invent import invent
+
+            imgs += [x.image for x in invent(ranker, text, n=args.generate,
+                                             generator=torch.Generator().manual_seed(args.seed))]
+        rows.append((text, np.stack(imgs)))
+    from ..images import save_png
+
+    save_png(_strip(rows, scale=args.scale), args.out)
+    print(f"wrote {args.out} ({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return 0
+
+
+def _blank() -> Any:
+    import numpy as np
+
+    from ..images import EMOJI_SIZE
+
+    return np.zeros((EMOJI_SIZE, EMOJI_SIZE, 4), np.uint8)
+
+
+def _strip(rows: list[tuple[str, Any]], scale: int = 3) -> Any:
+    """One row per text: the text on the left, its emojis to the right, on white."""
+    from PIL import Image, ImageDraw
+
+    from ..images import make_grid
+
+    grids = [make_grid(imgs, ncol=len(imgs), scale=scale) for _, imgs in rows]
+    label_w = 8 * min(48, max(len(t) for t, _ in rows)) + 16
+    width = label_w + max(g.width for g in grids)
+    height = sum(g.height for g in grids)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    y = 0
+    for (text, _), g in zip(rows, grids, strict=True):
+        shown = text if len(text) <= 48 else text[:45] + "..."
+        # the default bitmap font knows Latin-1 only; anything else becomes '?'
+        shown = shown.encode("latin-1", "replace").decode("latin-1")
+        draw.text((8, y + g.height // 2 - 6), shown, fill=(30, 30, 30))
+        canvas.paste(g, (label_w, y))
+        y += g.height
+    return canvas
+
+
+def run_train_bundled(args: argparse.Namespace) -> int:
+    from ..recipes import train_bundled
+
+    folder = train_bundled(out_dir=args.out, work_dir=args.work_dir, minutes=args.minutes,
+                           seed=args.seed, resume=args.resume, progress=not args.quiet)
+    print(f"bundled suggestion model written to {folder}")
+    return 0
