@@ -170,7 +170,7 @@ def _tweeteval_raw(split: str) -> list[tuple[str, str]]:
     texts = (d / f"{split}_text.txt").read_text(encoding="utf-8").split("\n")
     labels = (d / f"{split}_labels.txt").read_text(encoding="utf-8").split("\n")
     texts, labels = texts[: len(labels)], labels
-    pairs = [(t.replace(VS16, ""), mapping[lab.strip()])
+    pairs = [(t.replace(VS16, "").strip(), mapping[lab.strip()])
              for t, lab in zip(texts, labels, strict=False) if lab.strip()]
     return pairs
 
@@ -188,6 +188,9 @@ def load_pairs(dataset: str, split: str) -> tuple[list[tuple[str, str]], str]:
         return [(e.text, e.key) for e in loader(split)], "emojiqa.datasets"
     except ImportError:
         pass
+    except Exception as exc:  # noqa: BLE001 - fall back to the same rules, and say so
+        print(f"warning: emojiqa.datasets failed ({type(exc).__name__}: {exc}); reading the "
+              "bundled files directly", file=sys.stderr)
     if dataset == "airline":
         return _airline_canonical()[split], "bundled CSV (canonical split rules)"
     return _tweeteval_raw(split), "bundled TweetEval files (U+FE0F stripped)"

@@ -1,0 +1,309 @@
+"""Quality: emojiqa's configs and the peers on the same splits, in one run.
+
+Two tasks (see :func:`peers.load_task`): the airline tweets' canonical split (train, val to
+choose settings and stop early, test scored once; answers 🎉 / 😈 / 😡) and TweetEval emoji
+prediction (20 classes, U+FE0F stripped; settings and early stopping on a fixed 10 % of train,
+scored once on val). For each task it trains the emojiqa configs ``seed``, ``default`` and the
+MiniLM text tower with :func:`emojiqa.train_ranker.train_ranker`, scores the bundled model
+(``EmojiRanker.from_pretrained()``, trained once by its recipe on all sources), and runs every
+peer. An emojiqa model answers a text by ranking the task's class emojis with its cosine score.
+
+Reported per model: accuracy, macro-F1 and recall@5 in %, MRR (0–1), training seconds and
+texts/s at inference, plus a table of the quality targets met or missed:
+
+* airline test macro-F1: ``default`` ≥ 78 and beats every peer; best config ≥ 80;
+* TweetEval val macro-F1: ``default`` ≥ 27 and beats every peer; bundled model ≥ 28.
+
+Trained benchmark models are kept under ``benchmarks/results/cache/models/`` and reused by a
+rerun with the same data and settings (``--retrain`` trains them again).
+
+Example:
+    python benchmarks/quality.py            # full run, writes benchmarks/results/quality.json
+    python benchmarks/quality.py --quick    # CI smoke on small subsamples, 1 epoch
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    CACHE_DIR,
+    Timer,
+    add_common_args,
+    apply_threads,
+    print_table,
+    stable_hash,
+    target,
+    write_results,
+)
+from peers import (  # noqa: E402
+    PEER_NAMES,
+    TABLE_COLUMNS,
+    Task,
+    classification_metrics,
+    load_task,
+    run_peers,
+)
+
+#: emojiqa configurations trained by this benchmark (the bundled model is scored as shipped).
+CONFIGS = ("seed", "default", "minilm")
+#: Quick mode: training texts per task and epochs.
+QUICK_TRAIN = {"airline": 1500, "tweeteval": 2000}
+QUICK_EPOCHS = 1
+
+
+# --- emojiqa models --------------------------------------------------------------------------
+def ranker_config(name: str) -> Any:
+    """The :class:`RankerConfig` for ``seed``/``default``/``minilm`` (MiniLM text tower)."""
+    from emojiqa.ranker import RankerConfig
+
+    try:
+        return RankerConfig.named(name)
+    except Exception:  # noqa: BLE001 - "minilm" may not be a named config: derive it
+        if name != "minilm":
+            raise
+    base = RankerConfig.named("default")
+    fields = {f.name for f in dataclasses.fields(base)}
+    for field in ("text_tower", "tower", "text_encoder"):
+        if field in fields:
+            return dataclasses.replace(base, **{field: "minilm"})
+    raise RuntimeError(f"no MiniLM text tower field in RankerConfig ({sorted(fields)})")
+
+
+def _examples(split: Any, classes: list[str], source: str) -> list[Any]:
+    from emojiqa.datasets import Example
+
+    return [Example(t, classes[int(y)], source=source) for t, y in
+            zip(split.texts, split.labels, strict=True)]
+
+
+def class_scores(ranker: Any, texts: list[str], classes: list[str]) -> np.ndarray:
+    """(N, C) cosine of each text with each class emoji (its Twemoji drawing)."""
+    from emojiqa.emojis import EmojiSet
+
+    emojis = getattr(ranker, "emojis", None)
+    if emojis is None or any(k not in emojis for k in classes):
+        emojis = EmojiSet.bundled("twemoji")
+    subset = emojis.subset([emojis.index(k) for k in classes])
+    answers = np.asarray(ranker.encode_emojis(subset), dtype=np.float32)  # (C, D), normalised
+    out = []
+    for i in range(0, len(texts), 1024):
+        q = np.asarray(ranker.encode_text(texts[i:i + 1024], normalize=True))  # (B, D)
+        out.append(q @ answers.T)
+    return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
+
+
+def score_ranker(ranker: Any, task: Task) -> tuple[dict[str, Any], float]:
+    """Metrics of a ranker on the task's evaluation split and its inference seconds."""
+    class_scores(ranker, task.eval.texts[:8], task.classes)  # warm-up (lazy loads)
+    with Timer() as t:
+        scores = class_scores(ranker, task.eval.texts, task.classes)
+    return classification_metrics(task.eval.labels, scores), t.seconds
+
+
+def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
+                  seed: int = 0) -> tuple[Any, float, dict[str, Any]]:
+    """Train a config on the task (or reuse the cached model); (ranker, train seconds, info)."""
+    from emojiqa.ranker import EmojiRanker
+
+    config = ranker_config(config_name)
+    cfg_json = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    tag = stable_hash([cfg_json, task.name, str(len(task.fit)), str(len(task.tune)),
+                       str(quick), str(seed), *task.fit.texts[:50]])
+    folder = CACHE_DIR / "models" / f"{task.name}-{config_name}-{tag}"
+    meta_path = folder.parent / f"{folder.name}.json"
+    if folder.is_dir() and meta_path.is_file() and not retrain:
+        meta = json.loads(meta_path.read_text())
+        return EmojiRanker.from_pretrained(folder), meta["train_seconds"], {**meta, "cached": True}
+    from emojiqa.train_ranker import train_ranker
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    ignore = CACHE_DIR / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+    train = _examples(task.fit, task.classes, task.name)
+    val = _examples(task.tune, task.classes, task.name)
+    kwargs: dict[str, Any] = {"seed": seed, "progress": False}
+    if quick:
+        kwargs["epochs"] = QUICK_EPOCHS
+    with Timer() as t:
+        ranker = train_ranker(config, train, val, folder, **kwargs)
+    meta = {"train_seconds": t.seconds, "config": config_name, "n_train": len(train),
+            "n_val": len(val), "epochs": kwargs.get("epochs", "config default"),
+            "folder": str(folder)}
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return ranker, t.seconds, {**meta, "cached": False}
+
+
+def bundled_train_seconds() -> float | None:
+    """Training seconds of the bundled model as its recipe recorded them (if it did)."""
+    try:
+        from importlib import resources
+
+        folder = Path(str(resources.files("emojiqa").joinpath("pretrained", "ranker")))
+    except Exception:  # noqa: BLE001
+        return None
+    for name in ("training.json", "train_log.json", "recipe.json", "metrics.json",
+                 "history.json"):
+        path = folder / name
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except ValueError:
+                continue
+            for key in ("train_seconds", "total_seconds", "wall_seconds", "seconds",
+                        "elapsed_seconds"):
+                if isinstance(data, dict) and isinstance(data.get(key), (int, float)):
+                    return float(data[key])
+    return None
+
+
+def emojiqa_rows(task: Task, configs: list[str], quick: bool, retrain: bool,
+                 bundled: bool) -> list[dict[str, Any]]:
+    """Train/score every emojiqa config (and the bundled model) on a task; errors become rows."""
+    rows: list[dict[str, Any]] = []
+    for name in configs:
+        print(f"[{task.name}] emojiqa {name} ...", flush=True)
+        base = {"model": f"emojiqa {name}", "kind": "emojiqa", "config": name,
+                "task": task.name, "split": task.eval_split}
+        t0 = time.perf_counter()
+        try:
+            ranker, train_s, info = train_or_load(name, task, quick, retrain)
+            m, infer_s = score_ranker(ranker, task)
+            rows.append({**base, **m, "train_seconds": train_s,
+                         "texts_per_s": len(task.eval) / infer_s,
+                         "n_train": info["n_train"], "epochs": info["epochs"],
+                         "cached_model": info["cached"]})
+        except ImportError as exc:
+            rows.append({**base, "skipped": f"not available here: {exc}"})
+        except Exception as exc:  # noqa: BLE001 - report, keep going
+            traceback.print_exc()
+            rows.append({**base, "error": f"{type(exc).__name__}: {exc}"})
+        rows[-1]["wall_seconds"] = time.perf_counter() - t0
+        r = rows[-1]
+        print(f"    {r.get('macro_f1', r.get('skipped') or r.get('error'))}", flush=True)
+    if bundled:
+        print(f"[{task.name}] emojiqa bundled ...", flush=True)
+        base = {"model": "emojiqa bundled", "kind": "emojiqa", "config": "bundled",
+                "task": task.name, "split": task.eval_split}
+        try:
+            from emojiqa.ranker import EmojiRanker
+
+            ranker = EmojiRanker.from_pretrained()
+            m, infer_s = score_ranker(ranker, task)
+            rows.append({**base, **m, "train_seconds": bundled_train_seconds(),
+                         "texts_per_s": len(task.eval) / infer_s,
+                         "note": "trained once by its recipe on all sources (not on this "
+                                 "task alone); the airline test and TweetEval val texts are "
+                                 "not in its training data"})
+        except ImportError as exc:
+            rows.append({**base, "skipped": f"not available here: {exc}"})
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            rows.append({**base, "error": f"{type(exc).__name__}: {exc}"})
+        r = rows[-1]
+        print(f"    {r.get('macro_f1', r.get('skipped') or r.get('error'))}", flush=True)
+    return rows
+
+
+# --- targets ---------------------------------------------------------------------------------
+def _f1(rows: list[dict[str, Any]], task: str, model: str) -> float | None:
+    for r in rows:
+        if r["task"] == task and r["model"] == model:
+            return r.get("macro_f1")
+    return None
+
+
+def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The quality targets of the ranker and suggestion issues, met or missed."""
+    out = []
+
+    def best(task: str, kind: str) -> tuple[float | None, str]:
+        cands = [(r["macro_f1"], r["model"]) for r in rows
+                 if r["task"] == task and r["kind"] == kind and r.get("macro_f1") is not None]
+        return max(cands) if cands else (None, "–")
+
+    for task, split, default_bound, other, other_bound in (
+            ("airline", "test", 78.0, "best", 80.0),
+            ("tweeteval", "val", 27.0, "bundled", 28.0)):
+        d = _f1(rows, task, "emojiqa default")
+        peer_f1, peer = best(task, "peer")
+        out.append({"target": f"{task} {split} macro-F1, default ≥ {default_bound:g}",
+                    "value": d, "status": target(d, default_bound)})
+        out.append({"target": f"{task} {split} macro-F1, default beats every peer "
+                              f"(best peer: {peer})",
+                    "value": d, "bound": peer_f1,
+                    "status": "n/a" if d is None or peer_f1 is None
+                    else ("met" if d > peer_f1 else "missed")})
+        if other == "best":
+            v, who = best(task, "emojiqa")
+            out.append({"target": f"{task} {split} macro-F1, best emojiqa config ≥ "
+                                  f"{other_bound:g} ({who})",
+                        "value": v, "status": target(v, other_bound)})
+        else:
+            v = _f1(rows, task, "emojiqa bundled")
+            out.append({"target": f"{task} {split} macro-F1, bundled model ≥ {other_bound:g}",
+                        "value": v, "status": target(v, other_bound)})
+            v, who = best(task, "emojiqa")
+            out.append({"target": f"{task} {split} macro-F1, best emojiqa config ≥ "
+                                  f"{other_bound:g} ({who})",
+                        "value": v, "status": target(v, other_bound)})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the quality benchmark; prints the tables and writes quality(.quick).json."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--tasks", nargs="+", default=["airline", "tweeteval"],
+                        choices=["airline", "tweeteval"])
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS),
+                        help="emojiqa configs to train (seed, default, minilm)")
+    parser.add_argument("--peers", nargs="*", default=list(PEER_NAMES), choices=PEER_NAMES)
+    parser.add_argument("--no-bundled", action="store_true", help="skip the bundled model")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train again even when a cached benchmark model exists")
+    args = parser.parse_args(argv)
+    apply_threads(args)
+
+    t0 = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    tasks = []
+    for name in args.tasks:
+        task = load_task(name, quick=args.quick)
+        if args.quick:  # the emojiqa configs train on a smaller subsample still
+            task.fit = task.fit.take(QUICK_TRAIN[name])
+        tasks.append(task.describe())
+        rows += emojiqa_rows(task, args.configs, args.quick, args.retrain, not args.no_bundled)
+        rows += run_peers(load_task(name, quick=args.quick), args.peers, quick=args.quick)
+
+    cols = [("model", "model"), *TABLE_COLUMNS[1:]]
+    for name in args.tasks:
+        print_table([r for r in rows if r["task"] == name and "macro_f1" in r], cols,
+                    title=f"Quality on {name}")
+        for r in rows:
+            if r["task"] == name and "macro_f1" not in r:
+                print(f"  {r['model']}: {r.get('skipped') or r.get('error')}")
+    tgt = targets(rows)
+    print_table(tgt, ["target", "value", "status"], title="Targets")
+    write_results("quality", {"tasks": tasks, "rows": rows, "targets": tgt,
+                              "wall_seconds": time.perf_counter() - t0}, quick=args.quick,
+                  out=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
