@@ -1,0 +1,263 @@
+"""Regenerate the README's "Results" section from the benchmarks' JSON files.
+
+Reads ``benchmarks/results/<name>.json`` (the full runs; ``--quick`` reads the ``.quick.json``
+smoke results instead, for checking the layout), writes ``docs/readme/results.md`` and, when
+``README.md`` holds the markers ``<!-- results:start -->`` and ``<!-- results:end -->``,
+replaces what lies between them with the same text. Every table is printed under the command
+that produced it, with the machine it ran on; quality and speed targets are marked met or
+missed as measured.
+
+Example:
+    python benchmarks/run_all.py          # the full benchmarks (writes the JSON)
+    python benchmarks/make_readme.py      # docs/readme/results.md (+ README.md between markers)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS_DIR, ROOT, fmt, markdown_table  # noqa: E402
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+OUT_MD = ROOT / "docs" / "readme" / "results.md"
+#: Benchmarks owned elsewhere, rendered generically (their ``rows`` / ``targets`` tables).
+OTHER = (("vae", "VAE"), ("ranker", "Ranker"), ("suggest", "Suggestions"),
+         ("web", "Web server"), ("scale", "Batch and distributed scale"),
+         ("fuzz", "Robustness (fuzzing)"))
+
+
+def load(name: str, quick: bool) -> dict[str, Any] | None:
+    """A benchmark's JSON (``None`` when it has not been run)."""
+    path = RESULTS_DIR / (f"{name}.quick.json" if quick else f"{name}.json")
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def machine_line(data: Mapping[str, Any]) -> str:
+    """One line: CPU, cores, torch threads, device, versions, date."""
+    m = data.get("machine") or {}
+    v = m.get("versions") or {}
+    dev = m.get("cuda_name") or m.get("device", "cpu")
+    parts = [f"{m.get('cpu_model', '?')} ({m.get('cpu_count', '?')} cores)",
+             f"torch threads {m.get('torch_threads', '?')}", f"device {dev}",
+             f"Python {m.get('python', '?')}", f"torch {v.get('torch', '?')}",
+             f"emojiqa {v.get('emojiqa', '?')}", str(m.get("date_utc", ""))[:10]]
+    return "Machine: " + ", ".join(p for p in parts if p) + "."
+
+
+def command_block(data: Mapping[str, Any]) -> str:
+    return f"```bash\n{data.get('command', '?')}\n```"
+
+
+def status_mark(status: str) -> str:
+    return {"met": "✅ met", "missed": "❌ missed"}.get(status, status)
+
+
+def targets_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    shown = [{**r, "status": status_mark(str(r.get("status", "")))} for r in rows]
+    cols: list[Any] = [("target", "target"), ("value", "measured")]
+    if any("bound" in r for r in rows):
+        cols.append(("bound", "compared with"))
+    cols.append(("status", "status"))
+    return markdown_table(shown, cols)
+
+
+# --- sections --------------------------------------------------------------------------------
+QUALITY_COLS = [("model", "model"), ("accuracy", "accuracy %"), ("macro_f1", "macro-F1"),
+                ("mrr", "MRR", 3), ("recall_at_5", "recall@5 %"),
+                ("train_seconds", "training s"), ("texts_per_s", "texts/s")]
+
+
+def quality_section(data: Mapping[str, Any]) -> list[str]:
+    out = ["### Quality: emojiqa and its peers on the same splits", "",
+           command_block(data), "", machine_line(data), ""]
+    tasks = {t["task"]: t for t in data.get("tasks", [])}
+    titles = {"airline": "Airline tweets, canonical test split (🎉 / 😈 / 😡)",
+              "tweeteval": "TweetEval emoji prediction, val split (20 emojis, U+FE0F stripped)"}
+    for name in ("airline", "tweeteval"):
+        rows = [r for r in data.get("rows", []) if r.get("task") == name]
+        if not rows:
+            continue
+        t = tasks.get(name, {})
+        out += [f"**{titles[name]}** — trained on {fmt(t.get('n_train'))} texts, scored on "
+                f"{fmt(t.get('n_eval'))}. {t.get('notes', '')}.", ""]
+        scored = [r for r in rows if "macro_f1" in r]
+        scored = sorted(scored, key=lambda r: (r.get("kind") != "emojiqa", -r["macro_f1"]))
+        labelled = [{**r, "model": r.get("label") or r["model"]} for r in scored]
+        out += [markdown_table(labelled, QUALITY_COLS), ""]
+        for r in rows:
+            if "macro_f1" not in r:
+                out.append(f"- {r['model']}: not measured ({r.get('skipped') or r.get('error')})")
+        out.append("")
+    if data.get("targets"):
+        out += ["Targets (macro-F1 in %):", "", targets_table(data["targets"]), ""]
+    out += ["Accuracy, macro-F1 and recall@5 are percentages; MRR is the mean reciprocal rank of "
+            "the right emoji among the task's emojis. Peers had their settings chosen on the "
+            "tuning split and were scored once; training seconds include feature extraction "
+            "(for MiniLM: embedding the training texts at the measured rate).", ""]
+    return out
+
+
+def speed_section(data: Mapping[str, Any]) -> list[str]:
+    out = ["### Speed and memory", "", command_block(data), "", machine_line(data), ""]
+    for key, title in (("rows", None), ("latency", "Latency"), ("throughput", "Batch throughput"),
+                       ("cold_start", "Cold start of `emojiqa suggest`"),
+                       ("training", "Training speed per epoch")):
+        rows = data.get(key)
+        if isinstance(rows, list) and rows and isinstance(rows[0], Mapping):
+            if title:
+                out += [f"**{title}**", ""]
+            out += [markdown_table(rows, _scalar_columns(rows)), ""]
+    if data.get("targets"):
+        out += ["Targets:", "", targets_table(data["targets"]), ""]
+    for note in data.get("notes", []) or []:
+        out.append(f"- {note}")
+    out.append("")
+    return out
+
+
+def scaling_section(data: Mapping[str, Any]) -> list[str]:
+    out = ["### Scaling", "", command_block(data), "", machine_line(data), ""]
+    for key, title in (("candidates", "Ranking latency and memory vs number of candidate emojis"),
+                       ("training", "Training time vs number of training texts")):
+        rows = data.get(key)
+        if isinstance(rows, list) and rows:
+            out += [f"**{title}**", "", markdown_table(rows, _scalar_columns(rows)), ""]
+    for img in data.get("plots", []) or []:
+        rel = os.path.relpath(ROOT / img, ROOT)
+        out += [f"![{Path(img).stem}]({rel})", ""]
+    for note in data.get("notes", []) or []:
+        out.append(f"- {note}")
+    out.append("")
+    return out
+
+
+def _scalar_columns(rows: Sequence[Mapping[str, Any]], limit: int = 9) -> list[Any]:
+    seen: dict[str, None] = {}
+    for r in rows:
+        for k, v in r.items():
+            if isinstance(v, (str, int, float, bool)) or v is None:
+                seen.setdefault(k, None)
+    cols = [k for k in seen if k not in ("kind", "command", "note", "notes")]
+    return [(k, k.replace("_", " ")) for k in cols[:limit]]
+
+
+def generic_section(name: str, title: str, data: Mapping[str, Any]) -> list[str]:
+    """Any other benchmark: its command, machine, and its ``rows`` / ``targets`` tables."""
+    out = [f"### {title}", "", command_block(data), "", machine_line(data), ""]
+    shown = False
+    for key, value in data.items():
+        if key in ("machine", "targets") or not isinstance(value, list) or not value:
+            continue
+        if all(isinstance(r, Mapping) for r in value):
+            out += [f"**{key.replace('_', ' ')}**", "", markdown_table(value,
+                                                                       _scalar_columns(value)), ""]
+            shown = True
+    if data.get("targets"):
+        out += ["Targets:", "", targets_table(data["targets"]), ""]
+        shown = True
+    if not shown:
+        scalars = {k: v for k, v in data.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if scalars:
+            out += [markdown_table([scalars], list(scalars)), ""]
+    doc = ROOT / "docs" / "readme" / f"{name}.md"
+    if doc.is_file():
+        out += [f"Details: [docs/readme/{name}.md](docs/readme/{name}.md).", ""]
+    return out
+
+
+def build(quick: bool = False) -> str:
+    """The Markdown of the Results section."""
+    suffix = " --quick" if quick else ""
+    lines = ["## Results", "",
+             "Every number below was measured by the command printed above its table and "
+             "written to `benchmarks/results/`; this section is generated from those files by "
+             f"`python benchmarks/make_readme.py{suffix}`. Run everything again with "
+             f"`python benchmarks/run_all.py{suffix}`.", ""]
+    run_all = load("run_all", quick)
+    if run_all:
+        lines += [f"The last `python benchmarks/run_all.py{suffix}` took "
+                  f"{fmt(run_all.get('total_seconds', 0) / 60)} minutes "
+                  f"({machine_line(run_all)[9:-1]}).", ""]
+    missing = []
+    for name, fn in (("quality", quality_section), ("speed", speed_section),
+                     ("scaling", scaling_section)):
+        data = load(name, quick)
+        if data is None:
+            missing.append(name)
+            continue
+        lines += fn(data)
+    for name, title in OTHER:
+        data = load(name, quick)
+        if data is None:
+            missing.append(name)
+            continue
+        lines += generic_section(name, title, data)
+    if quick:
+        lines += ["*These are `--quick` smoke figures on small subsamples, not results.*", ""]
+    if missing:
+        lines += [f"Not yet run: {', '.join(f'`benchmarks/{m}.py`' for m in missing)}.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def splice(readme: Path, section: str) -> bool:
+    """Replace the text between the results markers of ``readme``; False without markers."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    if START not in text or END not in text or text.index(START) > text.index(END):
+        return False
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    _atomic_write(readme, f"{head}{START}\n{section}{END}{tail}")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write docs/readme/results.md (and splice README.md); prints where it wrote."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="render the --quick smoke results (to check the layout)")
+    parser.add_argument("--out", type=Path, default=OUT_MD)
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--no-splice", action="store_true", help="leave README.md alone")
+    args = parser.parse_args(argv)
+    section = build(args.quick)
+    # image links are relative to the repository root (README.md); from docs/readme/ they
+    # need ../../ in front
+    rel = os.path.relpath(ROOT, args.out.parent)
+    doc_text = section.replace("](docs/", f"]({rel}/docs/")
+    _atomic_write(args.out, doc_text)
+    print(f"wrote {args.out}")
+    if not args.no_splice and not args.quick and splice(args.readme, section):
+        print(f"updated {args.readme} between {START} and {END}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
