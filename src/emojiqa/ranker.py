@@ -1,0 +1,691 @@
+"""The Siamese question–answer ranker: how well does an emoji answer a text?
+
+A text goes through a *text tower* (GloVe words → BiLSTM / CNN / attention, optionally with a
+bag of hashed n-grams, or MiniLM sentence vectors) and a projection; an emoji goes through an
+*answer tower* over its VAE code μ (standardised with statistics stored in the model — the
+seed's ``scale``) or over its 36×36 RGBA pixels. Emojis seen in training also get a learned
+per-emoji correction added to that code; new emojis fall back to the tower alone. Both sides
+then pass through one *shared tower* (Dense 100 → 50 → 10, tanh last) and are compared by
+cosine.
+
+The ``seed`` config reproduces the 2017 notebook, bug included: its answer tower was meant to
+be Dense(64) → Dense(10) but the second line overwrote the first, so it is one Dense(10, ReLU)
+(``answer_hidden=()``). The ``default`` config fixes it (``answer_hidden=(64,)``).
+
+Example:
+    >>> ranker = EmojiRanker.from_pretrained()  # doctest: +SKIP
+    >>> [r.emoji for r in ranker.rank("I just got the job!!", top_k=3)]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .emojis import EmojiSet, info_for, to_chw_float
+from .errors import ConfigError, ModelLoadError
+from .storage import read_json, read_model_folder, write_model_folder
+from .text import (
+    AttentionTower,
+    BiLSTMTower,
+    CNNTower,
+    MiniLMEncoder,
+    Tokenizer,
+    minilm_encoder,
+    ngram_ids,
+    validate_text,
+)
+
+MODEL_TYPE = "ranker"
+PRETRAINED_DIR = Path(__file__).parent / "pretrained" / "ranker"
+TEXT_TOWERS = ("bilstm", "cnn", "attention", "bag", "minilm")
+ANSWER_TOWERS = ("latent", "pixels")
+LOSSES = ("hinge", "hinge_all", "infonce")
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """Every size and training setting of a ranker (kept as ``ranker.config``).
+
+    Attributes:
+        name: ``seed``, ``default`` or a user's name.
+        text_tower: ``bilstm`` (the seed), ``cnn``, ``attention``, ``bag`` (n-grams only) or
+            ``minilm`` (frozen all-MiniLM-L6-v2, optional extra).
+        num_words: tokenizer vocabulary (Keras ``num_words``; the seed: 2,000).
+        max_len: tokens per text, pre-padded / pre-truncated (the seed: 20).
+        embed_dim: word-vector size (GloVe 6B 50-d bundled; the seed used 100-d).
+        lstm_hidden / pool: the seed's BiLSTM(50) and MaxPool1D(10).
+        conv_channels / conv_kernels: the ``cnn`` and ``attention`` towers.
+        ngram_buckets: hashed word/char n-gram bag size (0 = no bag).
+        ngram_dim / word_ngrams / char_ngrams: the bag's vector size and n-gram ranges.
+        side_dim: size of each side before the shared tower (the seed: 10).
+        answer_tower: ``latent`` (VAE μ) or ``pixels`` (small CNN over RGBA).
+        answer_hidden: hidden Dense sizes of the latent tower (the seed, bug kept: ``()``).
+        pixel_channels: conv channels of the pixel tower.
+        pixel_init_from_vae: copy matching conv weights from the VAE encoder.
+        latent_stats: standardise μ over the ``answers`` (the seed) or ``all`` emojis.
+        known_emojis: learn a per-emoji correction for emojis seen in training.
+        shared_dims: the shared tower (the seed: 100, 50, 10; tanh on the last).
+        dropout: dropout on each side's features (training only).
+        loss / margin / num_negatives / temperature / hard_negatives: see :mod:`losses`.
+        max_answers_per_step: with the pixel tower, score at most this many answers per step
+            (the batch's positives plus random others); the latent tower uses the whole table.
+        class_balance: weight examples by (answer frequency) ** -class_balance.
+        lr / weight_decay / clipnorm / batch_size / epochs / patience: optimisation (Adam).
+        early_stop: ``loss`` (val loss) or ``macro_f1`` (val macro-F1 over the answer table).
+        emoji_style: bundled style of the default candidate set.
+    """
+
+    name: str = "default"
+    text_tower: str = "attention"
+    num_words: int = 20000
+    max_len: int = 40
+    embed_dim: int = 50
+    lstm_hidden: int = 50
+    pool: int = 10
+    conv_channels: int = 128
+    conv_kernels: tuple[int, ...] = (2, 3, 4)
+    ngram_buckets: int = 65536
+    ngram_dim: int = 32
+    word_ngrams: int = 2
+    char_ngrams: tuple[int, ...] = (2, 5)
+    side_dim: int = 128
+    answer_tower: str = "latent"
+    answer_hidden: tuple[int, ...] = (64,)
+    pixel_channels: tuple[int, ...] = (32, 64, 64)
+    pixel_init_from_vae: bool = False
+    latent_stats: str = "all"
+    known_emojis: bool = True
+    shared_dims: tuple[int, ...] = (100, 50, 10)
+    dropout: float = 0.2
+    loss: str = "infonce"
+    margin: float = 0.2
+    num_negatives: int = 1
+    temperature: float = 0.1
+    hard_negatives: bool = False
+    max_answers_per_step: int = 512
+    class_balance: float = 0.5
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    clipnorm: float = 1.0
+    batch_size: int = 64
+    epochs: int = 8
+    patience: int = 3
+    early_stop: str = "macro_f1"
+    emoji_style: str = "twemoji"
+
+    def __post_init__(self) -> None:
+        choices = {"text_tower": TEXT_TOWERS, "answer_tower": ANSWER_TOWERS, "loss": LOSSES,
+                   "latent_stats": ("answers", "all"), "early_stop": ("loss", "macro_f1")}
+        for fname, allowed in choices.items():
+            if getattr(self, fname) not in allowed:
+                raise ConfigError(f"RankerConfig.{fname}={getattr(self, fname)!r} is not "
+                                  f"valid; choose one of {', '.join(allowed)}")
+        for fname in ("num_words", "max_len", "embed_dim", "side_dim", "batch_size", "epochs"):
+            if int(getattr(self, fname)) < 1:
+                raise ConfigError(f"RankerConfig.{fname} must be >= 1, got "
+                                  f"{getattr(self, fname)}")
+        if not self.shared_dims:
+            raise ConfigError("RankerConfig.shared_dims needs at least one layer size")
+        if self.text_tower == "bilstm" and self.max_len < self.pool:
+            raise ConfigError(f"max_len={self.max_len} must be >= pool={self.pool}")
+        if self.text_tower == "bag" and self.ngram_buckets < 2:
+            raise ConfigError("text_tower='bag' needs ngram_buckets >= 2")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if len(self.char_ngrams) != 2:
+            raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
+
+    @classmethod
+    def named(cls, name: str, **overrides: Any) -> RankerConfig:
+        """A named configuration with optional overrides.
+
+        ``seed``: the 2017 notebook (BiLSTM over GloVe, Dense(10) answer tower, hinge with
+        one random wrong answer, margin 0.2, Adam 1e-3 clipnorm 1, batch 64, 3 epochs).
+        ``default``: GloVe + conv attention pooling + hashed n-gram bag, fixed answer tower,
+        per-emoji corrections, InfoNCE over the answer table, class-balanced.
+
+        Example:
+            >>> RankerConfig.named("seed").answer_hidden
+            ()
+        """
+        if name == "seed":
+            base = cls(name="seed", text_tower="bilstm", num_words=2000, max_len=20,
+                       ngram_buckets=0, side_dim=10, answer_hidden=(), latent_stats="answers",
+                       known_emojis=False, dropout=0.0, loss="hinge", margin=0.2,
+                       num_negatives=1, class_balance=0.0, lr=1e-3, clipnorm=1.0,
+                       batch_size=64, epochs=3, patience=0, early_stop="loss")
+        elif name == "default":
+            base = cls()
+        else:
+            raise ConfigError(f"unknown ranker config {name!r}; choose seed or default")
+        try:
+            return dataclasses.replace(base, **overrides)
+        except TypeError as exc:
+            fields = sorted(f.name for f in dataclasses.fields(cls))
+            raise ConfigError(f"{exc}; RankerConfig fields are {fields}") from exc
+
+
+@dataclass(frozen=True)
+class RankedEmoji:
+    """One ranked answer: the emoji's key, character, name and cosine score."""
+
+    key: str
+    emoji: str
+    name: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+# ------------------------------------------------------------------------------------------
+# the network
+
+
+class PixelTower(nn.Module):
+    """A small CNN over RGBA emojis: conv 3×3, then stride-2 4×4 convs, global average pool.
+
+    Input ``(N, 4, 36, 36)`` in [0, 1]; output ``(N, channels[-1])``. The layout mirrors the
+    VAE encoder's so its weights can initialise this tower.
+    """
+
+    def __init__(self, channels: Sequence[int]) -> None:
+        super().__init__()
+        ch = [int(c) for c in channels]
+        layers: list[nn.Module] = [nn.Conv2d(4, ch[0], 3, padding=1), nn.GroupNorm(
+            min(8, ch[0]), ch[0]), nn.SiLU()]
+        for a, b in zip(ch[:-1], ch[1:], strict=True):
+            layers += [nn.Conv2d(a, b, 4, stride=2, padding=1), nn.GroupNorm(min(8, b), b),
+                       nn.SiLU()]
+        self.net = nn.Sequential(*layers)
+        self.out_dim = ch[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).mean((2, 3))  # (N, C)
+
+    def init_from(self, vae: nn.Module) -> int:
+        """Copy the VAE encoder's conv weights where shapes match; returns layers copied."""
+        ours = [m for m in self.net if isinstance(m, nn.Conv2d)]
+        theirs = [m for m in getattr(vae, "encoder", nn.Sequential()).modules()
+                  if isinstance(m, nn.Conv2d)]
+        n = 0
+        for a, b in zip(ours, theirs, strict=False):
+            if a.weight.shape == b.weight.shape:
+                a.weight.data.copy_(b.weight.data)
+                a.bias.data.copy_(b.bias.data)
+                n += 1
+        return n
+
+
+class RankerNet(nn.Module):
+    """Text tower, answer tower, per-emoji corrections and the shared tower.
+
+    Args:
+        config: the :class:`RankerConfig`.
+        vocab_size: rows of the word-embedding matrix.
+        n_answers: size of the answer table (per-emoji corrections).
+        latent_dim: size of the VAE code (latent tower).
+    """
+
+    def __init__(self, config: RankerConfig, vocab_size: int, n_answers: int,
+                 latent_dim: int) -> None:
+        super().__init__()
+        c = self.config = config
+        feat = 0
+        self.embedding: nn.Embedding | None = None
+        self.tower: nn.Module | None = None
+        if c.text_tower in ("bilstm", "cnn", "attention"):
+            self.embedding = nn.Embedding(vocab_size, c.embed_dim, padding_idx=0)
+            if c.text_tower == "bilstm":
+                self.tower = BiLSTMTower(c.embed_dim, c.lstm_hidden, c.max_len, c.pool)
+            elif c.text_tower == "cnn":
+                self.tower = CNNTower(c.embed_dim, c.conv_channels, c.conv_kernels)
+            else:
+                self.tower = AttentionTower(c.embed_dim, c.conv_channels)
+            feat += self.tower.out_dim
+        elif c.text_tower == "minilm":
+            feat += MiniLMEncoder.dim
+        self.bag = (nn.EmbeddingBag(c.ngram_buckets, c.ngram_dim, mode="mean", padding_idx=0)
+                    if c.ngram_buckets else None)
+        if self.bag is not None:
+            nn.init.normal_(self.bag.weight, std=0.1)
+            feat += c.ngram_dim
+        self.text_proj = nn.Linear(feat, c.side_dim)
+        if c.answer_tower == "latent":
+            self.register_buffer("latent_mean", torch.zeros(latent_dim))
+            self.register_buffer("latent_std", torch.ones(latent_dim))
+            dims = [latent_dim, *c.answer_hidden, c.side_dim]
+            self.pixels = None
+        else:
+            self.pixels = PixelTower(c.pixel_channels)
+            dims = [self.pixels.out_dim, *c.answer_hidden, c.side_dim]
+        self.answer_mlp = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:],
+                                                                         strict=True))
+        self.known = nn.Embedding(n_answers, c.side_dim) if c.known_emojis else None
+        if self.known is not None:
+            nn.init.zeros_(self.known.weight)
+        sd = [c.side_dim, *c.shared_dims]
+        self.shared = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sd[:-1], sd[1:],
+                                                                    strict=True))
+        self.drop = nn.Dropout(c.dropout)
+
+    def _shared(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.shared):
+            x = layer(x)
+            x = torch.tanh(x) if i == len(self.shared) - 1 else F.relu(x)
+        return x
+
+    def encode_text(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Prepared text batch → ``(B, shared_dims[-1])`` codes (not normalised)."""
+        parts = []
+        if self.embedding is not None:
+            tokens = batch["tokens"]  # (B, T)
+            emb = self.embedding(tokens)  # (B, T, E)
+            parts.append(self.tower(emb, tokens != 0))
+        if "minilm" in batch:
+            parts.append(batch["minilm"])  # (B, 384)
+        if self.bag is not None:
+            parts.append(self.bag(batch["bag_ids"], batch["bag_offsets"]))  # (B, ngram_dim)
+        x = self.drop(torch.cat(parts, 1))
+        return self._shared(F.relu(self.text_proj(x)))  # (B, D)
+
+    def encode_answers(self, inputs: torch.Tensor, known_idx: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """Answer inputs → ``(N, shared_dims[-1])`` codes (not normalised).
+
+        Args:
+            inputs: ``(N, latent_dim)`` raw VAE μ, or ``(N, 4, 36, 36)`` pixels in [0, 1].
+            known_idx: ``(N,)`` index in the answer table, ``-1`` for emojis never seen in
+                training (no correction); ``None`` → no corrections at all.
+        """
+        if self.pixels is None:
+            x = (inputs - self.latent_mean) / self.latent_std  # (N, L), the seed's `scale`
+        else:
+            x = self.pixels(inputs)  # (N, C)
+        for layer in self.answer_mlp:
+            x = F.relu(layer(x))
+        if self.known is not None and known_idx is not None:
+            seen = known_idx >= 0
+            corr = self.known(known_idx.clamp_min(0)) * seen[:, None].to(x.dtype)
+            x = x + corr
+        return self._shared(self.drop(x))
+
+    def forward(self, batch: dict[str, torch.Tensor], answer_inputs: torch.Tensor,
+                known_idx: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised ``(B, D)`` text codes and ``(N, D)`` answer codes."""
+        q = F.normalize(self.encode_text(batch), dim=-1)
+        a = F.normalize(self.encode_answers(answer_inputs, known_idx), dim=-1)
+        return q, a
+
+
+# ------------------------------------------------------------------------------------------
+# the user-facing ranker
+
+
+def _resolve_folder(path: str | os.PathLike[str] | None) -> Path:
+    if path is None:
+        folder = PRETRAINED_DIR
+        if not (folder / "config.json").is_file():
+            raise ModelLoadError(
+                f"the bundled ranker is missing from {folder}; reinstall emojiqa, or train one "
+                "with `emojiqa train-ranker --out DIR` and pass that folder."
+            )
+        return folder
+    folder = Path(path)
+    if not (folder / "config.json").exists() and (folder / "model" / "config.json").exists():
+        return folder / "model"  # a training output folder
+    return folder
+
+
+class EmojiRanker:
+    """Ranks emojis for texts: a trained :class:`RankerNet` with its tokenizer, answer table
+    and VAE.
+
+    Args:
+        config: the :class:`RankerConfig`.
+        net: the network.
+        tokenizer: the fitted :class:`~emojiqa.text.Tokenizer`.
+        answer_keys: keys of the emojis seen in training (the answer table), in net order.
+        vae: the VAE giving μ (required by the latent tower).
+        answer_images: ``uint8 (N, 36, 36, 4)`` images of the answer table.
+    """
+
+    def __init__(self, config: RankerConfig, net: RankerNet, tokenizer: Tokenizer,
+                 answer_keys: Sequence[str], vae: Any = None,
+                 answer_images: np.ndarray | None = None) -> None:
+        if config.answer_tower == "latent" and vae is None:
+            raise ConfigError("the latent answer tower needs a VAE; pass vae=")
+        self.config = config
+        self.net = net
+        self.tokenizer = tokenizer
+        self.answer_keys = list(answer_keys)
+        self.answer_index = {k: i for i, k in enumerate(self.answer_keys)}
+        self.vae = vae
+        self._answer_images = answer_images
+        self._emojis: EmojiSet | None = None
+        self._ngram_cache: dict = {}
+        self._matrix_cache: dict[tuple, tuple[EmojiSet, EmojiSet, np.ndarray]] = {}
+        self._answer_set: EmojiSet | None = None
+        self.device = next(net.parameters()).device
+
+    # candidate sets --------------------------------------------------------------------------
+    @property
+    def emojis(self) -> EmojiSet:
+        """The default candidate set: the bundled drawings of ``config.emoji_style``."""
+        if self._emojis is None:
+            self._emojis = EmojiSet.bundled(self.config.emoji_style)
+        return self._emojis
+
+    @property
+    def answers(self) -> EmojiSet:
+        """The answer table (the emojis seen in training) as an :class:`EmojiSet`."""
+        if self._answer_set is None:
+            images = self._answer_images
+            if images is None:
+                es = self.emojis
+                images = np.stack([es.image(es.index(k)) for k in self.answer_keys])
+            self._answer_set = EmojiSet(self.answer_keys, images, style="answers")
+        return self._answer_set
+
+    # inputs ---------------------------------------------------------------------------------
+    def text_batch(self, texts: Sequence[str], *, validated: bool = False
+                   ) -> dict[str, torch.Tensor]:
+        """Tensors the text tower needs for ``texts`` (validated unless ``validated``)."""
+        texts = list(texts) if validated else [validate_text(t) for t in texts]
+        c = self.config
+        batch: dict[str, torch.Tensor] = {}
+        words = None
+        if self.net.embedding is not None:
+            batch["tokens"] = torch.from_numpy(self.tokenizer.encode(texts)).to(self.device)
+        if c.text_tower == "minilm":
+            batch["minilm"] = torch.from_numpy(minilm_encoder().embed(texts)).to(self.device)
+        if c.ngram_buckets:
+            ids, offs = [], [0]
+            for t in texts:
+                words = self.tokenizer.words(t)
+                g = ngram_ids(t, c.ngram_buckets, words, c.word_ngrams,
+                              tuple(c.char_ngrams), self._ngram_cache)
+                ids.append(g)
+                offs.append(offs[-1] + len(g))
+            if len(self._ngram_cache) > 500_000:
+                self._ngram_cache.clear()
+            batch["bag_ids"] = torch.from_numpy(np.concatenate(ids)).to(self.device)
+            batch["bag_offsets"] = torch.tensor(offs[:-1], dtype=torch.long, device=self.device)
+        return batch
+
+    def answer_inputs(self, images: np.ndarray) -> torch.Tensor:
+        """Answer-tower inputs for ``uint8 (N, 36, 36, 4)`` images: VAE μ or pixels."""
+        images = _check_images(images)
+        if self.config.answer_tower == "latent":
+            return torch.from_numpy(self.vae.embed(images)).to(self.device)  # (N, L)
+        return torch.from_numpy(to_chw_float(images)).to(self.device)  # (N, 4, 36, 36)
+
+    def known_index(self, keys: Sequence[str]) -> torch.Tensor:
+        """``(N,)`` answer-table index of each key, -1 for keys never seen in training."""
+        return torch.tensor([self.answer_index.get(k, -1) for k in keys], dtype=torch.long,
+                            device=self.device)
+
+    # encoders -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_text(self, texts: str | Sequence[str], normalize: bool = True,
+                    batch_size: int = 1024) -> np.ndarray:
+        """Text codes ``(N, D)`` float32 (unit length when ``normalize``).
+
+        Example:
+            >>> ranker.encode_text(["great flight"]).shape  # doctest: +SKIP
+            (1, 10)
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        self.net.eval()
+        out = []
+        for i in range(0, len(texts), batch_size):
+            q = self.net.encode_text(self.text_batch(texts[i:i + batch_size]))
+            out.append(F.normalize(q, dim=-1) if normalize else q)
+        if not out:
+            return np.zeros((0, self.config.shared_dims[-1]), np.float32)
+        return torch.cat(out).float().cpu().numpy()
+
+    @torch.no_grad()
+    def encode_emojis(self, emojis: EmojiSet | np.ndarray, normalize: bool = True, *,
+                      use_known: bool = True, batch_size: int = 1024) -> np.ndarray:
+        """Emoji codes ``(N, D)`` float32 for an :class:`EmojiSet` or ``uint8`` images.
+
+        Args:
+            emojis: a set (its keys find the per-emoji corrections of emojis seen in
+                training) or bare images (no corrections: treated as new emojis).
+            normalize: unit-length rows.
+            use_known: add the learned corrections of seen emojis; False scores every emoji
+                from its drawing alone, as if it were new.
+        """
+        if isinstance(emojis, EmojiSet):
+            images, keys = emojis.images, emojis.keys
+        else:
+            images, keys = _check_images(emojis), None
+        self.net.eval()
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = self.answer_inputs(images[i:i + batch_size])
+            known = (self.known_index(keys[i:i + batch_size])
+                     if use_known and keys is not None else None)
+            a = self.net.encode_answers(x, known)
+            out.append(F.normalize(a, dim=-1) if normalize else a)
+        if not out:
+            return np.zeros((0, self.config.shared_dims[-1]), np.float32)
+        return torch.cat(out).float().cpu().numpy()
+
+    def score_images(self, text: str, images: np.ndarray) -> np.ndarray:
+        """Cosine in [-1, 1] of ``text`` with each ``uint8 (N, 36, 36, 4)`` image (as new
+        emojis, without per-emoji corrections).
+
+        Example:
+            >>> ranker.score_images("so happy", ranker.vae.sample(4)).shape  # doctest: +SKIP
+            (4,)
+        """
+        q = self.encode_text([text])  # (1, D)
+        a = self.encode_emojis(np.asarray(images))  # (N, D)
+        return (a @ q[0]).astype(np.float32)
+
+    def answer_scores(self, texts: Sequence[str], *, use_known: bool = True) -> np.ndarray:
+        """Cosine ``(N_texts, N_answers)`` of texts with the answer table."""
+        q = self.encode_text(texts)
+        a = self.encode_emojis(self.answers, use_known=use_known)
+        return q @ a.T
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """The best answer-table key for each text."""
+        s = self.answer_scores(texts)
+        return [self.answer_keys[i] for i in s.argmax(1)]
+
+    # ranking --------------------------------------------------------------------------------
+    def candidates(self, emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,
+                   skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
+                   exclude_groups: Sequence[str] | None = None, use_known: bool = True
+                   ) -> tuple[EmojiSet, np.ndarray]:
+        """The candidate set and its normalised code matrix ``(N, D)`` (cached)."""
+        from .emojis import parse_skin_tone
+
+        if emojis is None:
+            es = self.emojis
+        elif isinstance(emojis, str) and emojis == "answers":
+            es = self.answers
+        else:
+            es = EmojiSet.load(emojis)
+        tone = parse_skin_tone(skin_tone)
+        gs = tuple(groups) if groups else None
+        xs = tuple(exclude_groups) if exclude_groups else None
+        if gs or xs:
+            known_groups = {e.group for e in es}
+            bad = [g for g in (*(gs or ()), *(xs or ())) if g not in known_groups]
+            if bad:
+                raise ValueError(f"unknown emoji group(s) {bad}; groups in this set are "
+                                 f"{sorted(g for g in known_groups if g)}")
+        ck = (id(es), len(es), group_skin_tones, tone, gs, xs, use_known)
+        hit = self._matrix_cache.get(ck)
+        if hit is not None and hit[0] is es:  # same object, not a recycled id
+            return hit[1], hit[2]
+        cand = es
+        if group_skin_tones or gs or xs:
+            cand = es.filter(skin_tones=not group_skin_tones, groups=gs, exclude_groups=xs)
+        if group_skin_tones and tone is not None:
+            idx = [es.index(es.with_skin_tone(k, tone)) for k in cand.keys]
+            cand = es.subset(idx)
+        matrix = self.encode_emojis(cand, use_known=use_known)
+        if len(self._matrix_cache) > 16:
+            self._matrix_cache.clear()
+        self._matrix_cache[ck] = (es, cand, matrix)
+        return cand, matrix
+
+    def rank(self, text: str | Sequence[str], top_k: int = 5,
+             emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,
+             skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
+             exclude_groups: Sequence[str] | None = None, use_known: bool = True
+             ) -> list[RankedEmoji] | list[list[RankedEmoji]]:
+        """The ``top_k`` emojis answering ``text``, best first (one matmul + top-k).
+
+        Args:
+            text: a text, or a list of texts (gives a list of lists).
+            top_k: how many emojis per text.
+            emojis: candidates: an :class:`EmojiSet`, a bundled style name, a folder of
+                images, ``"answers"`` (the answer table) or None (``self.emojis``).
+            group_skin_tones: one entry per base emoji (skin-tone variants folded in).
+            skin_tone: render grouped emojis in this tone (1–5 or ``light`` … ``dark``).
+            groups / exclude_groups: keep / drop CLDR groups (e.g. ``flags``).
+            use_known: use the per-emoji corrections of emojis seen in training.
+
+        Example:
+            >>> ranker.rank("I just got the job!!", top_k=3)  # doctest: +SKIP
+            [RankedEmoji(key='1f389', emoji='🎉', name='party popper', score=0.98), ...]
+        """
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        single = isinstance(text, str)
+        texts = [text] if single else list(text)
+        cand, matrix = self.candidates(emojis, group_skin_tones=group_skin_tones,
+                                       skin_tone=skin_tone, groups=groups,
+                                       exclude_groups=exclude_groups, use_known=use_known)
+        q = self.encode_text(texts) if texts else np.zeros((0, matrix.shape[1]), np.float32)
+        k = min(top_k, len(cand))
+        scores = torch.from_numpy(q @ matrix.T)  # (B, N)
+        vals, idx = scores.topk(k, dim=1) if k else (scores[:, :0], scores[:, :0].long())
+        out = []
+        for row_v, row_i in zip(vals.tolist(), idx.tolist(), strict=True):
+            res = []
+            for v, i in zip(row_v, row_i, strict=True):
+                info = cand.info(i)
+                res.append(RankedEmoji(key=info.key, emoji=info.emoji, name=info.name,
+                                       score=float(v)))
+            out.append(res)
+        return out[0] if single else out
+
+    # persistence ----------------------------------------------------------------------------
+    def save_pretrained(self, folder: str | os.PathLike[str], *, half: bool = False,
+                        extra_json: dict[str, Any] | None = None) -> Path:
+        """Write the self-contained model folder: ``config.json``, ``model.safetensors``,
+        ``vocab.json``, ``answers.json`` and ``vae/``.
+
+        Answer-table images missing from the bundled style are stored in the weights.
+        """
+        import tempfile
+
+        dtype = torch.float16 if half else torch.float32
+        tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach())
+                   for k, v in self.net.state_dict().items()}
+        es = self.emojis
+        stored = [k for k in self.answer_keys if k not in es.keys]
+        if stored:
+            tensors["stored_answer_images"] = torch.from_numpy(
+                np.stack([self.answers.image(k) for k in stored]))
+        answers = {"keys": self.answer_keys, "stored": stored}
+        extra = {"vocab.json": self.tokenizer.to_json(), "answers.json": answers,
+                 **(extra_json or {})}
+        with tempfile.TemporaryDirectory() as tmp:
+            dirs = {}
+            if self.vae is not None:
+                self.vae.save_pretrained(Path(tmp) / "vae", half=half)
+                dirs["vae"] = Path(tmp) / "vae"
+            return write_model_folder(folder, model_type=MODEL_TYPE, config=self.config,
+                                      tensors=tensors, extra_json=extra, extra_dirs=dirs)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike[str] | None = None,
+                        device: str | torch.device | None = None) -> EmojiRanker:
+        """Load a folder written by :meth:`save_pretrained` (or a ``train-ranker --out``
+        folder); ``None`` loads the bundled model.
+
+        Raises:
+            ModelLoadError: the folder or a file is missing, corrupt, or does not fit.
+        """
+        folder = _resolve_folder(path)
+        config, tensors = read_model_folder(folder, model_type=MODEL_TYPE,
+                                            config_cls=RankerConfig)
+        tok = Tokenizer.from_json(read_json(folder / "vocab.json", what="vocabulary"))
+        answers = read_json(folder / "answers.json", what="answer table")
+        try:
+            keys, stored = list(answers["keys"]), list(answers.get("stored", []))
+        except (KeyError, TypeError) as exc:
+            raise ModelLoadError(f"{folder / 'answers.json'} is malformed ({exc!r})") from exc
+        vae = None
+        if (folder / "vae").is_dir():
+            from .vae import VAE
+
+            vae = VAE.from_pretrained(folder / "vae", device=device)
+        elif config.answer_tower == "latent":
+            raise ModelLoadError(f"{folder} has no vae/ folder, but its latent answer tower "
+                                 "needs the VAE it was trained with; re-save the model.")
+        stored_images = tensors.pop("stored_answer_images", None)
+        vocab = tensors["embedding.weight"].shape[0] if "embedding.weight" in tensors else 1
+        latent_dim = vae.config.latent_dim if vae is not None else 1
+        net = RankerNet(config, vocab, len(keys), latent_dim)
+        try:
+            net.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                 for k, v in tensors.items()})
+        except RuntimeError as exc:
+            raise ModelLoadError(f"{folder / 'model.safetensors'} does not fit its config "
+                                 f"({exc}); re-save the model.") from exc
+        dev = torch.device(device) if device is not None else (
+            torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+        net.to(dev).eval()
+        ranker = cls(config, net, tok, keys, vae=vae)
+        if stored:
+            es = ranker.emojis
+            lookup = dict(zip(stored, stored_images.numpy(), strict=True))
+            ranker._answer_images = np.stack(
+                [lookup[k] if k in lookup else es.image(es.index(k)) for k in keys])
+            ranker._answer_set = None
+        return ranker
+
+
+def _check_images(images: Any) -> np.ndarray:
+    from .errors import ImageError
+    from .images import EMOJI_SIZE
+
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[None]
+    if arr.ndim != 4 or arr.shape[1:] != (EMOJI_SIZE, EMOJI_SIZE, 4):
+        raise ImageError(f"emoji images must be uint8 (N, {EMOJI_SIZE}, {EMOJI_SIZE}, 4), got "
+                         f"shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise ImageError(f"emoji images must be uint8, got {arr.dtype}")
+    return arr
+
+
+def describe(ranker: EmojiRanker) -> dict[str, Any]:
+    """A short summary of a ranker (config name, towers, answers, parameters)."""
+    c = ranker.config
+    return {"name": c.name, "text_tower": c.text_tower, "answer_tower": c.answer_tower,
+            "answers": len(ranker.answer_keys),
+            "examples": [info_for(k).emoji for k in ranker.answer_keys[:20]],
+            "parameters": sum(p.numel() for p in ranker.net.parameters())}

