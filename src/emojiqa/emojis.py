@@ -164,6 +164,13 @@ def _word_start(word: str, text: str) -> bool:
     return text.startswith(word) or f" {word}" in text
 
 
+@cache
+def _ratio(a: str, b: str) -> float:
+    # typos rarely hit the first letter: a small bonus for sharing it
+    bonus = 0.05 if a[:1] == b[:1] else 0.0
+    return difflib.SequenceMatcher(None, a, b).ratio() + bonus
+
+
 def _norm(text: str) -> str:
     return re.sub(r"[\s_:\-]+", " ", text.lower()).strip()
 
@@ -267,6 +274,28 @@ class EmojiSet:
         images = np.asarray(images)
         keys = list(keys) if keys is not None else [f"gen-{i}" for i in range(len(images))]
         return cls(keys, images, style=style, names=names)
+
+    @classmethod
+    def concat(cls, sets: Sequence[EmojiSet], style: str | None = None) -> EmojiSet:
+        """One set holding every emoji of ``sets`` in order (e.g. all three styles for training).
+
+        A key already taken by an earlier set is prefixed with its set's style
+        (``noto:1f389``), so keys stay unique.
+        """
+        if not sets:
+            raise ValueError("concat needs at least one emoji set")
+        keys: list[str] = []
+        seen: set[str] = set()
+        for es in sets:
+            for k in es.keys:
+                key = k if k not in seen else f"{es.style}:{k}"
+                n = 1
+                while key in seen:
+                    key, n = f"{es.style}:{k}#{n}", n + 1
+                seen.add(key)
+                keys.append(key)
+        images = np.concatenate([es.images for es in sets])
+        return cls(keys, images, style=style or "+".join(es.style for es in sets))
 
     @classmethod
     def load(cls, spec: str | os.PathLike[str] | EmojiSet) -> EmojiSet:
@@ -451,13 +480,15 @@ class EmojiSet:
             elif all(any(_word_start(w, t) for t in [name, *kws]) for w in words):
                 s = 5.0 - 0.01 * len(name)
             else:
+                # close spellings: words of the name count fully, keywords a little less;
+                # among equals the shorter (more basic) name wins, so "hart" finds ❤️ first
                 best = max(
-                    (difflib.SequenceMatcher(None, q, t).ratio() for t in [name, *kws]),
-                    default=0.0,
+                    max(_ratio(q, t) for t in [name, *name.split()]),
+                    0.95 * max((_ratio(q, t) for t in kws), default=0.0),
                 )
                 if best < 0.75:
                     continue
-                s = 4.0 * best
+                s = 4.0 * best - 0.01 * len(name)
             scored.append((s, i))
         scored.sort(key=lambda t: (-t[0], t[1]))
         return [self.info(i) for _, i in scored[:limit]]
