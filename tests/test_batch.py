@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import tracemalloc
 from pathlib import Path
 
@@ -230,3 +231,40 @@ def test_memory_does_not_grow_with_the_input(tmp_path, ranker):
 
     small, large = peak(1_000), peak(10_000)
     assert large < 1.5 * small + 200_000, (small, large)
+
+
+@pytest.mark.ray
+def test_ray_data_gives_the_same_suggestions_as_the_single_process_path(tmp_path, ranker):
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import sys
+
+    from ray import cloudpickle
+
+    from emojiqa.ray_data import suggest_dataset
+
+    texts = [t + (" ✈️" if i % 4 == 0 else "") for i, t in enumerate(TEXTS * 3)]
+    src = _write_txt(tmp_path / "in.txt", texts)
+    suggest_file(ranker, src, tmp_path / "single.parquet", top_k=3, batch_size=16,
+                 progress=False)
+    single = pq.read_table(tmp_path / "single.parquet").to_pylist()
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers can't import tests/
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    try:
+        ds = ray.data.from_items([{"row": i + 1, "text": t} for i, t in enumerate(texts)],
+                                 override_num_blocks=4)
+        out = suggest_dataset(ds, tiny_ranker, top_k=3, batch_size=8, num_workers=2)
+        got = sorted(out.take_all(), key=lambda r: r["row"])
+    finally:
+        ray.shutdown()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert [r["row"] for r in got] == [r["row"] for r in single]
+    for a, b in zip(got, single, strict=True):
+        for i in (1, 2, 3):
+            assert (a[f"emoji_{i}"], a[f"key_{i}"], a[f"name_{i}"]) == (
+                b[f"emoji_{i}"], b[f"key_{i}"], b[f"name_{i}"])
+            assert float(a[f"score_{i}"]) == b[f"score_{i}"]  # both float32

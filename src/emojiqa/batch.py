@@ -608,12 +608,7 @@ class _ParquetWriter(_Writer):
                                       self.label: [r.raw for r in rows]}
         if self.flag_empty:
             cols["empty"] = [res is None for res in results]
-        for i in range(self.top_k):
-            picked = [res[i] if res is not None and i < len(res) else None for res in results]
-            cols[f"emoji_{i + 1}"] = [s.emoji if s else None for s in picked]
-            cols[f"key_{i + 1}"] = [s.key if s else None for s in picked]
-            cols[f"name_{i + 1}"] = [s.name if s else None for s in picked]
-            cols[f"score_{i + 1}"] = [float(s.score) if s else None for s in picked]
+        cols.update(result_columns(results, self.top_k))
         table = self.pa.table(cols, schema=self.schema)
         path = self._part(self.parts)
         tmp = path.with_name(path.name + ".tmp")
@@ -644,6 +639,28 @@ class _ParquetWriter(_Writer):
                                 else self.schema.empty_table())
         os.replace(tmp, self.dst)
         shutil.rmtree(self.parts_dir, ignore_errors=True)
+
+
+def result_columns(results: Sequence[Sequence[Any] | None], top_k: int
+                   ) -> dict[str, list[Any]]:
+    """Suggestions as flat columns ``emoji_i``, ``key_i``, ``name_i``, ``score_i`` (i = 1..k).
+
+    ``results`` holds one ranked list per row (``None`` for an empty row kept without
+    suggestions); missing entries are ``None``. The Parquet output and the Ray Data path
+    (:mod:`emojiqa.ray_data`) both use it, so they write the same thing.
+
+    Example:
+        >>> result_columns([ranker.rank("ok", top_k=2)], top_k=2)["key_1"]  # doctest: +SKIP
+        ['1f44d']
+    """
+    cols: dict[str, list[Any]] = {}
+    for i in range(top_k):
+        picked = [res[i] if res is not None and i < len(res) else None for res in results]
+        cols[f"emoji_{i + 1}"] = [s.emoji if s else None for s in picked]
+        cols[f"key_{i + 1}"] = [s.key if s else None for s in picked]
+        cols[f"name_{i + 1}"] = [s.name if s else None for s in picked]
+        cols[f"score_{i + 1}"] = [float(s.score) if s else None for s in picked]
+    return cols
 
 
 def _make_writer(dst: Path, fmt: str, top_k: int, id_column: str | None, flag_empty: bool
