@@ -51,13 +51,18 @@ class Invented:
 
 
 def _pixel_answer_fn(ranker: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """A differentiable map from images (B, 4, H, W) in [0, 1] to normalised answer vectors,
-    if the ranker exposes one."""
-    for name in ("answer_from_pixels", "encode_pixels_tensor", "answer_tensor"):
-        fn = getattr(ranker, name, None)
-        if callable(fn):
-            return fn
-    return None
+    """A differentiable map from images (B, 4, H, W) in [0, 1] to normalised answer vectors
+    (the path a new emoji takes: no per-emoji correction), if the ranker's network is there."""
+    net = getattr(ranker, "net", None)
+    if net is None or not hasattr(net, "encode_answers"):
+        return None
+    latent = getattr(ranker.config, "answer_tower", "pixels") == "latent"
+
+    def answer(x: torch.Tensor) -> torch.Tensor:
+        inputs = ranker.vae.encode(x)[0] if latent else x  # (B, L) μ or (B, 4, H, W)
+        return torch.nn.functional.normalize(net.encode_answers(inputs, None), dim=-1)
+
+    return answer
 
 
 def _score_codes_numpy(ranker: Any, vae: Any, text: str, z: np.ndarray) -> np.ndarray:
@@ -130,13 +135,18 @@ def _refine_gradient(ranker: Any, vae: Any, answer: Callable[[torch.Tensor], tor
     d = z0.shape[1]
     t = torch.as_tensor(np.asarray(ranker.encode_text([text], normalize=True)),
                         dtype=torch.float32)[0]  # (E,)
-    was = [(m, m.training) for m in (vae,) if isinstance(m, torch.nn.Module)]
-    vae.eval()
-    z = z0.clone().requires_grad_(True)
-    opt = torch.optim.Adam([z], lr=lr)
-    best_z, best_obj = z0.clone(), torch.full((len(z0),), -float("inf"))
+    modules = [m for m in (vae, getattr(ranker, "net", None)) if isinstance(m, torch.nn.Module)]
+    was = [(m, m.training) for m in modules]
+    for m in modules:
+        m.eval()  # no dropout while climbing
+    dev = next(vae.parameters()).device
+    t = t.to(dev)
+    z = z0.clone().to(dev).requires_grad_(True)
+    m1, m2 = torch.zeros_like(z), torch.zeros_like(z)  # Adam moments (torch.optim's import
+    b1, b2, eps = 0.9, 0.999, 1e-8                      # costs seconds on a cold start)
+    best_z, best_obj = z.detach().clone(), torch.full((len(z0),), -float("inf"), device=dev)
     with torch.enable_grad():
-        for _ in range(steps):
+        for step in range(1, steps + 1):
             x = vae.decode(z)  # (n, 4, H, W) in [0, 1]
             a = answer(x)  # (n, E) normalised
             score = a @ t  # (n,)
@@ -145,12 +155,15 @@ def _refine_gradient(ranker: Any, vae: Any, answer: Callable[[torch.Tensor], tor
                 better = obj > best_obj
                 best_obj = torch.where(better, obj, best_obj)
                 best_z[better] = z[better].detach()
-            opt.zero_grad()
-            (-obj.sum()).backward()
-            opt.step()
+            (g,) = torch.autograd.grad(obj.sum(), z)  # ascent, for the codes only
+            with torch.no_grad():
+                m1.mul_(b1).add_(g, alpha=1 - b1)
+                m2.mul_(b2).addcmul_(g, g, value=1 - b2)
+                step_size = lr * (1 - b2 ** step) ** 0.5 / (1 - b1 ** step)
+                z.add_(step_size * m1 / (m2.sqrt() + eps))
     for m, mode in was:
         m.train(mode)
-    return best_z.detach()
+    return best_z.detach().cpu()
 
 
 def _refine_search(ranker: Any, vae: Any, text: str, z0: torch.Tensor, steps: int, lr: float,
@@ -190,7 +203,9 @@ def _nearest_known(ranker: Any, vae: Any, text: str, images: np.ndarray,
     d2 = ((mine[:, None, :] - codes[None, :, :]) ** 2).sum(-1)  # (n, K)
     idx = d2.argmin(1)
     t = np.asarray(ranker.encode_text([text], normalize=True))[0]  # (E,)
-    sc = np.asarray(ranker.encode_emojis(es.subset([int(i) for i in idx])) @ t, np.float64)
+    uniq, inv = np.unique(idx, return_inverse=True)  # a subset cannot repeat a key
+    sc = np.asarray(ranker.encode_emojis(es.subset([int(i) for i in uniq])) @ t,
+                    np.float64)[inv.reshape(-1)]
     out = []
     for j, i in enumerate(idx):
         e = es.info(int(i))
