@@ -1,0 +1,119 @@
+"""Suggestions a person can use: whole-set ranking, skin tones grouped, CLI smoke tests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emojiqa.cli import main
+from emojiqa.emojis import EmojiSet
+from emojiqa.ranker import PRETRAINED_DIR, EmojiRanker
+from test_invent import tiny_ranker
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ranker")
+    tiny_ranker("pixels").save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.parametrize("style", ["twemoji", "noto", "openmoji"])
+def test_every_bundled_emoji_gets_a_finite_score(style):
+    r = tiny_ranker("pixels")
+    es = EmojiSet.bundled(style)
+    q = r.encode_text(["so happy"])
+    scores = r.encode_emojis(es) @ q[0]
+    assert scores.shape == (len(es),) and np.isfinite(scores).all()
+
+
+@pytest.mark.skipif(not (PRETRAINED_DIR / "config.json").is_file(),
+                    reason="the bundled ranker is not built yet (emojiqa train-bundled)")
+def test_bundled_model_scores_every_bundled_emoji():
+    r = EmojiRanker.from_pretrained()
+    q = r.encode_text(["I just got the job!!"])[0]
+    for style in ("twemoji", "noto", "openmoji"):
+        es = EmojiSet.bundled(style)
+        s = r.encode_emojis(es) @ q
+        assert np.isfinite(s).all(), style
+    top = r.rank("I just got the job!!", top_k=5)
+    assert len(top) == 5 and len({t.key for t in top}) == 5
+
+
+def test_skin_tones_never_fill_a_top_five():
+    r = tiny_ranker("pixels")
+    full = EmojiSet.bundled("twemoji")
+    thumbs = [k for k in full.keys if k == "1f44d" or k.startswith("1f44d-")]
+    assert len(thumbs) == 6
+    cands = full.subset([full.index(k) for k in thumbs + ["1f389", "1f621", "1f608", "2764"]])
+    # make the thumbs the best answer whatever the text: rank by the thumbs' own direction
+    top = r.rank("thumbs up", top_k=5, emojis=cands)
+    bases = [k.split("-")[0] for k in (t.key for t in top)]
+    assert bases.count("1f44d") <= 1 and len(top) == 5
+    toned = r.rank("thumbs up", top_k=10, emojis=cands, skin_tone="dark")
+    assert [t.key for t in toned if t.key.startswith("1f44d")] == ["1f44d-1f3ff"]
+    raw = r.rank("thumbs up", top_k=10, emojis=cands, group_skin_tones=False)
+    assert sum(t.key.startswith("1f44d") for t in raw) == 6
+
+
+def test_cli_suggest_text_json_and_filters(model_dir, capsys):
+    assert main(["suggest", "happy birthday", "--model", model_dir, "--top-k", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all(len(line.split("\t")) == 4 for line in lines)
+    assert main(["suggest", "happy birthday", "--model", model_dir, "--json",
+                 "--skin-tone", "medium"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["text"] == "happy birthday" and len(out["emojis"]) == 5
+    assert set(out["emojis"][0]) == {"key", "emoji", "name", "score"}
+    assert main(["suggest", "so angry", "--model", model_dir, "--json",
+                 "--exclude-group", "flags", "--emojis", "twemoji", "--top-k", "2"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["emojis"]) == 2
+
+
+def test_cli_suggest_stdin_file_and_errors(model_dir, tmp_path, capsys, monkeypatch):
+    import io
+
+    f = tmp_path / "t.txt"
+    f.write_text("pizza night\n", encoding="utf-8")
+    assert main(["suggest", "--file", str(f), "--model", model_dir, "--top-k", "1"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("from stdin"))
+    assert main(["suggest", "-", "--model", model_dir, "--top-k", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    assert main(["suggest", "   ", "--model", model_dir]) == 2
+    assert main(["suggest", "hi", "--model", str(tmp_path / "nope")]) == 2
+    assert "error" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="top-k"):
+        main(["suggest", "hi", "--model", model_dir, "--top-k", "0"])
+
+
+def test_cli_suggest_generate(model_dir, tmp_path, capsys):
+    png = tmp_path / "new.png"
+    assert main(["suggest", "happy birthday", "--model", model_dir, "--generate", "2",
+                 "--steps", "3", "--json", "--out", str(png)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["generated"]) == 2 and np.isfinite(out["generated"][0]["score"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_show_writes_a_strip(model_dir, tmp_path, capsys):
+    from PIL import Image
+
+    png = tmp_path / "strip.png"
+    assert main(["show", "I just got the job!!", "so tired 😴", "--out", str(png),
+                 "--model", model_dir, "--top-k", "4"]) == 0
+    img = Image.open(png)
+    assert img.height > 2 * 36 and img.width > 4 * 36
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_cli_batch_mode_delegates(model_dir, tmp_path):
+    pytest.importorskip("emojiqa.batch")
+    src = tmp_path / "in.txt"
+    src.write_text("happy birthday\nso angry\n", encoding="utf-8")
+    dst = tmp_path / "out.jsonl"
+    assert main(["suggest", "--input", str(src), "--output", str(dst), "--model", model_dir,
+                 "--top-k", "2"]) == 0
+    assert dst.exists() and dst.read_text(encoding="utf-8").count("\n") >= 2
