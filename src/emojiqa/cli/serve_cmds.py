@@ -1,0 +1,67 @@
+"""``emojiqa serve``: the web page and its JSON API, on 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from .common import add_parser
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def register(sub: Any) -> None:
+    p = add_parser(sub, "serve", "Serve the web page (suggest, invent, explore the latent "
+                   "space, score your own emoji) and its JSON API.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind; anything but loopback exposes the server to the "
+                   "network")
+    p.add_argument("--port", type=int, default=8000, help="TCP port")
+    p.add_argument("--model", default=None,
+                   help="ranker folder (default: the bundled model)")
+    p.add_argument("--max-text-chars", type=int, default=None,
+                   help="longest text accepted (default: 1000)")
+    p.add_argument("--max-upload-mb", type=float, default=None,
+                   help="largest image upload in MB (default: 2)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for inference (default: torch's choice)")
+    p.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"],
+                   help="server log level")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
+
+    try:
+        import uvicorn
+
+        from ..web.app import DEFAULT_MAX_TEXT_CHARS, DEFAULT_MAX_UPLOAD_BYTES, create_app
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"the web server needs the 'web' extra ({exc.name} is missing): "
+            'pip install "emojiqa[web]"') from exc
+    if not 0 < args.port < 65536:
+        raise ConfigError(f"--port {args.port} is not a TCP port; use 1-65535")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+    from ..ranker import EmojiRanker
+
+    ranker = EmojiRanker.from_pretrained(args.model)  # load once, before the first request
+    upload = (DEFAULT_MAX_UPLOAD_BYTES if args.max_upload_mb is None
+              else int(args.max_upload_mb * 2**20))
+    app = create_app(ranker, max_text_chars=args.max_text_chars or DEFAULT_MAX_TEXT_CHARS,
+                     max_upload_bytes=upload)
+    if args.host not in _LOOPBACK:
+        print(f"emojiqa: warning: binding to {args.host} exposes the server beyond this "
+              "machine", file=sys.stderr)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"emojiqa: serving on http://{shown}:{args.port}/ (Ctrl+C stops)", file=sys.stderr,
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                access_log=False, server_header=False)
+    return 0
