@@ -19,7 +19,7 @@ rerun with the same data and settings (``--retrain`` trains them again).
 
 Example:
     python benchmarks/quality.py            # full run, writes benchmarks/results/quality.json
-    python benchmarks/quality.py --quick    # CI smoke on small subsamples, 1 epoch
+    python benchmarks/quality.py --quick    # CI smoke: small subsamples, 30 training steps
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ CONFIGS = ("seed", "default", "minilm")
 #: Quick mode: training texts per task and epochs.
 QUICK_TRAIN = {"airline": 1500, "tweeteval": 2000}
 QUICK_EPOCHS = 1
+QUICK_STEPS = 30
 
 
 # --- emojiqa models --------------------------------------------------------------------------
@@ -79,6 +80,25 @@ def ranker_config(name: str) -> Any:
         if field in fields:
             return dataclasses.replace(base, **{field: "minilm"})
     raise RuntimeError(f"no MiniLM text tower field in RankerConfig ({sorted(fields)})")
+
+
+_VAE: dict[str, Any] = {}
+
+
+def bench_vae() -> tuple[Any, str]:
+    """The bundled VAE, or (while none is bundled) an untrained default VAE; (vae, which)."""
+    if "vae" not in _VAE:
+        from emojiqa.vae import VAE, VAEConfig
+
+        try:
+            _VAE["vae"], _VAE["which"] = VAE.from_pretrained(), "bundled"
+        except Exception as exc:  # noqa: BLE001 - say so in the results
+            import torch
+
+            torch.manual_seed(0)
+            _VAE["vae"] = VAE(VAEConfig.named("default"))
+            _VAE["which"] = f"untrained default VAE (bundled VAE unavailable: {exc})"
+    return _VAE["vae"], _VAE["which"]
 
 
 def _examples(split: Any, classes: list[str], source: str) -> list[Any]:
@@ -125,7 +145,8 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
     meta_path = folder.parent / f"{folder.name}.json"
     if folder.is_dir() and meta_path.is_file() and not retrain:
         meta = json.loads(meta_path.read_text())
-        return EmojiRanker.from_pretrained(folder), meta["train_seconds"], {**meta, "cached": True}
+        return (EmojiRanker.from_pretrained(folder / "model"), meta["train_seconds"],
+                {**meta, "cached": True})
     from emojiqa.train_ranker import train_ranker
 
     if folder.exists():
@@ -136,14 +157,21 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
         ignore.write_text("*\n")
     train = _examples(task.fit, task.classes, task.name)
     val = _examples(task.tune, task.classes, task.name)
-    kwargs: dict[str, Any] = {"seed": seed, "progress": False}
+    vae, which_vae = bench_vae()
+    kwargs: dict[str, Any] = {"seed": seed, "progress": False, "vae": vae}
     if quick:
         kwargs["epochs"] = QUICK_EPOCHS
+        kwargs["max_steps"] = QUICK_STEPS
     with Timer() as t:
         ranker = train_ranker(config, train, val, folder, **kwargs)
+    history = {}
+    if (folder / "history.json").is_file():
+        history = json.loads((folder / "history.json").read_text())
+    epoch_s = history.get("epoch_s") or []
     meta = {"train_seconds": t.seconds, "config": config_name, "n_train": len(train),
-            "n_val": len(val), "epochs": kwargs.get("epochs", "config default"),
-            "folder": str(folder)}
+            "n_val": len(val), "epochs": len(epoch_s) or kwargs.get("epochs"),
+            "epoch_seconds": epoch_s, "vae": which_vae,
+            "folder": str(folder.relative_to(CACHE_DIR.parent))}
     meta_path.write_text(json.dumps(meta, indent=2))
     return ranker, t.seconds, {**meta, "cached": False}
 
@@ -186,6 +214,7 @@ def emojiqa_rows(task: Task, configs: list[str], quick: bool, retrain: bool,
             rows.append({**base, **m, "train_seconds": train_s,
                          "texts_per_s": len(task.eval) / infer_s,
                          "n_train": info["n_train"], "epochs": info["epochs"],
+                         "epoch_seconds": info.get("epoch_seconds"), "vae": info.get("vae"),
                          "cached_model": info["cached"]})
         except ImportError as exc:
             rows.append({**base, "skipped": f"not available here: {exc}"})
