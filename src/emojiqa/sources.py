@@ -154,12 +154,20 @@ def airline_examples(split: str = "train") -> list[Example]:
 
 
 def mix(sources: Mapping[str, Sequence[Example]],
-        weights: Mapping[str, float] | None = None) -> list[Example]:
+        weights: Mapping[str, float] | None = None, *,
+        class_balance: float = 0.0) -> list[Example]:
     """Concatenate sources, scaling example weights so each source gets its share.
 
     Within a source the relative weights are kept; across sources the total weight of
     source ``s`` becomes ``weights[s] / sum(weights) × N`` (``N`` = number of examples), so the
     mean weight stays 1 and a loss averaged with these weights mixes the sources as asked.
+
+    Args:
+        sources: examples per source name.
+        weights: share per source (default :data:`DEFAULT_WEIGHTS`).
+        class_balance: the exponent the trainer will apply on top
+            (``weight × count(key) ** -class_balance``, see ``RankerConfig.class_balance``);
+            the shares are computed so that they still hold after it.
 
     Example:
         >>> mixed = mix({"cldr": c, "airline": a}, {"cldr": 0.7, "airline": 0.3})  # doctest: +SKIP
@@ -173,11 +181,12 @@ def mix(sources: Mapping[str, Sequence[Example]],
         raise ValueError(
             f"nothing to mix: sources {sorted(sources)} with weights {weights} leave no example"
         )
+    counts = Counter(x.key for xs in present.values() for x in xs)
     total_w = sum(weights[n] for n in present)
     n_all = sum(len(xs) for xs in present.values())
     out: list[Example] = []
     for name, xs in present.items():
-        mass = sum(x.weight for x in xs)
+        mass = sum(x.weight * counts[x.key] ** -class_balance for x in xs)
         scale = weights[name] / total_w * n_all / mass
         out += [replace(x, weight=x.weight * scale) for x in xs]
     return out
@@ -205,8 +214,8 @@ def remove_held_out(examples: Iterable[Example],
 
 
 def training_examples(weights: Mapping[str, float] | None = None, *, hold_out: bool = False,
-                      split: str = "train",
-                      min_version: float = HELD_OUT_MIN_VERSION) -> list[Example]:
+                      split: str = "train", min_version: float = HELD_OUT_MIN_VERSION,
+                      class_balance: float = 0.0) -> list[Example]:
     """The multi-source training (or validation) set, mixed by ``weights``.
 
     Args:
@@ -216,6 +225,7 @@ def training_examples(weights: Mapping[str, float] | None = None, *, hold_out: b
         split: ``"train"`` or ``"val"``; the CLDR source has no split and is used only for
             ``"train"`` (its texts are the zero-shot queries of held-out emojis otherwise).
         min_version: the hold-out's first Unicode Emoji version.
+        class_balance: the trainer's class-balance exponent (see :func:`mix`).
 
     Example:
         >>> train = training_examples({"cldr": 1, "airline": 0.2}, hold_out=True)  # doctest: +SKIP
@@ -232,7 +242,7 @@ def training_examples(weights: Mapping[str, float] | None = None, *, hold_out: b
     parts = {n: loaders[n]() for n in SOURCES if weights.get(n, 0) > 0}
     if hold_out:
         parts = {n: remove_held_out(xs, min_version) for n, xs in parts.items()}
-    return mix(parts, weights)
+    return mix(parts, weights, class_balance=class_balance)
 
 
 def training_emoji_sets(styles: Sequence[str | EmojiSet] = ("twemoji", "noto", "openmoji"), *,

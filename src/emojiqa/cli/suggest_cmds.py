@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     t.add_argument("--out", default=None,
                    help="output folder (default: the package's pretrained/ranker)")
     t.add_argument("--work-dir", default=None, help="folder for checkpoints and curves")
-    t.add_argument("--minutes", type=float, default=None, help="training time budget")
+    t.add_argument("--epochs", type=int, default=None,
+                   help="override the recipe's epochs (default: the recipe's 3)")
     t.add_argument("--seed", type=int, default=0, help="random seed")
     t.add_argument("--resume", action="store_true", help="resume from the work folder")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -209,7 +210,7 @@ def _strip(rows: list[tuple[str, Any]], scale: int = 3) -> Any:
 def run_train_bundled(args: argparse.Namespace) -> int:
     from ..recipes import train_bundled
 
-    folder = train_bundled(out_dir=args.out, work_dir=args.work_dir, minutes=args.minutes,
+    folder = train_bundled(out_dir=args.out, work_dir=args.work_dir, epochs=args.epochs,
                            seed=args.seed, resume=args.resume, progress=not args.quiet)
     print(f"bundled suggestion model written to {folder}")
     return 0

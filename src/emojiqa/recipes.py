@@ -1,0 +1,185 @@
+"""Recipes: the bundled suggestion model and the zero-shot protocol models, one call each.
+
+:func:`train_bundled` trains the default suggestion model from bundled data only — CLDR texts
+of every emoji + TweetEval emoji train + the airline tweets (:mod:`emojiqa.sources`), the three
+bundled drawing styles as augmentation, a pixel answer tower with per-emoji corrections (new
+emojis fall back to their pixels), a GloVe attention + hashed n-gram text tower (no
+sentence-transformers at run time) — in about 15 minutes on 2 CPU cores, and writes it as a
+float16 self-contained folder (by default into the package, ``emojiqa/pretrained/ranker``).
+
+:func:`train_protocol` trains the models of the zero-shot protocols
+(:mod:`emojiqa.zeroshot`): ``new_releases`` (every Emoji ≥ 14.0 emoji held out, no text and
+no image of theirs) and ``new_drawings`` (Twemoji drawings only).
+
+Example:
+    >>> folder = train_bundled(out_dir="my_model", epochs=1)          # doctest: +SKIP
+    >>> from emojiqa.ranker import EmojiRanker
+    >>> EmojiRanker.from_pretrained(folder).rank("I just got the job!!")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .sources import DEFAULT_WEIGHTS, training_emoji_sets, training_examples
+
+#: Where the bundled suggestion model lives in the package.
+BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "ranker"
+#: The drawing styles the bundled model learns from (augmentation).
+BUNDLED_STYLES = ("twemoji", "noto", "openmoji")
+#: Settings of the bundled model on top of ``RankerConfig.named("default")``: a small pixel
+#: tower (its cost per step dominates on CPU), few answers per step, large text batches.
+BUNDLED_OVERRIDES: Mapping[str, Any] = {
+    "name": "bundled",
+    "answer_tower": "pixels",
+    "known_emojis": True,
+    "pixel_channels": (16, 32, 32),
+    "max_answers_per_step": 128,
+    "batch_size": 256,
+    "ngram_buckets": 32768,
+    "lr": 3e-3,
+    "epochs": 3,
+    "patience": 2,
+}
+#: Epochs of the protocol models (each a few minutes on 2 cores).
+PROTOCOLS = ("new_releases", "new_drawings")
+
+
+def bundled_config(**overrides: Any) -> Any:
+    """The :class:`~emojiqa.ranker.RankerConfig` of the bundled model (with overrides).
+
+    Example:
+        >>> bundled_config().answer_tower
+        'pixels'
+    """
+    from .ranker import RankerConfig
+
+    return RankerConfig.named("default", **{**BUNDLED_OVERRIDES, **overrides})
+
+
+def bundled_data(weights: Mapping[str, float] | None = None, *, hold_out: bool = False,
+                 val_size: int | None = 3000, class_balance: float = 0.0
+                 ) -> tuple[list, list]:
+    """``(train, val)`` of the bundled model: the mixed sources, and TweetEval + airline val.
+
+    ``val_size`` keeps a fixed, evenly spaced subset of val for early stopping (speed);
+    ``None`` keeps all 6,463 texts.
+    """
+    train = training_examples(weights, hold_out=hold_out, class_balance=class_balance)
+    val = training_examples({"tweeteval": 1.0, "airline": 1.0}, hold_out=hold_out, split="val")
+    if val_size and len(val) > val_size:
+        step = len(val) / val_size
+        val = [val[int(i * step)] for i in range(val_size)]
+    return train, val
+
+
+def _train(config: Any, train: list, val: list, sets: list, out: Path, *, epochs: int | None,
+           seed: int, resume: bool, progress: bool, max_steps: int | None,
+           glove: Any) -> Any:
+    from .train_ranker import train_ranker
+
+    return train_ranker(config, train, val, out, emoji_sets=sets, epochs=epochs, seed=seed,
+                        resume=resume, progress=progress, max_steps=max_steps, glove=glove)
+
+
+def train_bundled(out_dir: str | os.PathLike[str] | None = None, *,
+                  work_dir: str | os.PathLike[str] | None = None, epochs: int | None = None,
+                  seed: int = 0, resume: bool = False, progress: bool = True,
+                  weights: Mapping[str, float] | None = None,
+                  styles: Sequence[str] = BUNDLED_STYLES, config: Any = None,
+                  max_steps: int | None = None, glove: Any = None, half: bool = True) -> Path:
+    """Train the bundled suggestion model and write it (float16) to ``out_dir``.
+
+    Args:
+        out_dir: destination (default: the package's ``pretrained/ranker``).
+        work_dir: checkpoints, curves and the float32 model (default ``runs/bundled``).
+        epochs: override the config's epochs.
+        seed: random seed.
+        resume: continue an interrupted run from ``work_dir``.
+        progress: show progress bars.
+        weights: source mix (default :data:`emojiqa.sources.DEFAULT_WEIGHTS`).
+        styles: drawing styles for augmentation.
+        config: a full :class:`~emojiqa.ranker.RankerConfig` instead of :func:`bundled_config`.
+        max_steps: cap on steps per epoch (smoke tests).
+        glove: passed to :func:`~emojiqa.train_ranker.train_ranker` (None: the GloVe package).
+        half: store float16 weights (half the size).
+
+    Returns:
+        The folder written.
+
+    Example:
+        >>> train_bundled("my_model", epochs=1)   # doctest: +SKIP
+    """
+    from .storage import atomic_write_json
+
+    out = Path(out_dir) if out_dir is not None else BUNDLED_DIR
+    work = Path(work_dir) if work_dir is not None else Path("runs") / "bundled"
+    cfg = config if config is not None else bundled_config()
+    mix = dict(weights if weights is not None else DEFAULT_WEIGHTS)
+    t0 = time.perf_counter()
+    train, val = bundled_data(mix, class_balance=cfg.class_balance)
+    sets = training_emoji_sets(styles)
+    ranker = _train(cfg, train, val, sets, work, epochs=epochs, seed=seed, resume=resume,
+                    progress=progress, max_steps=max_steps, glove=glove)
+    secs = time.perf_counter() - t0
+    history = json.loads((work / "history.json").read_text()) if (
+        work / "history.json").is_file() else {}
+    recipe = {"recipe": "emojiqa train-bundled", "seed": seed, "styles": list(styles),
+              "weights": mix, "n_train": len(train), "n_val": len(val),
+              "train_seconds": round(secs, 1), "config": dataclasses.asdict(cfg),
+              "history": history}
+    ranker.save_pretrained(out, half=half, extra_json={"recipe.json": recipe})
+    atomic_write_json(work / "recipe.json", recipe)
+    return out
+
+
+def train_protocol(protocol: str, out_dir: str | os.PathLike[str], *,
+                   answer_tower: str = "pixels", epochs: int | None = None, seed: int = 0,
+                   resume: bool = False, progress: bool = True, max_steps: int | None = None,
+                   styles: Sequence[str] | None = None, glove: Any = None,
+                   **overrides: Any) -> Path:
+    """Train the model of a zero-shot protocol; returns its model folder.
+
+    Args:
+        protocol: ``new_releases`` (Emoji ≥ 14.0 held out entirely; all styles unless
+            ``styles``) or ``new_drawings`` (Twemoji drawings only, nothing held out).
+        out_dir: training folder (the model is written to ``out_dir/model``).
+        answer_tower: ``pixels`` or ``latent``.
+        epochs / seed / resume / progress / max_steps / glove: as for :func:`train_bundled`.
+        styles: drawing styles to train on.
+        overrides: more :class:`~emojiqa.ranker.RankerConfig` fields.
+
+    Example:
+        >>> train_protocol("new_releases", "runs/nr_pixels", epochs=1)   # doctest: +SKIP
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    hold_out = protocol == "new_releases"
+    if styles is None:
+        styles = BUNDLED_STYLES if hold_out else ("twemoji",)
+    if protocol == "new_drawings" and set(styles) != {"twemoji"}:
+        raise ValueError("the new-drawings protocol trains on Twemoji drawings only")
+    cfg = bundled_config(name=f"{protocol}-{answer_tower}", answer_tower=answer_tower,
+                         **overrides)
+    train, val = bundled_data(hold_out=hold_out, class_balance=cfg.class_balance)
+    sets = training_emoji_sets(styles, hold_out=hold_out)
+    out = Path(out_dir)
+    _train(cfg, train, val, sets, out, epochs=epochs, seed=seed, resume=resume,
+           progress=progress, max_steps=max_steps, glove=glove)
+    return out / "model"
+
+
+def copy_model(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Copy a model folder (e.g. to ship it in the package)."""
+    dst = Path(dst)
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    return dst
