@@ -61,7 +61,8 @@ def bundled_config(**overrides: Any) -> Any:
     """
     from .ranker import RankerConfig
 
-    return RankerConfig.named("default", **{**BUNDLED_OVERRIDES, **overrides})
+    return dataclasses.replace(RankerConfig.named("default"),
+                               **{**BUNDLED_OVERRIDES, **overrides})
 
 
 def bundled_data(weights: Mapping[str, float] | None = None, *, hold_out: bool = False,
