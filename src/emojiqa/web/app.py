@@ -425,10 +425,11 @@ class _Models:
                         score=None if score is None else round(float(score), 4), image=url)
 
     def known_vectors(self, style: str) -> np.ndarray:
-        """The ranker's answer vectors of every emoji in ``style`` (N, D), computed once."""
+        """Answer vectors (N, D) of the known emojis of ``style`` (no skin-tone variants),
+        as :meth:`rank` scores them; computed once."""
         if style not in self._known:
             with self.lock:
-                vecs = self.ranker().encode_emojis(self.emoji_set(style).images)
+                vecs = self.ranker().encode_emojis(self.neighbours(style))
             self._known[style] = np.asarray(vecs, dtype=np.float32)
         return self._known[style]
 
@@ -702,7 +703,6 @@ def create_app(
         image = load_image(data)  # (36, 36, 4); ImageError for bombs, corrupt files...
         ranker_ = models.ranker()
         known = models.known_vectors(style)  # (N, D)
-        ranked_set = models.emoji_set(style)
         es = models.neighbours(style)
         with models.lock:
             tv = np.asarray(ranker_.encode_text(texts, normalize=True), np.float32)  # (T, D)
@@ -717,7 +717,7 @@ def create_app(
         return ScoreImageResponse(
             image=_png_url(image), reconstruction=_png_url(recon),
             texts=[TextScore(text=texts[i], score=round(float(scores[i]), 4),
-                             rank=int(ranks[i]), of=len(ranked_set) + 1) for i in order],
+                             rank=int(ranks[i]), of=len(es) + 1) for i in order],
             nearest=[models.emoji_out(style, es.keys[j]) for j in near])
 
     @app.get("/api/emojis", response_model=SearchResponse, responses=_ERRORS, tags=["emojis"])

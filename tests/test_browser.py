@@ -1,0 +1,250 @@
+"""The page end to end: a real ``emojiqa serve`` on 127.0.0.1 driven by headless Chromium.
+
+Type a text and see emojis, switch style, copy one, invent, walk the latent space, look at a
+grid, upload an image, and read the server's clear message for an empty text, an oversized
+text and an oversized or corrupt upload. The last test writes the README screenshot
+``docs/img/web_page.png``. Uses the bundled ranker when it is there (what a user gets), else a
+tiny untrained one. Needs Chromium at /usr/bin/chromium (``apt-get install -y chromium``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / "docs" / "img" / "web_page.png"
+BUNDLED = ROOT / "src" / "emojiqa" / "pretrained" / "ranker"
+
+sync_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs it
+    pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if (BUNDLED / "config.json").exists():
+        model = BUNDLED
+    else:
+        from test_web_api import save_tiny_ranker
+
+        model = save_tiny_ranker(tmp_path_factory.mktemp("browser") / "ranker")
+    port = free_port()
+    log = tmp_path_factory.mktemp("browser-log") / "serve.log"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emojiqa", "serve", "--port", str(port), "--model",
+             str(model), "--threads", "2"], stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"emojiqa serve did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server)
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda exc: errors.append(str(exc)))
+        pg.goto(server + "/")
+        pg.wait_for_selector("#version:not(:empty)")
+        yield pg
+        browser.close()
+        assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def suggestion_srcs(page) -> list[str]:
+    return page.eval_on_selector_all("#suggestions img", "els => els.map(e => e.src)")
+
+
+def test_typing_shows_emoji_suggestions(page):
+    page.fill("#ask", "")
+    page.type("#ask", "got the job!!", delay=20)  # live, debounced: no Enter pressed
+    page.wait_for_selector("#suggestions li img")
+    cards = page.locator("#suggestions .emoji-card")
+    assert cards.count() == 8
+    first = cards.first
+    assert first.locator(".name").inner_text().strip()
+    assert first.locator(".bar > span").count() == 1
+    box = first.locator("img").bounding_box()
+    assert box["width"] >= 64  # readable size
+    natural = first.locator("img").evaluate("e => [e.naturalWidth, e.complete]")
+    assert natural == [36, True]
+    assert "best:" in page.inner_text("#ask-status")
+
+
+def test_style_switch_changes_the_drawings(page):
+    before = suggestion_srcs(page)
+    page.check("input[value=noto]")  # the radio covers its label text
+    page.wait_for_function(
+        "before => [...document.querySelectorAll('#suggestions img')].map(e => e.src)"
+        ".join() !== before.join()", arg=before)
+    assert page.is_checked("input[value=noto]")
+    page.check("input[value=twemoji]")
+    page.wait_for_function(
+        "() => document.querySelector('input[value=twemoji]').checked")
+
+
+def test_click_copies_with_a_toast(page):
+    page.locator("#suggestions .emoji-card").first.click()
+    page.wait_for_selector("#toast.show")
+    assert "Copied" in page.inner_text("#toast") or "copy" in page.inner_text("#toast")
+
+
+def test_empty_text_shows_the_server_message(page):
+    page.fill("#ask", "   ")
+    page.press("#ask", "Enter")
+    page.wait_for_selector("#ask-error:not([hidden])")
+    assert "empty" in page.inner_text("#ask-error")
+    assert page.locator("#suggestions li").count() == 0
+
+
+def test_oversized_text_shows_the_server_message(page):
+    page.fill("#ask", "so long " * 200)
+    page.wait_for_function("() => document.getElementById('ask-error').textContent"
+                           ".includes('at most 1,000')")
+    assert page.is_visible("#ask-error")
+    page.fill("#ask", "pizza night")
+    page.wait_for_selector("#ask-error", state="hidden")
+    page.wait_for_selector("#suggestions li")
+
+
+def test_invent_shows_new_emojis(page):
+    page.fill("#ask", "robot cat")
+    page.click("#invent-btn")
+    page.wait_for_selector("#invented li img", timeout=60_000)
+    assert page.locator("#invented li").count() == 4
+    assert "closest known" in page.inner_text("#invented")
+
+
+def test_latent_walk_and_slider(page):
+    page.fill("#walk-a", "cat face")
+    page.fill("#walk-b", "robot")
+    page.fill("#walk-steps", "7")
+    page.click("#walk-form button[type=submit]")
+    page.wait_for_selector("#frames li")
+    assert page.locator("#frames li").count() == 7
+    assert "1/7" in page.inner_text("#walk-caption")
+    page.focus("#walk-slider")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    assert "3/7" in page.inner_text("#walk-caption")
+    page.click("#blend-btn")
+    page.wait_for_function("() => document.querySelectorAll('#frames li').length === 1")
+    page.fill("#walk-a", "no such emoji qqq")
+    page.click("#walk-form button[type=submit]")
+    page.wait_for_selector("#walk-error:not([hidden])")
+    assert "is not in the twemoji set" in page.inner_text("#walk-error")
+    page.fill("#walk-a", "cat face")
+    page.click("#walk-form button[type=submit]")
+    page.wait_for_selector("#walk-error", state="hidden")
+
+
+def test_latent_grids(page):
+    page.click("[data-grid=B]")
+    page.wait_for_function("() => { const g = document.getElementById('grid');"
+                           " return g.src.endsWith('/B') && g.complete && g.naturalWidth > 0 }")
+    assert page.get_attribute("[data-grid=B]", "aria-selected") == "true"
+    page.keyboard.press("ArrowRight")  # keyboard moves between the tabs
+    page.wait_for_function("() => document.getElementById('grid').src.endsWith('/C')")
+    page.click("[data-grid=A]")
+
+
+def _png(path: Path, side: int = 108) -> Path:
+    from PIL import Image
+
+    from emojiqa.emojis import EmojiSet
+
+    img = Image.fromarray(EmojiSet.bundled("noto").image("🐱"), "RGBA")
+    img.resize((side, side), Image.NEAREST).save(path)
+    return path
+
+
+def test_upload_scores_the_image(page, tmp_path):
+    page.set_input_files("#file", str(_png(tmp_path / "cat.png")))
+    page.wait_for_selector("#upload-result:not([hidden])")
+    assert page.locator("#up-texts li").count() == 8
+    assert page.locator("#up-nearest li").count() == 5
+    assert "Best answer" in page.inner_text("#upload-status")
+
+
+def test_bad_uploads_show_the_server_message(page, tmp_path):
+    big = tmp_path / "huge.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(3 * 2**20))
+    page.set_input_files("#file", str(big))
+    page.wait_for_selector("#upload-error:not([hidden])")
+    assert "limit" in page.inner_text("#upload-error")
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_function("() => document.getElementById('upload-error').textContent"
+                           ".includes('could not be read')")
+
+
+def test_screenshot_for_the_readme(page, tmp_path):
+    page.fill("#ask", "")
+    page.type("#ask", "got the job!!", delay=10)
+    page.wait_for_function("() => document.getElementById('ask-status').textContent"
+                           ".includes('best:')")
+    page.click("#invent-btn")
+    page.wait_for_function("() => document.getElementById('invent-status').textContent"
+                           ".includes('new emojis')", timeout=60_000)
+    page.fill("#walk-a", "cat face")
+    page.fill("#walk-b", "robot")
+    page.fill("#walk-steps", "9")
+    page.click("#walk-form button[type=submit]")
+    page.wait_for_function("() => document.querySelectorAll('#frames li').length === 9")
+    page.focus("#walk-slider")
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    page.set_input_files("#file", str(_png(tmp_path / "cat.png")))
+    page.wait_for_selector("#upload-result:not([hidden])")
+    page.wait_for_selector("#upload-error", state="hidden")
+    page.wait_for_function("() => { const g = document.getElementById('grid');"
+                           " return g.complete && g.naturalWidth > 0 }")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)  # let the toast and transitions settle
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    tmp = SCREENSHOT.with_suffix(".tmp.png")
+    page.screenshot(path=str(tmp), full_page=True)
+    os.replace(tmp, SCREENSHOT)
+    assert SCREENSHOT.stat().st_size > 10_000
