@@ -145,7 +145,7 @@ def train_protocol(protocol: str, out_dir: str | os.PathLike[str], *,
                    answer_tower: str = "pixels", epochs: int | None = None, seed: int = 0,
                    resume: bool = False, progress: bool = True, max_steps: int | None = None,
                    styles: Sequence[str] | None = None, glove: Any = None,
-                   **overrides: Any) -> Path:
+                   limit: int | None = None, **overrides: Any) -> Path:
     """Train the model of a zero-shot protocol; returns its model folder.
 
     Args:
@@ -155,6 +155,7 @@ def train_protocol(protocol: str, out_dir: str | os.PathLike[str], *,
         answer_tower: ``pixels`` or ``latent``.
         epochs / seed / resume / progress / max_steps / glove: as for :func:`train_bundled`.
         styles: drawing styles to train on.
+        limit: keep an evenly spaced subset of this many training examples (smoke runs).
         overrides: more :class:`~emojiqa.ranker.RankerConfig` fields.
 
     Example:
@@ -170,6 +171,9 @@ def train_protocol(protocol: str, out_dir: str | os.PathLike[str], *,
     cfg = bundled_config(name=f"{protocol}-{answer_tower}", answer_tower=answer_tower,
                          **overrides)
     train, val = bundled_data(hold_out=hold_out, class_balance=cfg.class_balance)
+    if limit and len(train) > limit:
+        train = [train[int(i * len(train) / limit)] for i in range(limit)]
+        val = val[: max(50, limit // 10)]
     sets = training_emoji_sets(styles, hold_out=hold_out)
     out = Path(out_dir)
     _train(cfg, train, val, sets, out, epochs=epochs, seed=seed, resume=resume,

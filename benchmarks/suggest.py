@@ -1,0 +1,312 @@
+"""Suggestion quality: the bundled model, the zero-shot protocols, everyday texts, invented emojis.
+
+Measures, in one run (JSON in ``benchmarks/results/suggest.json`` and tables on stdout):
+
+* TweetEval val macro-F1 (20-way, U+FE0F stripped) and airline test macro-F1 (3-way) of the
+  bundled model and of any ``--best`` model folders;
+* CLDR-name retrieval over all 1,979 base emojis (query = label), through the full answer
+  path (pixels + per-emoji correction) and through pixels alone;
+* the *new releases* protocol (Emoji ≥ 14.0 held out entirely) and the *new drawings*
+  protocol (Twemoji-only training, Noto and OpenMoji candidates) for a pixel and a latent
+  (VAE μ) answer tower, each with and without the per-emoji corrections, with the exact random
+  baselines; the protocol models are trained here (cached under
+  ``benchmarks/results/cache/suggest_models``; ``--retrain`` trains them again);
+* the bundled model's top 5 for the 20 everyday texts of ``benchmarks/everyday_texts.txt``
+  (fixed before any output was seen);
+* invented emojis for five of them (``docs/img/suggest_generated.png``) and how the best
+  invented score compares with the best known score over all 20 texts;
+* the cold start of ``emojiqa suggest "I just got the job!!"`` in a fresh process.
+
+Usage::
+
+    python benchmarks/suggest.py            # full run (protocol models: ~10 min each on 2 cores)
+    python benchmarks/suggest.py --quick    # CI smoke: tiny protocol models, few texts
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    CACHE_DIR,
+    IMG_DIR,
+    ROOT,
+    add_common_args,
+    apply_threads,
+    print_table,
+    target,
+    write_results,
+)
+
+EVERYDAY = ROOT / "benchmarks" / "everyday_texts.txt"
+MODELS_DIR = CACHE_DIR / "suggest_models"
+#: Texts whose invented emojis go in the README picture (the first five everyday texts).
+N_PICTURED = 5
+
+
+def everyday_texts() -> list[str]:
+    """The 20 everyday texts, in file order."""
+    lines = EVERYDAY.read_text(encoding="utf-8").splitlines()
+    return [t.strip() for t in lines if t.strip() and not t.lstrip().startswith("#")]
+
+
+def classification(ranker: Any, name: str, quick: bool) -> dict[str, Any]:
+    """TweetEval val and airline test macro-F1 (and accuracy) of one model."""
+    from emojiqa.datasets import load_airline, load_tweeteval
+    from emojiqa.metrics import evaluate
+
+    tw, air = load_tweeteval("val"), load_airline("test")
+    if quick:
+        tw, air = tw[:400], air[:300]
+    t0 = time.perf_counter()
+    rt = evaluate(ranker, tw)
+    ra = evaluate(ranker, air)
+    return {"model": name, "tweeteval_val_macro_f1": rt["macro_f1"],
+            "tweeteval_val_acc": rt["accuracy"], "airline_test_macro_f1": ra["macro_f1"],
+            "airline_test_acc": ra["accuracy"], "n_tweeteval": len(tw), "n_airline": len(air),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _row(label: str, m: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    rnd = m["random"]
+    return {**extra, "path": label, "recall_at_1": 100 * m["recall@1"],
+            "recall_at_10": 100 * m["recall@10"], "mrr": m["mrr"],
+            "median_rank": m["median_rank"], "n_queries": m["n_queries"],
+            "n_candidates": m["n_candidates"], "random_recall_at_10": 100 * rnd["recall@10"],
+            "random_mrr": rnd["mrr"], "random_median_rank": rnd["median_rank"]}
+
+
+def protocol_model(protocol: str, tower: str, args: argparse.Namespace, work: Path) -> Any:
+    """Train (or reuse) the model of a zero-shot protocol with an answer tower."""
+    from emojiqa.ranker import EmojiRanker
+    from emojiqa.recipes import train_protocol
+
+    folder = work / f"{protocol}_{tower}"
+    model = folder / "model"
+    if args.quick or args.retrain or not (model / "config.json").is_file():
+        t0 = time.perf_counter()
+        kw: dict[str, Any] = {"epochs": 1, "max_steps": 3, "limit": 3000} if args.quick else {
+            "epochs": args.epochs}
+        if args.quick:
+            kw["styles"] = ("twemoji",)
+        train_protocol(protocol, folder, answer_tower=tower, progress=False, **kw)
+        print(f"trained {protocol}/{tower} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return EmojiRanker.from_pretrained(model)
+
+
+def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    """Both protocols for the pixel and the latent answer tower, both paths each."""
+    from emojiqa import zeroshot as Z
+
+    rows = []
+    for tower in ("pixels", "latent"):
+        r = protocol_model("new_releases", tower, args, work)
+        for path, label in (("known", f"{tower}+known"), ("pixels", tower)):
+            for query in ("label", "keywords"):
+                m = Z.new_releases(r, query=query, path=path)
+                rows.append(_row(label, m, protocol="new releases", query=query))
+        r = protocol_model("new_drawings", tower, args, work)
+        for style in ("noto", "openmoji"):
+            m = Z.new_drawings(r, style=style)
+            rows.append(_row(tower, m, protocol=f"new drawings ({style})", query="label"))
+    return rows
+
+
+def top5_table(ranker: Any, texts: list[str]) -> list[dict[str, Any]]:
+    ranked = ranker.rank(texts, top_k=5)
+    return [{"text": t, "top5": " ".join(r.emoji for r in rs),
+             "names": "; ".join(r.name for r in rs), "best_score": rs[0].score}
+            for t, rs in zip(texts, ranked, strict=True)]
+
+
+def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Invent emojis for every text; compare the best invented and best known scores."""
+    import numpy as np
+    import torch
+
+    from emojiqa.invent import invent
+
+    rows, pictured = [], []
+    n, steps = (2, 5) if quick else (4, 60)
+    for i, text in enumerate(texts):
+        t0 = time.perf_counter()
+        new = invent(ranker, text, n=n, steps=steps, generator=torch.Generator().manual_seed(i))
+        secs = time.perf_counter() - t0
+        known = ranker.rank(text, top_k=3)
+        rows.append({"text": text, "best_known": known[0].score,
+                     "best_known_emoji": known[0].emoji, "best_generated": new[0].score,
+                     "generated_minus_known": new[0].score - known[0].score,
+                     "nearest_of_best": new[0].nearest.emoji, "seconds": round(secs, 1)})
+        if i < N_PICTURED:
+            es = ranker.emojis
+            pictured.append((text, np.stack([es.image(r.key) for r in known]
+                                            + [x.image for x in new])))
+    if picture is not None and pictured:
+        _picture(pictured, picture, n_known=3)
+    diffs = [r["generated_minus_known"] for r in rows]
+    summary = {"texts": len(rows), "mean_best_known": statistics.mean(r["best_known"]
+                                                                      for r in rows),
+               "mean_best_generated": statistics.mean(r["best_generated"] for r in rows),
+               "mean_generated_minus_known": statistics.mean(diffs),
+               "generated_beats_known": sum(d > 0 for d in diffs), "per_text": n,
+               "steps": steps}
+    return rows, summary
+
+
+def _picture(rows: list[tuple[str, Any]], path: Path, n_known: int, scale: int = 3) -> None:
+    """Each row: the text, its top known emojis, a gap, then the invented ones."""
+    from PIL import Image, ImageDraw
+
+    from emojiqa.images import make_grid, save_png
+
+    grids = [(t, make_grid(imgs[:n_known], ncol=n_known, scale=scale),
+              make_grid(imgs[n_known:], ncol=len(imgs) - n_known, scale=scale))
+             for t, imgs in rows]
+    label_w, gap, head = 8 * max(len(t) for t, _, _ in grids) + 16, 24, 18
+    width = label_w + max(a.width for _, a, _ in grids) + gap + max(b.width for _, _, b in grids)
+    height = head + sum(a.height for _, a, _ in grids)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    x_known, x_new = label_w, label_w + max(a.width for _, a, _ in grids) + gap
+    draw.text((x_known, 4), "best known", fill=(90, 90, 90))
+    draw.text((x_new, 4), "invented (VAE + ranker)", fill=(90, 90, 90))
+    y = head
+    for text, a, b in grids:
+        draw.text((8, y + a.height // 2 - 6), text.encode("latin-1", "replace").decode(
+            "latin-1"), fill=(30, 30, 30))
+        canvas.paste(a, (x_known, y))
+        canvas.paste(b, (x_new, y))
+        y += a.height
+    save_png(canvas, path)
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def cold_start(model: str | None, repeats: int) -> dict[str, Any]:
+    """Wall time of ``emojiqa suggest`` in a fresh process (median of ``repeats``)."""
+    cmd = [sys.executable, "-m", "emojiqa", "suggest", "I just got the job!!"]
+    if model:
+        cmd += ["--model", model]
+    times, out = [], ""
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+        times.append(time.perf_counter() - t0)
+        out = res.stdout if res.returncode == 0 else res.stderr
+    return {"command": 'emojiqa suggest "I just got the job!!"',
+            "median_s": statistics.median(times), "min_s": min(times), "runs": repeats,
+            "output": " ".join(line.split("\t")[0] for line in out.strip().splitlines())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--model", default=None, help="bundled model folder (default: package)")
+    parser.add_argument("--best", action="append", default=[],
+                        help="another model folder to score as a candidate best config")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs of the protocol models")
+    parser.add_argument("--retrain", action="store_true", help="retrain the protocol models")
+    parser.add_argument("--skip-zeroshot", action="store_true", help="no protocol models")
+    args = parser.parse_args(argv)
+    apply_threads(args)
+    from emojiqa.ranker import EmojiRanker
+    from emojiqa.zeroshot import cldr_retrieval
+
+    quick = args.quick
+    bundled = EmojiRanker.from_pretrained(args.model)
+    texts = everyday_texts()
+    data: dict[str, Any] = {}
+
+    cls_rows = [classification(bundled, "bundled", quick)]
+    for folder in args.best:
+        cls_rows.append(classification(EmojiRanker.from_pretrained(folder), folder, quick))
+    print_table(cls_rows, ["model", ("tweeteval_val_macro_f1", "TweetEval val F1"),
+                           ("airline_test_macro_f1", "airline test F1"), "seconds"],
+                title="Classification (macro-F1, %)")
+    data["classification"] = cls_rows
+
+    cldr_rows = [_row(label, cldr_retrieval(bundled, path=path), model="bundled")
+                 for path, label in (("known", "pixels+known"), ("pixels", "pixels"))]
+    print_table(cldr_rows, ["model", "path", ("recall_at_1", "R@1 %"),
+                            ("recall_at_10", "R@10 %"), ("mrr", "MRR", 3), "median_rank",
+                            ("random_recall_at_10", "random R@10 %", 2)],
+                title="CLDR-name retrieval (query = label, among all base emojis)")
+    data["cldr_retrieval"] = cldr_rows
+
+    zs: list[dict[str, Any]] = []
+    if not args.skip_zeroshot:
+        with tempfile.TemporaryDirectory() as tmp:
+            zs = zero_shot(args, Path(tmp) if quick else MODELS_DIR)
+        print_table(zs, ["protocol", "path", "query", ("recall_at_1", "R@1 %"),
+                         ("recall_at_10", "R@10 %"), ("mrr", "MRR", 3), "median_rank",
+                         "n_queries", "n_candidates", ("random_recall_at_10", "rand R@10 %", 2),
+                         ("random_median_rank", "rand median")],
+                    title="Zero-shot protocols")
+    data["zero_shot"] = zs
+
+    shown = texts[:5] if quick else texts
+    everyday = top5_table(bundled, shown)
+    print_table(everyday, ["text", "top5", ("best_score", "score", 3)],
+                title="Everyday texts: the bundled model's top 5")
+    data["everyday"] = everyday
+
+    gen_rows, gen_summary = generated(bundled, shown[:2] if quick else shown, quick,
+                                      None if quick else IMG_DIR / "suggest_generated.png")
+    print_table(gen_rows, ["text", "best_known_emoji", ("best_known", "known", 3),
+                           ("best_generated", "invented", 3), "nearest_of_best"],
+                title="Invented vs known (cosine score for the text)")
+    data["generated"] = gen_rows
+    data["generated_summary"] = gen_summary
+
+    cs = cold_start(args.model, 1 if quick else 3)
+    print_table([cs], ["command", ("median_s", "median s", 2), "output"], title="Cold start")
+    data["cold_start"] = [cs]
+
+    def zs_get(protocol: str, path: str, key: str, query: str = "label") -> float | None:
+        for r in zs:
+            if r["protocol"] == protocol and r["path"] == path and r["query"] == query:
+                return r[key]
+        return None
+
+    best_tw = max(r["tweeteval_val_macro_f1"] for r in cls_rows)
+    best_air = max(r["airline_test_macro_f1"] for r in cls_rows)
+    nr_med = min((v for p in ("pixels", "pixels+known", "latent", "latent+known")
+                  if (v := zs_get("new releases", p, "median_rank")) is not None), default=None)
+    nr_r10 = max((v for p in ("pixels", "pixels+known", "latent", "latent+known")
+                  if (v := zs_get("new releases", p, "recall_at_10")) is not None), default=None)
+    nd_r10 = max((v for p in ("pixels", "latent")
+                  if (v := zs_get("new drawings (noto)", p, "recall_at_10")) is not None),
+                 default=None)
+    targets = [
+        {"target": "TweetEval val macro-F1, bundled model ≥ 28",
+         "value": cls_rows[0]["tweeteval_val_macro_f1"], "bound": 28,
+         "status": target(cls_rows[0]["tweeteval_val_macro_f1"], 28)},
+        {"target": "TweetEval val macro-F1, best config ≥ 28", "value": best_tw, "bound": 28,
+         "status": target(best_tw, 28)},
+        {"target": "airline test macro-F1, best config ≥ 80", "value": best_air, "bound": 80,
+         "status": target(best_air, 80)},
+        {"target": "new releases: median rank ≤ 50 (best tower, label query)",
+         "value": nr_med, "bound": 50, "status": target(nr_med, 50, "<=")},
+        {"target": "new releases: recall@10 ≥ 25 % (best tower, label query)",
+         "value": nr_r10, "bound": 25, "status": target(nr_r10, 25)},
+        {"target": "new drawings (Noto): recall@10 ≥ 40 %", "value": nd_r10, "bound": 40,
+         "status": target(nd_r10, 40)},
+        {"target": "cold start of `emojiqa suggest` < 2 s", "value": cs["median_s"],
+         "bound": 2, "status": target(cs["median_s"], 2, "<=")},
+    ]
+    print_table(targets, ["target", ("value", "measured", 2), "status"], title="Targets")
+    data["targets"] = targets
+    write_results("suggest", data, quick=quick, out=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
