@@ -167,7 +167,10 @@ def plot_confusion(rep: dict[str, Any], path: str | os.PathLike[str], title: str
     from matplotlib import font_manager  # noqa: F401  (fonts may lack emoji glyphs)
 
     cm = np.asarray(rep["confusion"], dtype=np.float64)[:max_classes, :max_classes]
-    keys = rep.get("candidates", rep["labels"])[:max_classes]
+    from .emojis import info_for
+
+    keys = [info_for(k).name[:18] if k in rep.get("candidates", ()) else k
+            for k in rep.get("candidates", rep["labels"])[:max_classes]]  # fonts lack emoji
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     size = 2.5 + 0.45 * len(keys)
     fig, ax = plt.subplots(figsize=(size, size))

@@ -1,0 +1,74 @@
+"""In-process smoke tests of `emojiqa train-ranker` and `emojiqa evaluate`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from emojiqa.cli import main
+from emojiqa.vae import VAE, VAEConfig
+
+TINY = ["--set", "text_tower=cnn", "--set", "conv_channels=8", "--set", "num_words=200",
+        "--set", "max_len=10", "--set", "ngram_buckets=128", "--set", "ngram_dim=4",
+        "--set", "side_dim=8", "--set", "shared_dims=[8,6]", "--set", "batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def vae_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("vae") / "vae"
+    VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8))).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, vae_dir):
+    out = tmp_path_factory.mktemp("run") / "run"
+    glove = out.parent / "glove.txt"
+    glove.write_text("the " + " ".join(["0.1"] * 50) + "\n", encoding="utf-8")
+    rc = main(["train-ranker", "--config", "default", "--data", "airline", "--out", str(out),
+               "--epochs", "1", "--limit", "48", "--vae", str(vae_dir), "--glove", str(glove),
+               "--quiet", *TINY])
+    assert rc == 0
+    return out
+
+
+def test_train_ranker_writes_model(trained):
+    assert (trained / "model" / "config.json").is_file()
+    assert (trained / "loss.png").is_file()
+
+
+def test_evaluate_json_and_pngs(trained, tmp_path, capsys):
+    rc = main(["evaluate", "--model", str(trained), "--data", "airline", "--split", "val",
+               "--limit", "30", "--json", "--out", str(tmp_path)])
+    assert rc == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["n"] == 30 and 0 <= rep["macro_f1"] <= 1 and "hinge" in rep
+    assert set(rep["candidates"]) <= {"1f389", "1f608", "1f621"}
+    assert (tmp_path / "confusion_val.png").is_file()
+    rc = main(["evaluate", "--model", str(trained), "--data", "airline", "--limit", "10",
+               "--no-known"])
+    assert rc == 0 and "macro-F1" in capsys.readouterr().out
+
+
+def test_train_from_file_and_errors(tmp_path, vae_dir, capsys):
+    f = tmp_path / "d.csv"
+    rows = ["tweet,label"] + [f"text number {i} {'good' if i % 2 else 'bad'},"
+                              f"{'positive' if i % 2 else 'negative'}" for i in range(60)]
+    f.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "o"
+    rc = main(["train-ranker", "--data", str(f), "--text-column", "tweet", "--emoji-column",
+               "label", "--out", str(out), "--epochs", "1", "--vae", str(vae_dir), "--quiet",
+               "--glove", str(f.with_suffix(".txt")), *TINY])
+    assert rc == 2 and "GloVe file not found" in capsys.readouterr().err
+    rc = main(["train-ranker", "--data", str(f), "--out", str(out), "--vae", str(vae_dir),
+               *TINY])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no text column 'text'" in err and "tweet" in err
+    rc = main(["evaluate", "--model", str(tmp_path / "nope"), "--data", "airline"])
+    assert rc == 2 and "not found" in capsys.readouterr().err
+    rc = main(["evaluate", "--model", str(tmp_path / "nope"), "--data", "tweeteval",
+               "--split", "test"])
+    assert rc == 2

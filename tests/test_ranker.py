@@ -1,0 +1,132 @@
+"""EmojiRanker: fast path vs brute force, skin-tone grouping, filters, save → load, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from emojiqa.errors import ConfigError, ModelLoadError, TextError
+from emojiqa.ranker import EmojiRanker, RankedEmoji, RankerConfig, RankerNet
+from emojiqa.text import Tokenizer
+from emojiqa.vae import VAE, VAEConfig
+
+KEYS = ["1f389", "1f608", "1f621"]
+TEXTS = ["great flight thanks", "late again awful", "where is my bag", "ok"]
+
+
+def tiny_ranker(twemoji, **over) -> EmojiRanker:
+    torch.manual_seed(0)
+    kw = dict(num_words=50, max_len=8, conv_channels=8, ngram_buckets=64, ngram_dim=4,
+              side_dim=8, shared_dims=(8, 6))
+    cfg = RankerConfig.named("default", **{**kw, **over})
+    vae = VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
+    tok = Tokenizer(num_words=cfg.num_words, max_len=cfg.max_len).fit(TEXTS)
+    net = RankerNet(cfg, tok.vocab_size, len(KEYS), vae.config.latent_dim)
+    if net.known is not None:
+        torch.nn.init.normal_(net.known.weight)
+    net.eval()
+    imgs = np.stack([twemoji.image(k) for k in KEYS])
+    return EmojiRanker(cfg, net, tok, KEYS, vae=vae, answer_images=imgs)
+
+
+@pytest.fixture(scope="module")
+def ranker(twemoji):
+    return tiny_ranker(twemoji)
+
+
+def brute_force(ranker: EmojiRanker, text: str, es) -> np.ndarray:
+    """Score each (text, emoji) pair on its own, no matrix, no cache."""
+    out = []
+    with torch.no_grad():
+        q = ranker.net.encode_text(ranker.text_batch([text]))[0]
+        for i in range(len(es)):
+            x = ranker.answer_inputs(es.images[i:i + 1])
+            a = ranker.net.encode_answers(x, ranker.known_index([es.keys[i]]))[0]
+            out.append(float(torch.nn.functional.cosine_similarity(q, a, dim=0)))
+    return np.array(out)
+
+
+def test_rank_matches_brute_force(ranker, twemoji):
+    es = twemoji.subset(range(0, 4009, 37)).filter(skin_tones=False)
+    res = ranker.rank("late again awful", top_k=5, emojis=es)
+    ref = brute_force(ranker, "late again awful", es)
+    order = np.argsort(-ref, kind="stable")[:5]
+    assert [r.key for r in res] == [es.keys[i] for i in order]
+    assert np.allclose([r.score for r in res], ref[order], atol=1e-5)
+    assert all(isinstance(r, RankedEmoji) and -1 <= r.score <= 1 for r in res)
+    assert res[0].to_dict()["key"] == res[0].key
+
+
+def test_rank_answers_and_lists(ranker):
+    one = ranker.rank("great flight thanks", top_k=3, emojis="answers")
+    assert sorted(r.key for r in one) == sorted(KEYS)
+    many = ranker.rank(["great flight thanks", "ok"], top_k=2, emojis="answers")
+    assert len(many) == 2 and all(len(m) == 2 for m in many)
+    alone = ranker.rank("great flight thanks", top_k=2, emojis="answers")
+    assert [r.key for r in many[0]] == [r.key for r in alone]
+    assert np.allclose([r.score for r in many[0]], [r.score for r in alone], atol=1e-5)
+    with pytest.raises(ValueError, match="top_k"):
+        ranker.rank("ok", top_k=0)
+
+
+def test_known_corrections_only_for_seen(ranker, twemoji):
+    es = twemoji.subset([twemoji.index(k) for k in KEYS])
+    with_known = ranker.encode_emojis(es)
+    as_new = ranker.encode_emojis(es, use_known=False)
+    as_images = ranker.encode_emojis(es.images)
+    assert not np.allclose(with_known, as_new)
+    assert np.allclose(as_new, as_images, atol=1e-6)
+    assert np.allclose(np.linalg.norm(with_known, axis=1), 1, atol=1e-5)
+
+
+def test_score_images(ranker, twemoji):
+    s = ranker.score_images("so happy", twemoji.images[:7])
+    assert s.shape == (7,) and np.all(np.abs(s) <= 1 + 1e-6)
+
+
+def test_skin_tones_grouped_and_filters(ranker, twemoji):
+    res = ranker.rank("thumbs", top_k=50)
+    assert all(not twemoji.get(r.key).skin_tone for r in res)
+    toned = ranker.rank("thumbs", top_k=2000, skin_tone="medium")
+    keys = {r.key for r in toned}
+    assert "1f44d-1f3fd" in keys and "1f44d" not in keys
+    flags = ranker.rank("hello", top_k=10, groups=["flags"])
+    assert all(twemoji.get(r.key).group == "flags" for r in flags)
+    noflags = ranker.rank("hello", top_k=3000, exclude_groups=["flags"])
+    assert all(twemoji.get(r.key).group != "flags" for r in noflags)
+    with pytest.raises(ValueError, match="unknown emoji group"):
+        ranker.rank("hello", groups=["nope"])
+
+
+def test_bad_text(ranker):
+    with pytest.raises(TextError):
+        ranker.rank("   ")
+    with pytest.raises(TextError, match="limit"):
+        ranker.rank("a" * (1 << 20))
+
+
+@pytest.mark.parametrize("over", [{}, {"text_tower": "bilstm", "max_len": 10, "pool": 5},
+                                  {"text_tower": "cnn", "answer_tower": "pixels",
+                                   "pixel_channels": (4, 8)}])
+def test_save_load_identical(twemoji, tmp_path, over):
+    r = tiny_ranker(twemoji, **over)
+    before = r.rank(TEXTS, top_k=3, emojis="answers")
+    r.save_pretrained(tmp_path / "m")
+    names = {p.name for p in (tmp_path / "m").iterdir()}
+    assert {"config.json", "model.safetensors", "vocab.json", "answers.json", "vae"} <= names
+    r2 = EmojiRanker.from_pretrained(tmp_path / "m")
+    assert r2.config == r.config and r2.answer_keys == KEYS
+    assert np.allclose(r2.encode_text(TEXTS), r.encode_text(TEXTS), atol=1e-6)
+    assert r2.rank(TEXTS, top_k=3, emojis="answers") == before
+
+
+def test_config_errors(tmp_path):
+    assert RankerConfig.named("seed").answer_hidden == ()
+    assert RankerConfig.named("default").answer_hidden == (64,)
+    with pytest.raises(ConfigError, match="text_tower"):
+        RankerConfig(text_tower="gpt")
+    with pytest.raises(ConfigError, match="fields"):
+        RankerConfig.named("seed", nope=1)
+    with pytest.raises(ModelLoadError, match="not found"):
+        EmojiRanker.from_pretrained(tmp_path / "missing")

@@ -1,0 +1,109 @@
+"""Tokenizer (Keras rules), text validation, GloVe loading, n-grams and the text towers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from emojiqa.errors import DataFileError, TextError
+from emojiqa.text import (
+    KERAS_FILTERS,
+    MAX_TEXT_CHARS,
+    AttentionTower,
+    BiLSTMTower,
+    CNNTower,
+    Tokenizer,
+    glove_matrix,
+    load_glove_text,
+    ngram_ids,
+    validate_text,
+)
+
+
+def test_keras_word_rules():
+    tok = Tokenizer()
+    assert tok.words("Hello, World!! It's @united's #1 flight...") == [
+        "hello", "world", "it's", "united's", "1", "flight"]
+    assert tok.words("a\tb\nc--d") == ["a", "b", "c", "d"]
+    assert "'" not in KERAS_FILTERS  # Keras keeps apostrophes
+
+
+def test_word_index_by_frequency_ties_first_seen():
+    tok = Tokenizer().fit(["b a", "c a", "b a"])
+    assert tok.word_index == {"a": 1, "b": 2, "c": 3}
+    tok = Tokenizer().fit(["x y z"])
+    assert tok.word_index == {"x": 1, "y": 2, "z": 3}
+
+
+def test_num_words_keeps_indices_below_it():
+    tok = Tokenizer(num_words=3).fit(["a a a b b c"])
+    assert tok.texts_to_sequences(["c b a unknown"]) == [[2, 1]]
+    assert tok.vocab_size == 3
+
+
+def test_pre_padding_and_pre_truncation():
+    tok = Tokenizer(max_len=3).fit(["a b c d e"])
+    out = tok.encode(["a b", "a b c d e"])
+    assert out.dtype == np.int64
+    assert out.tolist() == [[0, 1, 2], [3, 4, 5]]  # keeps the last 3 tokens
+
+
+def test_json_round_trip_encodes_identically():
+    texts = ["The flight was late!!", "great crew, thanks", "late again?"]
+    tok = Tokenizer(num_words=5, max_len=6).fit(texts)
+    tok2 = Tokenizer.from_json(tok.to_json())
+    assert np.array_equal(tok.encode(texts), tok2.encode(texts))
+    assert len(tok.to_json()["words"]) == 4
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\t\n", "\x00\x01", "\ufe0f"])
+def test_validate_text_rejects_empty(bad):
+    with pytest.raises(TextError, match="empty"):
+        validate_text(bad)
+
+
+def test_validate_text_rejects_long_and_non_str():
+    with pytest.raises(TextError, match="10,000"):
+        validate_text("a" * (1 << 20))
+    validate_text("a" * MAX_TEXT_CHARS)
+    with pytest.raises(TextError, match="string"):
+        validate_text(None)
+
+
+def test_validate_text_cleans():
+    assert validate_text(" hi\x00 there\n\u2764\ufe0f ") == "hi there \u2764"
+
+
+def test_load_glove_text(tmp_path):
+    p = tmp_path / "g.txt"
+    p.write_text("the 0.1 0.2\nflight -1 2.5\n", encoding="utf-8")
+    words, vecs = load_glove_text(p)
+    assert words == ["the", "flight"] and vecs.shape == (2, 2) and vecs.dtype == np.float32
+    tok = Tokenizer().fit(["flight flight zzz"])
+    mat, cover = glove_matrix(tok, (words, vecs))
+    assert mat.shape == (3, 2) and np.allclose(mat[1], [-1, 2.5]) and np.all(mat[0] == 0)
+    assert cover == 0.5
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a 1 2\nb 1\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match="line 2"):
+        load_glove_text(bad)
+
+
+def test_ngram_ids_stable_and_in_range():
+    a = ngram_ids("Great flight!!", 1000, ["great", "flight"])
+    b = ngram_ids("Great flight!!", 1000, ["great", "flight"], cache={})
+    assert np.array_equal(a, b)
+    assert a.min() >= 1 and a.max() < 1000
+    assert ngram_ids("", 1000, []).tolist() == [0]
+
+
+def test_towers_shapes_and_padding():
+    emb = torch.randn(3, 20, 8)
+    mask = torch.ones(3, 20, dtype=torch.bool)
+    mask[2] = False  # an all-padding text gives finite zeros
+    assert BiLSTMTower(8, 5, 20, 10)(emb, mask).shape == (3, 20)
+    out = CNNTower(8, 6, (2, 3))(emb, mask)
+    assert out.shape == (3, 12) and torch.isfinite(out).all() and (out[2] == 0).all()
+    out = AttentionTower(8, 6)(emb, mask)
+    assert out.shape == (3, 12) and torch.isfinite(out).all()

@@ -1,0 +1,118 @@
+"""Training loop: outputs, exact resume (also after a signal), NaN stop, bad data."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from emojiqa import losses
+from emojiqa.datasets import Example, load_airline
+from emojiqa.errors import TrainingError
+from emojiqa.ranker import EmojiRanker, RankerConfig
+from emojiqa.train_ranker import train_ranker
+from emojiqa.vae import VAE, VAEConfig
+
+CFG = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
+                         conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128, ngram_dim=4,
+                         side_dim=8, shared_dims=(8, 6), batch_size=16, epochs=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_airline("train")[:64], load_airline("val")[:24]
+
+
+@pytest.fixture(scope="module")
+def vae():
+    torch.manual_seed(0)
+    return VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
+
+
+def run(out, data, vae, **kw):
+    kw.setdefault("glove", False)
+    return train_ranker(kw.pop("config", CFG), data[0], data[1], out, vae=vae,
+                        progress=False, log=lambda s: None, **kw)
+
+
+def final_weights(out):
+    return torch.load(out / "checkpoint.pt", weights_only=True)["net"]
+
+
+def same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_outputs_and_reload(tmp_path, data, vae):
+    r = run(tmp_path, data, vae)
+    for name in ("model/config.json", "model/vocab.json", "model/answers.json",
+                 "model/vae/config.json", "checkpoint.pt", "history.json", "loss.png"):
+        assert (tmp_path / name).is_file(), name
+    r2 = EmojiRanker.from_pretrained(tmp_path)  # a training folder resolves to model/
+    texts = [e.text for e in data[1][:5]]
+    assert np.allclose(r.encode_text(texts), r2.encode_text(texts), atol=1e-6)
+    assert r2.answer_keys == ["1f389", "1f608", "1f621"]
+
+
+def test_seed_config_trains(tmp_path, data, vae):
+    cfg = RankerConfig.named("seed", num_words=100, lstm_hidden=4, epochs=1)
+    r = run(tmp_path, data, vae, config=cfg)
+    assert len(r.rank("thanks", emojis="answers", top_k=3)) == 3
+
+
+def test_resume_equals_uninterrupted(tmp_path, data, vae):
+    run(tmp_path / "a", data, vae, seed=3)
+    run(tmp_path / "b", data, vae, seed=3, epochs=1)
+    run(tmp_path / "b", data, vae, seed=3, resume=True)
+    assert same(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
+
+
+def test_signal_writes_checkpoint_and_resume_continues(tmp_path, data, vae, monkeypatch):
+    run(tmp_path / "a", data, vae, seed=1)
+    calls = {"n": 0}
+    real = losses.ranking_loss
+
+    def interrupting(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled after this step
+        return real(*a, **k)
+
+    monkeypatch.setattr(losses, "ranking_loss", interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", data, vae, seed=1)
+    monkeypatch.setattr(losses, "ranking_loss", real)
+    assert (tmp_path / "b" / "checkpoint.pt").is_file()
+    run(tmp_path / "b", data, vae, seed=1, resume=True)
+    assert same(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
+
+
+def test_nan_loss_stops_and_keeps_model(tmp_path, data, vae, monkeypatch):
+    calls = {"n": 0}
+    real = losses.ranking_loss
+
+    def poisoned(*a, **k):
+        calls["n"] += 1
+        out = real(*a, **k)
+        return out * float("nan") if calls["n"] >= 6 else out
+
+    monkeypatch.setattr(losses, "ranking_loss", poisoned)
+    with pytest.raises(TrainingError, match="NaN"):
+        run(tmp_path, data, vae)
+    r = EmojiRanker.from_pretrained(tmp_path)
+    assert np.isfinite(r.encode_text(["hello"])).all()
+
+
+def test_bad_training_data(tmp_path, data, vae):
+    bad = [*data[0][:10], Example("   ", "1f389")]
+    with pytest.raises(TrainingError, match="example 10"):
+        run(tmp_path / "x", (bad, data[1]), vae)
+    with pytest.raises(TrainingError, match="two answers"):
+        run(tmp_path / "y", ([Example("a", "1f389")], data[1]), vae)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(TrainingError, match="cannot write"):
+        run(blocker / "out", data, vae)
