@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from ..ranker import EmojiRanker
 
     ranker = EmojiRanker.from_pretrained(args.model)  # load once, before the first request
+    ranker.rank("hello", top_k=1)  # builds the candidate matrix now, not on a user's request
     upload = (DEFAULT_MAX_UPLOAD_BYTES if args.max_upload_mb is None
               else int(args.max_upload_mb * 2**20))
     app = create_app(ranker, max_text_chars=args.max_text_chars or DEFAULT_MAX_TEXT_CHARS,

@@ -1,0 +1,215 @@
+"""Web server latency and load: ``/api/suggest`` on a real ``emojiqa serve`` over loopback.
+
+1. Latency: a bounded loop of sequential suggest requests (one at a time), p50/p99 as the
+   client sees them and as the server reports (``elapsed_ms``, the model's share).
+2. Load: 5,000 suggest requests at concurrency 32 (``--quick``: 300), every response checked
+   (HTTP 200 with results); errors counted, p50/p99, throughput, and the server's resident
+   memory (RSS) before and after.
+
+Everything stays on 127.0.0.1 and is bounded in count and in time (``--max-seconds``). The
+client runs on the same machine as the server, so on a 2-core box both share the CPU.
+
+Example:
+    python benchmarks/web.py --quick
+    python benchmarks/web.py --requests 5000 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    ROOT,
+    add_common_args,
+    current_rss_mb,
+    latency_summary,
+    print_table,
+    write_results,
+)
+
+BUNDLED = ROOT / "src" / "emojiqa" / "pretrained" / "ranker"
+
+
+def texts() -> list[str]:
+    """The everyday texts of the suggestion benchmark, each also in a few variants."""
+    base = [line.strip() for line in
+            (ROOT / "benchmarks" / "everyday_texts.txt").read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+    tails = ["", "!!", " today", " lol", " again?", " 🙏"]
+    return [b + t for t in tails for b in base]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_model(folder: Path) -> Path:
+    """An untrained tiny ranker, only when no bundled model exists (smoke runs)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_web_api import save_tiny_ranker
+
+    return save_tiny_ranker(folder)
+
+
+def start_server(model: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
+    import httpx
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "emojiqa", "serve", "--port", str(port), "--model",
+             str(model), "--threads", str(threads)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"emojiqa serve did not start:\n{log.read_text()}")
+
+
+def sequential(url: str, items: list[str], n: int, max_seconds: float) -> dict:
+    import httpx
+
+    client_s, server_ms, errors = [], [], 0
+    t_end = time.perf_counter() + max_seconds
+    with httpx.Client(base_url=url, timeout=30) as c:
+        for i in range(n):
+            t0 = time.perf_counter()
+            r = c.post("/api/suggest", json={"text": items[i % len(items)], "top_k": 8})
+            client_s.append(time.perf_counter() - t0)
+            if r.status_code == 200 and r.json()["results"]:
+                server_ms.append(r.json()["elapsed_ms"] / 1e3)
+            else:
+                errors += 1
+            if time.perf_counter() > t_end:
+                break
+    return {"client": latency_summary(client_s), "server": latency_summary(server_ms),
+            "errors": errors}
+
+
+async def load(url: str, items: list[str], n: int, concurrency: int, max_seconds: float
+               ) -> dict:
+    import httpx
+
+    lat: list[float] = []
+    statuses: dict[str, int] = {}
+    errors: list[str] = []
+    issued = 0
+    t_start = time.perf_counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(c: httpx.AsyncClient) -> None:
+        nonlocal issued
+        while issued < n and time.perf_counter() - t_start < max_seconds:
+            i = issued
+            issued += 1
+            t0 = time.perf_counter()
+            try:
+                r = await c.post("/api/suggest", json={"text": items[i % len(items)],
+                                                       "top_k": 8})
+                ok = r.status_code == 200 and len(r.json()["results"]) == 8
+                statuses[str(r.status_code)] = statuses.get(str(r.status_code), 0) + 1
+                if not ok:
+                    errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
+            except httpx.HTTPError as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            lat.append(time.perf_counter() - t0)
+
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
+        await asyncio.gather(*(worker(c) for _ in range(concurrency)))
+    wall = time.perf_counter() - t_start
+    return {"requests": len(lat), "asked": n, "concurrency": concurrency,
+            "errors": len(errors), "first_errors": errors[:5], "status_counts": statuses,
+            "wall_s": round(wall, 2), "throughput_rps": round(len(lat) / wall, 1),
+            "stopped_by_time": len(lat) < n, **latency_summary(lat)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--model", type=Path, default=None,
+                        help="ranker folder (default: the bundled model)")
+    parser.add_argument("--requests", type=int, default=None,
+                        help="load-test requests (default 5000; --quick 300)")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--latency-requests", type=int, default=None,
+                        help="sequential requests (default 500; --quick 100)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="time bound of each phase (default 600; --quick 60)")
+    args = parser.parse_args()
+    n_load = args.requests or (300 if args.quick else 5000)
+    n_seq = args.latency_requests or (100 if args.quick else 500)
+    max_s = args.max_seconds or (60.0 if args.quick else 600.0)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.model is not None:
+            model, model_name = args.model, str(args.model)
+        elif (BUNDLED / "config.json").exists():
+            model, model_name = BUNDLED, "bundled"
+        else:
+            model, model_name = tiny_model(Path(tmp) / "ranker"), "tiny untrained (no bundled)"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_server(model, port, args.threads, Path(tmp) / "serve.log")
+        try:
+            rss = {"started": current_rss_mb(proc.pid)}
+            items = texts()
+            import httpx
+
+            for t in items[:5]:  # warm-up: builds the candidate matrix once
+                httpx.post(f"{url}/api/suggest", json={"text": t}, timeout=120)
+            rss["warm"] = current_rss_mb(proc.pid)
+            seq = sequential(url, items, n_seq, max_s)
+            rss["before_load"] = current_rss_mb(proc.pid)
+            ld = asyncio.run(load(url, items, n_load, args.concurrency, max_s))
+            rss["after_load"] = current_rss_mb(proc.pid)
+            alive = proc.poll() is None and httpx.get(f"{url}/api/health").status_code == 200
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    rows = [
+        {"phase": "sequential (client)", "requests": seq["client"]["n"], "conc": 1,
+         "errors": seq["errors"], "p50_ms": seq["client"]["p50_ms"],
+         "p99_ms": seq["client"]["p99_ms"], "rps": None},
+        {"phase": "sequential (server)", "requests": seq["server"]["n"], "conc": 1,
+         "errors": seq["errors"], "p50_ms": seq["server"]["p50_ms"],
+         "p99_ms": seq["server"]["p99_ms"], "rps": None},
+        {"phase": "load", "requests": ld["requests"], "conc": ld["concurrency"],
+         "errors": ld["errors"], "p50_ms": ld["p50_ms"], "p99_ms": ld["p99_ms"],
+         "rps": ld["throughput_rps"]},
+    ]
+    print_table(rows, ["phase", "requests", "conc", "errors", "p50_ms", "p99_ms", "rps"],
+                title=f"POST /api/suggest on 127.0.0.1, model: {model_name}")
+    print_table([{"when": k, "rss_mb": v} for k, v in rss.items()], title="server memory (RSS)")
+    if ld["errors"]:
+        print("first errors:", *ld["first_errors"], sep="\n  ")
+    write_results("web", {"model": model_name, "threads": args.threads,
+                          "sequential": seq, "load": ld, "server_rss_mb": rss,
+                          "server_alive_after": alive, "rows": rows}, quick=args.quick,
+                  out=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
