@@ -185,7 +185,8 @@ class EmojiSet:
     def __init__(self, keys: Sequence[str], images: np.ndarray, style: str = "custom",
                  names: Sequence[str] | None = None) -> None:
         images = np.asarray(images)
-        if images.ndim != 4 or images.shape[1:] != (EMOJI_SIZE, EMOJI_SIZE, 4):
+        # 36×36 everywhere emojiqa loads images; other square sizes serve tiny test models
+        if images.ndim != 4 or images.shape[3] != 4 or images.shape[1] != images.shape[2]:
             raise ImageError(
                 f"emoji images must have shape (N, {EMOJI_SIZE}, {EMOJI_SIZE}, 4), "
                 f"got {images.shape}"

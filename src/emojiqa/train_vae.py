@@ -45,7 +45,8 @@ N_SHOWN = 16
 def train_vae(config: VAEConfig, train: EmojiSet, val: EmojiSet, out_dir: str | Path, *,
               epochs: int | None = None, seed: int = 0, resume: bool = False,
               progress: bool = True, device: str | None = None,
-              log: Callable[[str], None] = print, stop_after_steps: int | None = None) -> VAE:
+              log: Callable[[str], None] = print, images: bool = True,
+              stop_after_steps: int | None = None) -> VAE:
     """Train a :class:`~emojiqa.vae.VAE` and return it (the best epoch by validation loss).
 
     Args:
@@ -59,6 +60,7 @@ def train_vae(config: VAEConfig, train: EmojiSet, val: EmojiSet, out_dir: str | 
         progress: show a tqdm progress bar.
         device: ``cpu``/``cuda``; default CUDA when available.
         log: where epoch summaries go.
+        images: write the loss curve, reconstruction and sample PNGs each epoch.
         stop_after_steps: act as if interrupted after this many steps (for tests).
 
     Raises:
@@ -147,6 +149,13 @@ def train_vae(config: VAEConfig, train: EmojiSet, val: EmojiSet, out_dir: str | 
                     raise KeyboardInterrupt(stop["signal"])
             metrics = _epoch_metrics(model, st["sums"], xva, config, seed, info)
             metrics["seconds"] = time.perf_counter() - t0
+            if not all(math.isfinite(metrics[k]) for k in ("train_total", "val_total")):
+                raise TrainingError(
+                    f"the loss became non-finite in epoch {epoch + 1} (val "
+                    f"{metrics['val_total']}); training stopped. The last good model is kept "
+                    f"in {out / MODEL_DIR} (epoch {st['best_epoch']}) and the last checkpoint "
+                    f"in {ckpt}. Lower the learning rate or check the input images."
+                )
             for k, v in metrics.items():
                 st["history"].setdefault(k, []).append(v)
             st.update(epoch=epoch + 1, step=0, sums={})
@@ -156,7 +165,7 @@ def train_vae(config: VAEConfig, train: EmojiSet, val: EmojiSet, out_dir: str | 
                     st["best"], st["best_epoch"] = score, epoch + 1
                     model.save_pretrained(out / MODEL_DIR,
                                           extra_json={"training.json": _summary(st, config)})
-                _write_epoch_files(model, out, st, xva, config, seed)
+                _write_epoch_files(model, out, st, xva, config, seed, images)
                 _save_checkpoint(ckpt, model, opt, noise, st)
             log(f"epoch {epoch + 1}/{epochs}  train {metrics['train_total']:.1f} "
                 f"(recon {metrics['train_recon']:.1f}, kl {metrics['train_kl']:.1f})  "
@@ -221,17 +230,19 @@ def _summary(st: dict[str, Any], config: VAEConfig) -> dict[str, Any]:
 
 
 def _write_epoch_files(model: VAE, out: Path, st: dict[str, Any], xva: torch.Tensor,
-                       config: VAEConfig, seed: int) -> None:
+                       config: VAEConfig, seed: int, images: bool) -> None:
     from .images import make_grid, save_png
     from .plots import plot_losses
 
     h = st["history"]
     atomic_write_json(out / "metrics.json", {"config": config.name, "epochs": st["epoch"],
                                              "best_epoch": st["best_epoch"], "history": h})
+    if not images:
+        return
     plot_losses({f"{s} {k}": h[f"{s}_{k}"] for s in ("train", "val") for k in ("total", "kl")},
                 out / "losses.png", title=f"VAE ({config.name}) — {config.objective} objective")
     n = min(N_SHOWN, len(xva))
-    x = xva[:n]
+    x = xva[np.linspace(0, len(xva) - 1, n).round().astype(int)]  # spread over the set
     orig = (x.permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
     rec = model.decode_images(model.encode(x)[0])
     save_png(make_grid(np.concatenate([orig, rec]), ncol=n, scale=3), out / "reconstructions.png")
