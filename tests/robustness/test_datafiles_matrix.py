@@ -99,7 +99,8 @@ ACCEPTED = {
     "cr-only.csv": (b"text,emoji\rhi,1f389\rbye,1f621\r", [("hi", "1f389"), ("bye", "1f621")]),
     "quoted-newlines.csv": (b'text,emoji\n"line one\nline two",1f389\n"a, b",1f621\n',
                             [("line one line two", "1f389"), ("a, b", "1f621")]),
-    "quoted-crlf.csv": (b'text,emoji\r\n"one\r\ntwo",1f389\r\n', [("one  two", "1f389")]),  # \r and \n each a space
+    # \r and \n each become a space
+    "quoted-crlf.csv": (b'text,emoji\r\n"one\r\ntwo",1f389\r\n', [("one  two", "1f389")]),
     "quoted-quotes.csv": (b'text,emoji\n"she said ""wow""",1f389\n',
                           [('she said "wow"', "1f389")]),
     "skin-tones.csv": ("text,emoji\na,👍🏽\nb,👍🏿\nc,👍\nd,1f44d-1f3fb\n".encode(),
