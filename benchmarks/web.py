@@ -141,6 +141,47 @@ async def load(url: str, items: list[str], n: int, concurrency: int, max_seconds
             "stopped_by_time": len(lat) < n, **latency_summary(lat)}
 
 
+def hostile_checks(port: int) -> list[dict]:
+    """Bad requests against the live server: status, and no trace or path in the answer."""
+    import http.client
+
+    big = b"{" + b" " * (3 * 2**20) + b"}"
+    cases = [
+        ("oversized body", "POST", "/api/suggest", big, 413),
+        ("malformed JSON", "POST", "/api/suggest", b'{"text": "hi",', 422),
+        ("empty text", "POST", "/api/suggest", b'{"text": "  "}', 422),
+        ("text over the limit", "POST", "/api/suggest",
+         ('{"text": "%s"}' % ("a" * 5000)).encode(), 413),
+        ("unknown route", "GET", "/api/nope", None, 404),
+        ("traversal ../", "GET", "/static/../app.py", None, 404),
+        ("traversal %2e%2e%2f", "GET", "/static/%2e%2e%2fapp.py", None, 404),
+        ("traversal to /etc", "GET", "/static/../../../../etc/passwd", None, 404),
+        ("not an image", "POST", "/api/score-image", None, 422),
+    ]
+    out = []
+    for name, method, path, body, want in cases:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"content-type": "application/json"}
+        if name == "not an image":
+            body = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; "
+                    b"filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\nhello\r\n--b--\r\n")
+            headers = {"content-type": "multipart/form-data; boundary=b"}
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            r = conn.getresponse()
+            text = r.read().decode("utf-8", "replace")
+            status = r.status
+        except OSError as exc:
+            status, text = None, f"{type(exc).__name__}: {exc}"
+        finally:
+            conn.close()
+        leaked = any(bad in text for bad in ("Traceback", 'File "', "/work/", "site-packages",
+                                              "def create_app", "root:x:"))
+        out.append({"case": name, "status": status, "expected": want,
+                    "ok": status == want and not leaked, "leak": leaked})
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser)
@@ -180,6 +221,7 @@ def main() -> int:
             rss["before_load"] = current_rss_mb(proc.pid)
             ld = asyncio.run(load(url, items, n_load, args.concurrency, max_s))
             rss["after_load"] = current_rss_mb(proc.pid)
+            checks = hostile_checks(port)
             alive = proc.poll() is None and httpx.get(f"{url}/api/health").status_code == 200
         finally:
             proc.terminate()
@@ -202,11 +244,13 @@ def main() -> int:
     print_table(rows, ["phase", "requests", "conc", "errors", "p50_ms", "p99_ms", "rps"],
                 title=f"POST /api/suggest on 127.0.0.1, model: {model_name}")
     print_table([{"when": k, "rss_mb": v} for k, v in rss.items()], title="server memory (RSS)")
+    print_table(checks, ["case", "status", "expected", "ok"], title="bad requests, live server")
     if ld["errors"]:
         print("first errors:", *ld["first_errors"], sep="\n  ")
     write_results("web", {"model": model_name, "threads": args.threads,
                           "sequential": seq, "load": ld, "server_rss_mb": rss,
-                          "server_alive_after": alive, "rows": rows}, quick=args.quick,
+                          "server_alive_after": alive, "hostile_checks": checks,
+                          "rows": rows}, quick=args.quick,
                   out=args.out)
     return 0
 

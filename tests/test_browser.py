@@ -170,6 +170,8 @@ def test_latent_walk_and_slider(page):
     assert "3/7" in page.inner_text("#walk-caption")
     page.click("#blend-btn")
     page.wait_for_function("() => document.querySelectorAll('#frames li').length === 1")
+    page.click("#sample-btn")
+    page.wait_for_function("() => document.querySelectorAll('#frames li').length === 12")
     page.fill("#walk-a", "no such emoji qqq")
     page.click("#walk-form button[type=submit]")
     page.wait_for_selector("#walk-error:not([hidden])")
