@@ -134,6 +134,8 @@ def machine_info() -> dict[str, Any]:
         "cpu_count": cpu_count(),
         "host_cpu_count": os.cpu_count(),
         "date_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # other work on the machine slows every timing down: record how busy it was
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     try:
         import torch

@@ -54,6 +54,8 @@ def machine_line(data: Mapping[str, Any]) -> str:
              f"torch threads {m.get('torch_threads', '?')}", f"device {dev}",
              f"Python {m.get('python', '?')}", f"torch {v.get('torch', '?')}",
              f"emojiqa {v.get('emojiqa', '?')}", str(m.get("date_utc", ""))[:10]]
+    if m.get("load_average_1m") is not None:
+        parts.append(f"load average {m['load_average_1m']} when it finished")
     return "Machine: " + ", ".join(p for p in parts if p) + "."
 
 

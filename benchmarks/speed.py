@@ -1,0 +1,400 @@
+"""Speed and memory of emojiqa itself: ranking latency, throughput, cold start, training speed.
+
+Measured in one run, on one machine (recorded in the JSON):
+
+* **latency** — one text ranked against all 4,009 Twemoji emojis (skin-tone variants not
+  grouped, so every emoji is scored), after the model is loaded and the candidate matrix is
+  built: p50/p90/p99 over many different texts; also the CLI's default candidates (skin tones
+  grouped). Target: p50 ≤ 2 ms.
+* **throughput** — texts/s of ``rank(list_of_texts, top_k=5)`` against all 4,009 emojis at
+  batch sizes 1, 64 and 1,024, for the GloVe towers (``seed``, ``default``) and the bundled
+  model. Target: ≥ 20,000 texts/s for the GloVe towers (batch 1,024).
+* **cold start** — ``emojiqa suggest "I just got the job!!"`` as a new process: wall time from
+  process start to the first line of answer (median of several runs) and the process's peak
+  RSS. Targets: ≤ 2 s, ≤ 400 MB.
+* **training speed** — VAE seconds per epoch, ``seed`` vs ``default`` (same data, same
+  threads; target: default ≥ 3× faster) and ranker seconds per epoch on the airline training
+  split, ``seed`` vs ``default`` (target: default no slower); both read from the training
+  loops' own per-epoch timings.
+* **bundled model** — time to train it end to end, as its recipe recorded it.
+
+Example:
+    python benchmarks/speed.py              # full: writes benchmarks/results/speed.json
+    python benchmarks/speed.py --quick      # CI smoke (small data, few steps)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    CACHE_DIR,
+    Timer,
+    add_common_args,
+    apply_threads,
+    current_rss_mb,
+    latency_summary,
+    print_table,
+    target,
+    time_calls,
+    write_results,
+)
+
+COLD_TEXT = "I just got the job!!"
+#: (batch size, number of batches) per mode.
+BATCHES = {"quick": ((1, 30), (64, 3), (1024, 1)), "full": ((1, 500), (64, 40), (1024, 10))}
+
+
+def _texts(n: int) -> list[str]:
+    """Real tweets to rank (airline test, then TweetEval val), cycled to ``n``."""
+    from peers import load_pairs
+
+    texts = [t for t, _ in load_pairs("airline", "test")[0]]
+    texts += [t for t, _ in load_pairs("tweeteval", "val")[0]]
+    return [texts[i % len(texts)] for i in range(n)]
+
+
+# --- models ----------------------------------------------------------------------------------
+def train_for_speed(config_name: str, quick: bool, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """Train a config on the airline training split (quick: a slice) and time its epochs."""
+    from emojiqa.datasets import load_airline
+    from emojiqa.ranker import RankerConfig
+    from emojiqa.train_ranker import train_ranker
+    from quality import bench_vae
+
+    train, val = load_airline("train"), load_airline("val")
+    kwargs: dict[str, Any] = {"progress": False, "seed": 0}
+    if quick:
+        train, val = train[:2000], val[:200]
+        kwargs.update(epochs=1, max_steps=15)
+    else:
+        kwargs.update(epochs=2)
+    vae, which = bench_vae()
+    if folder.exists():
+        shutil.rmtree(folder)
+    config = RankerConfig.named(config_name, patience=0)
+    with Timer() as t:
+        ranker = train_ranker(config, train, val, folder, vae=vae, **kwargs)
+    hist = json.loads((folder / "history.json").read_text()) if (
+        folder / "history.json").is_file() else {}
+    epoch_s = [float(x) for x in hist.get("epoch_s", [])]
+    steps = -(-len(train) // config.batch_size)
+    if quick:
+        steps = min(steps, kwargs["max_steps"])
+    return ranker, {
+        "config": config_name, "text_tower": config.text_tower,
+        "n_train": len(train), "steps_per_epoch": steps, "epochs": len(epoch_s),
+        "epoch_seconds": epoch_s,
+        # the last epoch: warm caches; quick runs time a slice of an epoch only
+        "seconds_per_epoch": epoch_s[-1] if epoch_s else None,
+        "seconds_per_step": (epoch_s[-1] / steps) if epoch_s else None,
+        "total_train_seconds": t.seconds, "vae": which,
+    }
+
+
+def vae_epoch_speed(config_name: str, quick: bool, folder: Path) -> dict[str, Any]:
+    """Seconds per VAE epoch for a config, from ``train_vae``'s own per-epoch timing."""
+    from emojiqa.emojis import EmojiSet
+    from emojiqa.train_vae import train_vae
+    from emojiqa.vae import VAEConfig
+
+    es = EmojiSet.bundled("twemoji")
+    train, val = es.split(0.2)
+    if quick:
+        train, val = train.subset(range(128)), val.subset(range(32))
+    if folder.exists():
+        shutil.rmtree(folder)
+    config = VAEConfig.named(config_name)
+    epochs = 1 if quick else 2
+    with Timer() as t:
+        train_vae(config, train, val, folder, epochs=epochs, progress=False)
+    hist = {}
+    if (folder / "metrics.json").is_file():
+        hist = json.loads((folder / "metrics.json").read_text()).get("history", {})
+    secs = [float(x) for x in hist.get("seconds", [])]
+    return {"model": f"VAE {config_name}", "config": config_name, "n_train": len(train),
+            "batch_size": config.batch_size, "epochs": len(secs), "epoch_seconds": secs,
+            "seconds_per_epoch": secs[-1] if secs else t.seconds / epochs,
+            "total_seconds": t.seconds}
+
+
+# --- inference -------------------------------------------------------------------------------
+def latency(ranker: Any, texts: list[str], emojis: Any, group: bool, repeats: int
+            ) -> dict[str, Any]:
+    """p50/p99 of ``rank(text, top_k=5)`` over different texts (the model loaded, matrix built)."""
+    ranker.rank(texts[0], top_k=5, emojis=emojis, group_skin_tones=group)  # build the matrix
+    cand, matrix = ranker.candidates(emojis, group_skin_tones=group)
+    it = iter(range(10**9))
+
+    def call() -> None:
+        ranker.rank(texts[next(it) % len(texts)], top_k=5, emojis=emojis, group_skin_tones=group)
+
+    times = time_calls(call, repeats=repeats, warmup=10, max_seconds=60)
+    return {"candidates": len(cand), "dim": int(matrix.shape[1]), **latency_summary(times)}
+
+
+def throughput(ranker: Any, texts: list[str], emojis: Any, batch: int, n_batches: int
+               ) -> dict[str, Any]:
+    """Texts/s of ``rank(batch_of_texts, top_k=5)`` against ``emojis`` (all, ungrouped)."""
+    ranker.rank(texts[:batch], top_k=5, emojis=emojis, group_skin_tones=False)  # warm-up
+    done = 0
+    with Timer() as t:
+        for b in range(n_batches):
+            chunk = texts[(b * batch) % len(texts):][:batch]
+            if len(chunk) < batch:
+                chunk = (chunk + texts)[:batch]
+            ranker.rank(chunk, top_k=5, emojis=emojis, group_skin_tones=False)
+            done += len(chunk)
+            if t.start and time.perf_counter() - t.start > 120:
+                break
+    return {"batch": batch, "texts": done, "seconds": t.seconds, "texts_per_s": done / t.seconds}
+
+
+def cold_start(runs: int, model: Path | None) -> dict[str, Any]:
+    """``emojiqa suggest TEXT`` in fresh processes: seconds to the first output line, peak RSS."""
+    exe = shutil.which("emojiqa")
+    cmd = [exe] if exe else [sys.executable, "-m", "emojiqa"]
+    cmd += ["suggest", COLD_TEXT]
+    if model is not None:
+        cmd += ["--model", str(model)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    firsts, totals, rss, outputs, errors = [], [], [], [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        assert proc.stdout is not None and proc.stderr is not None
+        first_line = proc.stdout.readline()
+        t_first = time.perf_counter() - t0
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        t_total = time.perf_counter() - t0
+        if proc.returncode != 0:
+            errors.append(err.decode("utf-8", "replace").strip()[-500:])
+            continue
+        firsts.append(t_first)
+        totals.append(t_total)
+        rss.append(usage.ru_maxrss / 1024)  # kB → MB
+        outputs.append((first_line + rest).decode("utf-8", "replace").strip())
+    out: dict[str, Any] = {"command": " ".join(["emojiqa", "suggest", repr(COLD_TEXT)]
+                                               + (["--model", str(model)] if model else [])),
+                           "runs": len(firsts)}
+    if firsts:
+        out.update(first_answer_s=statistics.median(firsts), first_answer_min_s=min(firsts),
+                   first_answer_max_s=max(firsts), exit_s=statistics.median(totals),
+                   peak_rss_mb=max(rss), output=outputs[-1][:400])
+    if errors:
+        out["errors"] = errors[:2]
+    return out
+
+
+def bundled_training_time() -> dict[str, Any]:
+    """Time to train the bundled model end to end, as its recipe recorded it."""
+    from importlib import resources
+
+    folder = Path(str(resources.files("emojiqa").joinpath("pretrained", "ranker")))
+    found: dict[str, Any] = {"source": None, "seconds": None}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            d = stack.pop()
+            if not isinstance(d, dict):
+                continue
+            for k, v in d.items():
+                if isinstance(v, dict):
+                    stack.append(v)
+                elif (isinstance(v, (int, float)) and not isinstance(v, bool)
+                      and k in ("train_seconds", "total_seconds", "wall_seconds",
+                                "elapsed_seconds", "seconds_total")):
+                    return {"source": f"{path.name}:{k}", "seconds": float(v),
+                            "minutes": float(v) / 60}
+    return found
+
+
+# --- main ------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run the speed benchmark; prints tables, writes speed(.quick).json."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--skip-training", action="store_true",
+                        help="skip the VAE/ranker seconds-per-epoch comparison")
+    parser.add_argument("--cold-runs", type=int, default=None, help="cold-start runs")
+    args = parser.parse_args(argv)
+    threads = apply_threads(args)
+    mode = "quick" if args.quick else "full"
+    work = CACHE_DIR / "speed"
+    work.mkdir(parents=True, exist_ok=True)
+    ignore = CACHE_DIR / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
+
+    from emojiqa.emojis import EmojiSet
+
+    all_emojis = EmojiSet.bundled("twemoji")
+    texts = _texts(12000 if not args.quick else 2048)
+    notes = [f"torch threads {threads}; every emojiqa model runs on "
+             f"{'CUDA' if _cuda() else 'CPU'}, float32."]
+    results: dict[str, Any] = {"notes": notes}
+
+    # models: seed and default trained here (airline), the bundled one loaded
+    rankers: dict[str, Any] = {}
+    ranker_rows = []
+    for name in ("seed", "default"):
+        print(f"training ranker {name} for timing ...", flush=True)
+        try:
+            r, info = train_for_speed(name, args.quick, work / f"ranker-{name}")
+            rankers[name] = r
+            ranker_rows.append({"model": f"ranker {name}", **info})
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            ranker_rows.append({"model": f"ranker {name}", "error": f"{type(exc).__name__}: {exc}"})
+    bundled_dir: Path | None = None
+    try:
+        from emojiqa.ranker import EmojiRanker
+
+        with Timer() as load_t:
+            rankers["bundled"] = EmojiRanker.from_pretrained()
+        results["bundled_load_seconds"] = load_t.seconds
+        results["bundled_text_tower"] = rankers["bundled"].config.text_tower
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"bundled ranker not available ({type(exc).__name__}: {exc}); cold start "
+                     "measured with the default model trained here (--model)")
+        if "default" in rankers:
+            bundled_dir = work / "ranker-default" / "model"
+
+    # latency: one text vs all 4,009 emojis (and the CLI's grouped default candidates)
+    lat_rows = []
+    repeats = 50 if args.quick else 1000
+    for name, r in rankers.items():
+        for group, label in ((False, "all 4,009 (every skin tone)"),
+                             (True, "skin tones grouped (CLI default)")):
+            try:
+                row = latency(r, texts, all_emojis, group, repeats)
+                lat_rows.append({"model": name, "candidates_set": label, **row})
+            except Exception as exc:  # noqa: BLE001
+                traceback.print_exc()
+                lat_rows.append({"model": name, "candidates_set": label,
+                                 "error": f"{type(exc).__name__}: {exc}"})
+    results["latency"] = lat_rows
+    print_table(lat_rows, ["model", "candidates_set", "candidates", ("p50_ms", "p50 ms", 3),
+                           ("p90_ms", "p90 ms", 3), ("p99_ms", "p99 ms", 3), "n"],
+                title="Latency: one text, top 5")
+
+    # throughput at batch 1 / 64 / 1,024 against all 4,009
+    thr_rows = []
+    for name, r in rankers.items():
+        for batch, n_batches in BATCHES[mode]:
+            try:
+                row = throughput(r, texts, all_emojis, batch, n_batches)
+                thr_rows.append({"model": name, "text_tower": r.config.text_tower, **row})
+            except Exception as exc:  # noqa: BLE001
+                traceback.print_exc()
+                thr_rows.append({"model": name, "batch": batch,
+                                 "error": f"{type(exc).__name__}: {exc}"})
+    results["throughput"] = thr_rows
+    print_table(thr_rows, ["model", "text_tower", "batch", "texts", ("texts_per_s", "texts/s")],
+                title="Batch throughput against all 4,009 emojis")
+    results["rss_after_load_mb"] = current_rss_mb()
+
+    # cold start of the CLI
+    print("cold start ...", flush=True)
+    cold = cold_start(args.cold_runs or (2 if args.quick else 7), bundled_dir)
+    results["cold_start"] = [cold]
+    print_table([cold], ["command", "runs", ("first_answer_s", "first answer s", 2),
+                         ("first_answer_max_s", "max s", 2), ("peak_rss_mb", "peak RSS MB", 0)],
+                title="Cold start")
+    if cold.get("errors"):
+        print("cold start errors:", cold["errors"][0])
+
+    # training speed per epoch, seed vs default
+    train_rows = list(ranker_rows)
+    if not args.skip_training:
+        for name in ("seed", "default"):
+            print(f"VAE {name}: timing epochs ...", flush=True)
+            try:
+                train_rows.append(vae_epoch_speed(name, args.quick, work / f"vae-{name}"))
+            except Exception as exc:  # noqa: BLE001
+                traceback.print_exc()
+                train_rows.append({"model": f"VAE {name}", "error": f"{type(exc).__name__}: {exc}"})
+    results["training"] = train_rows
+    print_table(train_rows, ["model", "n_train", "epochs", ("seconds_per_epoch", "s/epoch", 2)],
+                title="Training speed")
+    if args.quick:
+        notes.append("quick mode: ranker epochs are cut to 15 steps and the VAE trains on 128 "
+                     "images, so per-epoch seconds are those of the slice")
+    results["bundled_training"] = bundled_training_time()
+
+    results["targets"] = speed_targets(results)
+    print_table(results["targets"], ["target", ("value", "value", 2), "status"], title="Targets")
+    write_results("speed", results, quick=args.quick, out=args.out)
+    return 0
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _get(rows: list[dict[str, Any]], key: str, **match: Any) -> float | None:
+    for r in rows:
+        if all(r.get(k) == v for k, v in match.items()) and r.get(key) is not None:
+            return float(r[key])
+    return None
+
+
+def speed_targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """The speed targets of the benchmark issue, met or missed."""
+    out = []
+    lat = res.get("latency", [])
+    who = "bundled" if any(r.get("model") == "bundled" for r in lat) else "default"
+    p50 = _get(lat, "p50_ms", model=who, candidates_set="all 4,009 (every skin tone)")
+    out.append({"target": f"one text vs all 4,009 emojis, p50 ≤ 2 ms ({who} model)",
+                "value": p50, "status": target(p50, 2.0, "<=")})
+    for name in ("seed", "default"):
+        v = _get(res.get("throughput", []), "texts_per_s", model=name, batch=1024)
+        out.append({"target": f"batch 1,024 throughput ≥ 20,000 texts/s ({name}, GloVe tower)",
+                    "value": v, "status": target(v, 20000.0)})
+    cold = (res.get("cold_start") or [{}])[0]
+    v = cold.get("first_answer_s")
+    out.append({"target": "`emojiqa suggest` cold start ≤ 2 s (median)", "value": v,
+                "status": target(v, 2.0, "<=")})
+    v = cold.get("peak_rss_mb")
+    out.append({"target": "`emojiqa suggest` peak RSS ≤ 400 MB", "value": v,
+                "status": target(v, 400.0, "<=")})
+    tr = res.get("training", [])
+    vs, vd = (_get(tr, "seconds_per_epoch", model="VAE seed"),
+              _get(tr, "seconds_per_epoch", model="VAE default"))
+    ratio = vs / vd if vs and vd else None
+    out.append({"target": "VAE default ≥ 3× faster per epoch than seed (speed-up)",
+                "value": ratio, "status": target(ratio, 3.0)})
+    rs, rd = (_get(tr, "seconds_per_epoch", model="ranker seed"),
+              _get(tr, "seconds_per_epoch", model="ranker default"))
+    ratio = rs / rd if rs and rd else None
+    out.append({"target": "ranker default no slower per epoch than seed (seed s / default s)",
+                "value": ratio, "status": target(ratio, 1.0)})
+    bt = (res.get("bundled_training") or {}).get("seconds")
+    out.append({"target": "bundled model trains end to end in ≤ 15 min (minutes)",
+                "value": bt / 60 if bt else None,
+                "status": target(bt / 60 if bt else None, 15.0, "<=")})
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
