@@ -85,9 +85,12 @@ def _train(config: Any, train: list, val: list, sets: list, out: Path, *, epochs
            seed: int, resume: bool, progress: bool, max_steps: int | None,
            glove: Any) -> Any:
     from .train_ranker import train_ranker
+    from .vae import VAE
 
-    return train_ranker(config, train, val, out, emoji_sets=sets, epochs=epochs, seed=seed,
-                        resume=resume, progress=progress, max_steps=max_steps, glove=glove)
+    # the bundled VAE travels in the model folder: `suggest --generate` decodes with it
+    return train_ranker(config, train, val, out, emoji_sets=sets, vae=VAE.from_pretrained(),
+                        epochs=epochs, seed=seed, resume=resume, progress=progress,
+                        max_steps=max_steps, glove=glove)
 
 
 def train_bundled(out_dir: str | os.PathLike[str] | None = None, *,
