@@ -69,9 +69,10 @@ def classification(ranker: Any, name: str, quick: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     rt = evaluate(ranker, tw)
     ra = evaluate(ranker, air)
-    return {"model": name, "tweeteval_val_macro_f1": rt["macro_f1"],
-            "tweeteval_val_acc": rt["accuracy"], "airline_test_macro_f1": ra["macro_f1"],
-            "airline_test_acc": ra["accuracy"], "n_tweeteval": len(tw), "n_airline": len(air),
+    return {"model": name, "tweeteval_val_macro_f1": 100 * rt["macro_f1"],
+            "tweeteval_val_acc": 100 * rt["accuracy"],
+            "airline_test_macro_f1": 100 * ra["macro_f1"],
+            "airline_test_acc": 100 * ra["accuracy"], "n_tweeteval": len(tw), "n_airline": len(air),
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
