@@ -12,7 +12,8 @@ from emojiqa.vae import VAE, VAEConfig
 
 TINY = ["--set", "text_tower=cnn", "--set", "conv_channels=8", "--set", "num_words=200",
         "--set", "max_len=10", "--set", "ngram_buckets=128", "--set", "ngram_dim=4",
-        "--set", "side_dim=8", "--set", "shared_dims=[8,6]", "--set", "batch_size=16"]
+        "--set", "side_dim=8", "--set", "shared_dims=[8,6]", "--set", "batch_size=16",
+        "--set", "latent_stats=answers"]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from emojiqa.vae import VAE, VAEConfig
 
 CFG = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
                          conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128, ngram_dim=4,
-                         side_dim=8, shared_dims=(8, 6), batch_size=16, epochs=2)
+                         side_dim=8, shared_dims=(8, 6), batch_size=16, epochs=2,
+                         latent_stats="answers")
 
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,7 @@ class RankerConfig:
         num_words: tokenizer vocabulary (Keras ``num_words``; the seed: 2,000).
         max_len: tokens per text, pre-padded / pre-truncated (the seed: 20).
         embed_dim: word-vector size (GloVe 6B 50-d bundled; the seed used 100-d).
+        embed_trainable: fine-tune the word vectors (the seed: yes).
         lstm_hidden / pool: the seed's BiLSTM(50) and MaxPool1D(10).
         conv_channels / conv_kernels: the ``cnn`` and ``attention`` towers.
         ngram_buckets: hashed word/char n-gram bag size (0 = no bag).
@@ -90,6 +91,7 @@ class RankerConfig:
     num_words: int = 20000
     max_len: int = 40
     embed_dim: int = 50
+    embed_trainable: bool = True
     lstm_hidden: int = 50
     pool: int = 10
     conv_channels: int = 128
@@ -247,6 +249,7 @@ class RankerNet(nn.Module):
         self.tower: nn.Module | None = None
         if c.text_tower in ("bilstm", "cnn", "attention"):
             self.embedding = nn.Embedding(vocab_size, c.embed_dim, padding_idx=0)
+            self.embedding.weight.requires_grad_(c.embed_trainable)
             if c.text_tower == "bilstm":
                 self.tower = BiLSTMTower(c.embed_dim, c.lstm_hidden, c.max_len, c.pool)
             elif c.text_tower == "cnn":

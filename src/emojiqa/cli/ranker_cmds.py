@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -130,12 +131,15 @@ def _train(args: argparse.Namespace) -> int:
 
         vae = VAE.from_pretrained(args.vae)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
-    print(f"training {config.name} ranker on {len(train):,} texts ({args.data}), validating "
-          f"on {len(val):,}; output {args.out}", file=sys.stderr)
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
+    if main_rank:
+        print(f"training {config.name} ranker on {len(train):,} texts ({args.data}), "
+              f"validating on {len(val):,}; output {args.out}", file=sys.stderr)
     train_ranker(config, train, val, args.out, emoji_sets=sets, vae=vae, epochs=args.epochs,
                  seed=args.seed, resume=args.resume, progress=not args.quiet,
                  glove=args.glove, log=lambda s: print(s, file=sys.stderr))
-    print(f"model written to {Path(args.out) / 'model'}")
+    if main_rank:
+        print(f"model written to {Path(args.out) / 'model'}")
     return 0
 
 

@@ -1,0 +1,212 @@
+"""Ranker benchmark: the seed and default configs against the peers, on the same splits.
+
+Tasks (the same data as ``benchmarks/peers.py``):
+
+* ``airline`` — canonical split; each config trains on train (11,524), early-stops on val
+  (1,463, where settings were chosen) and is scored once on test (1,423).
+* ``tweeteval`` — 20 emojis, U+FE0F stripped; each config trains on 90 % of train, early-stops
+  on a fixed 10 % of train (the peers' tuning rows) and is scored once on val (5,000).
+
+For each config: the seed regime (val hinge, test accuracy, macro-F1, per-class report), the
+seed's three example tweets ranked over 🎉 😈 😡, training seconds per epoch and texts/s at
+inference (encoding + scoring the evaluation texts, in batches of 1,024), measured in the same
+run. The default config is scored with its per-emoji corrections (``known``) and from the
+drawing alone (``drawing``). Peers: ``majority``, ``tfidf_lr``, ``tfidf_svm`` (``--minilm`` adds
+frozen MiniLM + LR). Writes ``benchmarks/results/ranker.json`` and prints a table.
+
+Run: ``nice python benchmarks/ranker.py --threads 1`` (about an hour on a busy 2-core
+machine); ``--quick`` for CI (subsampled data, one epoch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    CACHE_DIR,
+    IMG_DIR,
+    add_common_args,
+    apply_threads,
+    print_table,
+    write_results,
+)
+
+SEED_TWEETS = [
+    "@united Flight is awful only one lavatory functioning, and people lining up, bumping, "
+    "etc. because can't use 1st class bathroom. Ridiculous",
+    "@usairways I've called for 3 days and can't get thru. is there some secret method i can "
+    "use that doesn't result in you hanging up on me?",
+    "@AmericanAir Let's all have a extraordinary week and make it a year to remember "
+    "#GoingForGreat 2015 thanks so much American Airlines!!!",
+]
+QUICK = {"airline": (3000, 600, 600), "tweeteval": (6000, 1000, 1000)}
+
+
+def tweeteval_fit_tune() -> tuple[list, list]:
+    """TweetEval train split into fit (90 %) and tune (10 %) exactly as the peers do."""
+    import hashlib
+
+    from emojiqa.datasets import load_tweeteval
+
+    train = load_tweeteval("train")
+    bucket = [int(hashlib.sha256(str(i).encode()).hexdigest(), 16) % 10
+              for i in range(len(train))]
+    return ([e for e, b in zip(train, bucket, strict=True) if b != 0],
+            [e for e, b in zip(train, bucket, strict=True) if b == 0])
+
+
+def load_examples(task: str, quick: bool) -> tuple[list, list, list, str]:
+    """(train, early-stopping split, scored split, name of the scored split)."""
+    from emojiqa.datasets import load_airline, load_tweeteval
+
+    if task == "airline":
+        tr, tu, ev, name = (load_airline("train"), load_airline("val"), load_airline("test"),
+                            "test")
+    else:
+        (tr, tu), ev, name = tweeteval_fit_tune(), load_tweeteval("val"), "val"
+    if quick:
+        def take(xs: list, k: int) -> list:  # the same rows as peers.Split.take
+            if k >= len(xs):
+                return xs
+            return [xs[i] for i in np.sort(np.random.default_rng(0).permutation(len(xs))[:k])]
+
+        tr, tu, ev = (take(xs, k) for xs, k in zip((tr, tu, ev), QUICK[task], strict=True))
+    return tr, tu, ev, name
+
+
+def get_vae(path: str | None) -> tuple[Any, str]:
+    """The VAE answers are embedded with: ``--vae``, the bundled one, or an untrained one."""
+    import torch
+
+    from emojiqa.vae import VAE, VAEConfig
+
+    if path:
+        return VAE.from_pretrained(path), path
+    try:
+        return VAE.from_pretrained(), "bundled"
+    except Exception:  # noqa: BLE001 - no bundled VAE yet: say so in the results
+        torch.manual_seed(0)
+        return VAE(VAEConfig.named("default")), "untrained (no bundled VAE found)"
+
+
+def texts_per_second(ranker: Any, texts: list[str]) -> float:
+    """Texts/s for encoding + scoring against the answer table, in batches of 1,024."""
+    ranker.answer_scores(texts[:64])  # warm-up (answer matrix, caches)
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), 1024):
+        ranker.answer_scores(texts[i:i + 1024])
+    return len(texts) / (time.perf_counter() - t0)
+
+
+def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Namespace
+               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from emojiqa.metrics import evaluate, plot_confusion
+    from emojiqa.ranker import RankerConfig
+    from emojiqa.train_ranker import train_ranker
+
+    tr, tu, ev, ev_name = data
+    cfg = RankerConfig.named(name)
+    epochs = 1 if args.quick else None
+    out = CACHE_DIR / ("ranker_quick" if args.quick else "ranker") / f"{task}_{name}"
+    t0 = time.perf_counter()
+    ranker = train_ranker(cfg, tr, tu, out, vae=vae, epochs=epochs, seed=args.seed,
+                          progress=False, log=lambda s: print(f"    {s}", flush=True))
+    train_s = time.perf_counter() - t0
+    hist = ranker_history(out)
+    tune_rep = evaluate(ranker, tu)
+    rep = evaluate(ranker, ev)
+    if not args.quick:
+        plot_confusion(rep, IMG_DIR / f"ranker_confusion_{task}_{name}.png",
+                       title=f"{name} on {task} {ev_name}: macro-F1 {100 * rep['macro_f1']:.1f}")
+    tps = texts_per_second(ranker, [e.text for e in ev])
+    rows = []
+    paths = [("known", True), ("drawing", False)] if cfg.known_emojis else [("", True)]
+    for label, use_known in paths:
+        r = rep if use_known else evaluate(ranker, ev, use_known=False)
+        rows.append({
+            "model": f"{name}" + (f" ({label})" if label else ""), "kind": "emojiqa",
+            "task": task, "split": ev_name, "accuracy": 100 * r["accuracy"],
+            "macro_f1": 100 * r["macro_f1"], "mrr": r["mrr"], "recall_at_5": 100 * r["recall@5"],
+            "hinge": r["hinge"], "tune_hinge": tune_rep["hinge"],
+            "tune_macro_f1": 100 * tune_rep["macro_f1"],
+            "epochs": len(hist.get("train_loss", [])),
+            "s_per_epoch": float(np.mean(hist["epoch_s"])) if hist.get("epoch_s") else None,
+            "train_seconds": train_s, "texts_per_s": tps, "n_train": len(tr)})
+    detail = {"config": name, "task": task, "history": hist, "report": rep,
+              "tune_report": {k: v for k, v in tune_rep.items() if k != "confusion"}}
+    if task == "airline":
+        scores = ranker.answer_scores(SEED_TWEETS)
+        detail["seed_tweets"] = [
+            {"text": t, "scores": {ranker.answers[j].emoji: float(s[j])
+                                   for j in range(len(ranker.answer_keys))},
+             "first": ranker.answers[int(np.argmax(s))].emoji}
+            for t, s in zip(SEED_TWEETS, scores, strict=True)]
+    return rows, detail
+
+
+def ranker_history(out: Path) -> dict[str, list[float]]:
+    import json
+
+    p = out / "history.json"
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+COLUMNS = [("model", "model"), ("task", "task"), ("split", "split"), ("accuracy", "acc %"),
+           ("macro_f1", "macro-F1"), ("mrr", "MRR", 3), ("hinge", "hinge", 4),
+           ("tune_hinge", "val/tune hinge", 4), ("s_per_epoch", "s/epoch"),
+           ("train_seconds", "train s"), ("texts_per_s", "texts/s")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train and score the configs, run the peers, print and save the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--tasks", nargs="+", default=["airline", "tweeteval"],
+                        choices=["airline", "tweeteval"])
+    parser.add_argument("--configs", nargs="+", default=["seed", "default"])
+    parser.add_argument("--vae", default=None, help="VAE folder (default: the bundled VAE)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minilm", action="store_true", help="also run the MiniLM + LR peer")
+    parser.add_argument("--no-peers", action="store_true")
+    args = parser.parse_args(argv)
+    threads = apply_threads(args)
+    import peers
+
+    vae, vae_source = get_vae(args.vae)
+    rows, details = [], []
+    for task in args.tasks:
+        data = load_examples(task, args.quick)
+        print(f"[{task}] train {len(data[0])}, tune {len(data[1])}, {data[3]} {len(data[2])}",
+              flush=True)
+        for name in args.configs:
+            print(f"[{task}] {name} ...", flush=True)
+            r, d = run_config(name, task, data, vae, args)
+            rows += r
+            details.append(d)
+            print(f"    macro-F1 {r[0]['macro_f1']:.1f}", flush=True)
+        if not args.no_peers:
+            names = ["majority", "tfidf_lr", "tfidf_svm"] + (["minilm_lr"] if args.minilm
+                                                             else [])
+            ptask = peers.load_task(task, quick=args.quick,
+                                    sizes=QUICK[task] if args.quick else None)
+            rows += peers.run_peers(ptask, names, quick=args.quick)
+    print_table(rows, COLUMNS, title="Ranker vs peers")
+    for d in details:
+        for s in d.get("seed_tweets", []):
+            print(f"{d['config']}: {s['first']}  " + "  ".join(
+                f"{k} {v:.3f}" for k, v in s["scores"].items()) + f"  {s['text'][:50]}...")
+    write_results("ranker", {"threads": threads, "vae": vae_source, "rows": rows,
+                             "details": details}, quick=args.quick, out=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
