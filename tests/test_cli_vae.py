@@ -1,0 +1,73 @@
+"""In-process smoke tests of `emojiqa train-vae`, `generate ...` and `emojis`."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from emojiqa.cli import main
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, twemoji):
+    """A few emojis as PNG files (a small set keeps nearest-known look-ups fast)."""
+    d = tmp_path_factory.mktemp("imgs")
+    for e in ["🐱", "🐶", "🤖", "🎉", "😀", "❤️", "🍕", "🚀", "🌈", "👍"]:
+        key = twemoji.get(e).key
+        Image.fromarray(twemoji.image(key), "RGBA").save(d / f"{key}.png")
+    return d
+
+
+def test_train_vae_tiny_then_generate_with_it(tmp_path, folder, capsys):
+    out = tmp_path / "run"
+    assert main(["train-vae", "--style", str(folder), "--epochs", "1", "--out", str(out),
+                 "--no-progress", "--threads", "1"]) == 0
+    assert (out / "model" / "model.safetensors").is_file()
+    assert (out / "losses.png").is_file() and (out / "reconstructions.png").is_file()
+    assert main(["generate", "sample", "-n", "2", "--model", str(out / "model"),
+                 "--emojis", str(folder), "--out", str(tmp_path / "s.png")]) == 0
+    assert "nearest known" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, n", [
+    (["sample", "-n", "4"], 4),
+    (["grid", "C", "--ticks", "3"], 9),
+    (["interpolate", "🐱", "🐶", "--steps", "3"], 3),
+    (["blend", "🐱 + 🤖"], 1),
+    (["blend", "cat face", "robot", "--weights", "1", "2"], 1),
+])
+def test_generate_on_bundled_model(tmp_path, folder, capsys, argv, n):
+    png = tmp_path / "g.png"
+    assert main(["generate", *argv, "--out", str(png), "--scale", "2",
+                 "--emojis", str(folder)]) == 0
+    img = Image.open(png)
+    assert img.width > 36 and img.height > 36
+    assert f"wrote {n} emoji" in capsys.readouterr().out
+
+
+def test_generate_nearest_known_in_all_twemoji(tmp_path, capsys):
+    assert main(["generate", "interpolate", "🐱", "🐶", "--steps", "2",
+                 "--out", str(tmp_path / "i.png")]) == 0
+    out = capsys.readouterr().out
+    assert "nearest known: 🐱" in out and "nearest known: 🐶" in out
+
+
+def test_generate_unknown_emoji_is_a_clear_error(tmp_path, capsys):
+    assert main(["generate", "interpolate", "🐱", "no-such-emoji-zz", "--out",
+                 str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert "not in the twemoji set" in err and "emojiqa emojis" in err
+
+
+def test_generate_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert main(["generate", "sample", "--model", str(tmp_path / "none")]) == 2
+    assert "model folder not found" in capsys.readouterr().err
+
+
+def test_emojis_search_list_and_skin_tone(capsys):
+    assert main(["emojis", "hart", "--limit", "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("❤")
+    assert main(["emojis", "thumbs", "up", "--skin-tone", "dark", "--limit", "1"]) == 0
+    assert "1f44d-1f3ff" in capsys.readouterr().out
+    assert main(["emojis", "--group", "flags", "--json"]) == 0
+    assert '"group": "flags"' in capsys.readouterr().out

@@ -1,0 +1,61 @@
+"""Emoji sets: bundled styles, look-ups, fuzzy search, skin tones, split, folders."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from emojiqa import EmojiSet
+from emojiqa.errors import EmojiNotFoundError, ImageError
+
+
+def test_bundled_styles_and_lookups(twemoji):
+    assert len(twemoji) == 4009 and twemoji.images.shape[1:] == (36, 36, 4)
+    assert twemoji.get("🎉").key == "1f389"
+    assert twemoji.index("1f389") == twemoji.index("party popper") == twemoji.index("🎉")
+    with pytest.raises(EmojiNotFoundError, match="Did you mean"):
+        twemoji.index("party poper")
+
+
+@pytest.mark.parametrize("query, first", [("hart", "❤"), ("pizza", "🍕"),
+                                          ("thumbs up", "👍"), ("rocket", "🚀")])
+def test_fuzzy_search(twemoji, query, first):
+    assert twemoji.search(query, limit=3)[0].emoji.startswith(first)
+
+
+def test_skin_tone_and_filter(twemoji):
+    assert twemoji.with_skin_tone("1f44d", "dark") == "1f44d-1f3ff"
+    assert twemoji.with_skin_tone("1f389", 3) == "1f389"  # no tones: unchanged
+    plain = twemoji.filter(skin_tones=False)
+    assert len(plain) < len(twemoji) and not any(e.skin_tone for e in plain)
+    with pytest.raises(ValueError, match="skin tone"):
+        twemoji.with_skin_tone("1f44d", 9)
+
+
+def test_split_is_deterministic_and_disjoint(twemoji):
+    tr, va = twemoji.split()
+    assert len(tr) + len(va) == len(twemoji)
+    assert not set(tr.keys) & set(va.keys)
+    assert abs(len(va) / len(twemoji) - 0.2) < 0.03
+    assert twemoji.split()[1].keys == va.keys
+
+
+def test_concat_keeps_keys_unique(twemoji):
+    a = twemoji.subset(range(3))
+    both = EmojiSet.concat([a, a.subset(range(3), style="noto")])
+    assert len(both) == 6 and len(set(both.keys)) == 6 and both.keys[3] == "noto:" + a.keys[0]
+
+
+def test_folder_with_no_images_or_bad_files(tmp_path, twemoji):
+    with pytest.raises(ImageError, match="no images in"):
+        EmojiSet.from_folder(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ImageError, match="no images in"):
+        EmojiSet.from_folder(tmp_path)
+    Image.fromarray(twemoji.image("🎉"), "RGBA").save(tmp_path / "1f389.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    with pytest.raises(ImageError, match="corrupt"):
+        EmojiSet.from_folder(tmp_path)
+    with pytest.warns(UserWarning, match="skipping"):
+        es = EmojiSet.from_folder(tmp_path, on_error="skip", progress=False)
+    assert es.keys == ["1f389"] and es.get("🎉").label == "party popper"
