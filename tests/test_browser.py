@@ -112,6 +112,21 @@ def test_typing_shows_emoji_suggestions(page):
     assert "best:" in page.inner_text("#ask-status")
 
 
+def test_keyboard_only(page):
+    page.focus("#ask")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("happy birthday")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.getElementById('ask-status').textContent"
+                           ".includes('best:')")
+    page.focus("#suggestions .emoji-card")
+    page.keyboard.press("Enter")  # cards are buttons: Enter copies
+    page.wait_for_selector("#toast.show")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.className")
+    assert "emoji-card" in focused
+
+
 def test_style_switch_changes_the_drawings(page):
     before = suggestion_srcs(page)
     page.check("input[value=noto]")  # the radio covers its label text
