@@ -35,7 +35,8 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "ranker"
 #: The drawing styles the bundled model learns from (augmentation).
 BUNDLED_STYLES = ("twemoji", "noto", "openmoji")
 #: Settings of the bundled model on top of ``RankerConfig.named("default")``: a small pixel
-#: tower (its cost per step dominates on CPU), few answers per step, large text batches.
+#: tower (its cost per step dominates on CPU), few answers per step, large text batches, and a
+#: 64-d shared code instead of the seed's 10-d (2,000 emojis crowd a 10-d sphere).
 BUNDLED_OVERRIDES: Mapping[str, Any] = {
     "name": "bundled",
     "answer_tower": "pixels",
@@ -44,8 +45,9 @@ BUNDLED_OVERRIDES: Mapping[str, Any] = {
     "max_answers_per_step": 128,
     "batch_size": 256,
     "ngram_buckets": 32768,
+    "shared_dims": (128, 64),
     "lr": 3e-3,
-    "epochs": 3,
+    "epochs": 8,
     "patience": 2,
 }
 #: Epochs of the protocol models (each a few minutes on 2 cores).
