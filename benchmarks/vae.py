@@ -55,8 +55,10 @@ class Run:
         self.seed, self.xtr, self.epoch, self.step = seed, xtr, 0, 0
         self.steps_per_epoch = math.ceil(len(xtr) / self.config.batch_size)
 
-    def train_epoch(self, probe: torch.Tensor | None = None, check_every: int = 25) -> dict:
-        """One epoch; with ``probe``, stop early once the encoder is dead. Returns timing."""
+    def train_epoch(self, probe: torch.Tensor | None = None, check_every: int = 25,
+                    max_steps: int | None = None) -> dict:
+        """One epoch (or its first ``max_steps`` steps); with ``probe``, stop early once the
+        encoder is dead. Returns timing."""
         c, m = self.config, self.model
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(len(self.xtr), generator=g)
@@ -75,6 +77,8 @@ class Run:
             if probe is not None and (b + 1) % check_every == 0 and encoder_dead(m, probe):
                 dead_at = self.step
                 break
+            if max_steps is not None and b + 1 >= max_steps:
+                break
         self.epoch += 1
         return {"seconds": time.perf_counter() - t0, "dead_at_step": dead_at,
                 "steps": b + 1}
@@ -90,7 +94,7 @@ def encoder_dead(model: VAE, probe: torch.Tensor) -> bool:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, xva: torch.Tensor, xall: torch.Tensor) -> dict[str, Any]:
+def evaluate(model: VAE, xva: torch.Tensor, xall: torch.Tensor | None) -> dict[str, Any]:
     """Val losses (one fixed-noise sample of z), active units, per-unit KL, non-finite codes."""
     model.eval()
     g = torch.Generator().manual_seed(7919)
@@ -108,34 +112,39 @@ def evaluate(model: VAE, xva: torch.Tensor, xall: torch.Tensor) -> dict[str, Any
         mus.append(mu)
     mu = torch.cat(mus)
     var = mu.var(dim=0)
-    codes = torch.cat([model.encode(xall[i:i + 512])[0] for i in range(0, len(xall), 512)])
-    return {
+    out = {
         "val_seed_loss": sums["seed_loss"] / len(xva),
         "val_nelbo": sums["nelbo"] / len(xva),
         "val_kl": sums["kl"] / len(xva),
         "active_units": int((var > 0.01).sum()),
         "kl_per_unit": [round(v, 3) for v in (kl_units / len(xva)).tolist()],
-        "nonfinite_codes_pct": 100.0 * float((~torch.isfinite(codes)).any(1).float().mean()),
     }
+    if xall is not None:
+        codes = torch.cat([model.encode(xall[i:i + 512])[0] for i in range(0, len(xall), 512)])
+        out["nonfinite_codes_pct"] = 100.0 * float((~torch.isfinite(codes)).any(1).float().mean())
+    return out
 
 
-def collapse_study(data, seeds, epochs, overrides, results, save) -> None:
+def collapse_study(data, seeds, epochs, max_steps, overrides, results, save) -> None:
     xtr, xva, xall = data
     probe = xva[:64]
     rows = results.setdefault("collapse", [])
+    results["collapse_budget"] = {"epochs": epochs, "max_steps": max_steps}
     for seed in seeds:
         for name in CONFIGS:
             run = Run(name, seed, xtr, overrides)
             secs, dead = 0.0, None
             for _ in range(epochs):
-                info = run.train_epoch(probe if run.config.arch == "seed" else None)
+                info = run.train_epoch(probe if run.config.arch == "seed" else None,
+                                       max_steps=max_steps)
                 secs += info["seconds"]
                 if info["dead_at_step"]:
                     dead = info["dead_at_step"]
                     break
-            ev = evaluate(run.model, xva, xall)
+            ev = evaluate(run.model, xva, None)
             rows.append({"config": name, "init_seed": seed, "epochs": epochs,
-                         "dead_at_step": dead, "seconds": round(secs, 1), **ev})
+                         "steps": run.step, "dead_at_step": dead, "seconds": round(secs, 1),
+                         **ev})
             print(f"collapse {name} seed {seed}: active {ev['active_units']}/16, "
                   f"val seed-loss {ev['val_seed_loss']:.1f}, -elbo {ev['val_nelbo']:.1f}"
                   + (f", dead at step {dead}" if dead else ""), flush=True)
@@ -197,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--part", choices=["all", "collapse", "curve"], default="all")
     p.add_argument("--epochs", type=int, default=20, help="epochs of the curve study")
     p.add_argument("--collapse-epochs", type=int, default=1)
+    p.add_argument("--collapse-steps", type=int, default=None,
+                   help="stop each collapse run after this many steps (default: whole epochs)")
     p.add_argument("--seeds", type=int, default=8, help="init seeds of the collapse study")
     args = p.parse_args(argv)
     apply_threads(args)
@@ -214,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     results.update({"n_train": len(train), "n_val": len(val), "n_all": len(es),
                     "threads": args.threads})
 
-    mine = {"all": ("collapse", "curve"), "collapse": ("collapse",), "curve": ("curve",)}
+    mine = {"all": ("collapse", "collapse_budget", "curve"),
+            "collapse": ("collapse", "collapse_budget"), "curve": ("curve",)}
 
     def save() -> None:
         # the two studies may run as two processes: merge with what the other one wrote
@@ -230,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     if args.part in ("all", "collapse"):
-        collapse_study(data, range(args.seeds), args.collapse_epochs, overrides, results, save)
+        collapse_study(data, range(args.seeds), args.collapse_epochs, args.collapse_steps,
+                       overrides, results, save)
     if args.part in ("all", "curve"):
         curve_study(data, args.epochs, args.seeds, overrides, results, save)
     results[f"wall_seconds_{args.part}"] = round(time.perf_counter() - t0, 1)
