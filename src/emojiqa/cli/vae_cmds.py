@@ -55,7 +55,11 @@ def register(sub: Any) -> None:
     bl = add_parser(gsub, "blend", "Blend emojis: '🐱 + 🤖', '👑 - 👨 + 👩', or several emojis.")
     bl.add_argument("items", nargs="+", help="an expression, or emojis to average")
     bl.add_argument("--weights", type=float, nargs="+", help="one weight per emoji")
-    for q in (s, gr, it, bl):
+    rc = add_parser(gsub, "reconstruct", "Originals (top row) and their reconstructions from "
+                    "μ (bottom row).")
+    rc.add_argument("items", nargs="*", help="emojis to reconstruct (default: 16 spread over "
+                    "the validation split)")
+    for q in (s, gr, it, bl, rc):
         q.add_argument("--model", default=None, help="VAE folder (default: the bundled model)")
         q.add_argument("--emojis", default="twemoji",
                        help="emoji set for look-ups and nearest known (style or folder)")
@@ -107,6 +111,13 @@ def run_generate(args: argparse.Namespace) -> int:
         images, ncol = G.seed_grid(vae, args.kind, args.ticks, args.lo, args.hi), args.ticks
     elif args.what == "interpolate":
         images, ncol = G.interpolate(vae, args.a, args.b, args.steps, emojis=es), args.steps
+    elif args.what == "reconstruct":
+        if args.items:
+            orig = np.stack([es.image(i) for i in args.items])
+        else:
+            val = es.split()[1]
+            orig = val.images[np.linspace(0, len(val) - 1, min(16, len(val))).astype(int)]
+        images, ncol = np.concatenate([orig, vae.reconstruct(orig)]), len(orig)
     else:
         expr = " ".join(args.items)
         if args.weights or (len(args.items) > 1 and not any(
