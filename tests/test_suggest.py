@@ -117,3 +117,26 @@ def test_cli_batch_mode_delegates(model_dir, tmp_path):
     assert main(["suggest", "--input", str(src), "--output", str(dst), "--model", model_dir,
                  "--top-k", "2"]) == 0
     assert dst.exists() and dst.read_text(encoding="utf-8").count("\n") >= 2
+
+
+def test_precomputed_vectors_give_the_same_ranking(model_dir, tmp_path):
+    import shutil
+
+    from emojiqa.recipes import VECTORS_NAME, precompute_vectors, use_precomputed_vectors
+
+    folder = tmp_path / "m"
+    shutil.copytree(model_dir, folder)
+    slow = EmojiRanker.from_pretrained(folder)
+    assert not use_precomputed_vectors(slow, folder)  # nothing stored yet
+    precompute_vectors(folder)
+    assert (folder / VECTORS_NAME).is_file()
+    fast = EmojiRanker.from_pretrained(folder)
+    assert use_precomputed_vectors(fast, folder)
+    for kw in ({}, {"skin_tone": "dark"}, {"exclude_groups": ["flags"]}):
+        a = slow.rank("happy birthday", top_k=5, **kw)
+        b = fast.rank("happy birthday", top_k=5, **kw)
+        assert [x.key for x in a] == [x.key for x in b]
+        assert np.allclose([x.score for x in a], [x.score for x in b], atol=1e-5)
+    # anything else is still computed
+    noto = EmojiSet.bundled("noto").subset(range(20))
+    assert np.allclose(fast.encode_emojis(noto), slow.encode_emojis(noto), atol=1e-6)

@@ -76,8 +76,11 @@ def _common_rank_args(p: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace) -> Any:
     from ..ranker import EmojiRanker
+    from ..recipes import use_precomputed_vectors
 
-    return EmojiRanker.from_pretrained(args.model)
+    ranker = EmojiRanker.from_pretrained(args.model)
+    use_precomputed_vectors(ranker, args.model)  # skips encoding ~4,000 drawings when stored
+    return ranker
 
 
 def _check_top_k(k: int) -> None:
