@@ -1,0 +1,283 @@
+"""Scaling: ranking cost vs number of candidate emojis, training time vs number of texts.
+
+* **Candidates** — the ranker's candidate set is filled with N emojis the VAE generates
+  (``vae.sample``), N from 1,000 to 100,000. For each N: seconds to build the candidate matrix
+  (VAE μ + answer tower for N images, done once per set), the latency of ranking one text
+  (p50/p99, top 5), texts/s at batch 64, the matrix's size and the process's resident memory.
+* **Training texts** — the ``default`` ranker trained on N texts, N from 10,000 to 1,000,000
+  (the airline training tweets repeated, so only the amount of data grows). Each N runs in its
+  own process: the set-up before the first step (tokenising, n-gram ids, GloVe, answer table)
+  is measured whole; an epoch is measured over a fixed number of steps and extrapolated to the
+  full epoch (steps per epoch × seconds per step), as the plot says. Peak RSS per N.
+
+Plots: ``docs/img/bench_scaling_candidates.png`` and ``docs/img/bench_scaling_training.png``.
+
+Example:
+    python benchmarks/scaling.py            # full: 1k–100k candidates, 10k–1M texts
+    python benchmarks/scaling.py --quick    # CI smoke: 1k–4k candidates, 2k–10k texts
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    CACHE_DIR,
+    IMG_DIR,
+    ROOT,
+    Timer,
+    add_common_args,
+    apply_threads,
+    current_rss_mb,
+    latency_summary,
+    peak_rss_mb,
+    print_table,
+    time_calls,
+    write_results,
+)
+
+SIZES = {
+    "quick": {"candidates": (1000, 2000, 4000), "texts": (2000, 10000), "steps": 8},
+    "full": {"candidates": (1000, 3000, 10000, 30000, 100000),
+             "texts": (10000, 30000, 100000, 300000, 1000000), "steps": 40},
+}
+
+
+def get_ranker(quick: bool) -> tuple[Any, str]:
+    """The bundled ranker, else a ``default`` ranker trained briefly here (speed is the same)."""
+    from emojiqa.ranker import EmojiRanker
+
+    try:
+        return EmojiRanker.from_pretrained(), "bundled"
+    except Exception as exc:  # noqa: BLE001
+        print(f"bundled ranker unavailable ({exc}); training a brief default ranker", flush=True)
+    folder = CACHE_DIR / "scaling" / "ranker-default"
+    if (folder / "model" / "config.json").is_file():
+        try:
+            return EmojiRanker.from_pretrained(folder / "model"), "default (brief training)"
+        except Exception:  # noqa: BLE001 - stale format: train again
+            pass
+    from emojiqa.datasets import load_airline
+    from emojiqa.ranker import RankerConfig
+    from emojiqa.train_ranker import train_ranker
+    from quality import bench_vae
+
+    vae, _ = bench_vae()
+    r = train_ranker(RankerConfig.named("default", patience=0), load_airline("train")[:2000],
+                     load_airline("val")[:200], folder, vae=vae, epochs=1, max_steps=10,
+                     progress=False)
+    return r, "default (brief training)"
+
+
+def candidate_scaling(sizes: tuple[int, ...], quick: bool) -> tuple[list[dict[str, Any]], str]:
+    """Latency, throughput and memory of ranking against N VAE-generated candidates."""
+    import torch
+
+    from emojiqa.emojis import EmojiSet
+    from peers import load_pairs
+
+    ranker, which = get_ranker(quick)
+    texts = [t for t, _ in load_pairs("airline", "test")[0]]
+    gen = torch.Generator().manual_seed(0)
+    n_max = max(sizes)
+    with Timer() as sample_t:
+        chunks, done = [], 0
+        while done < n_max:
+            k = min(10000, n_max - done)
+            chunks.append(ranker.vae.sample(k, generator=gen))  # (k, 36, 36, 4) uint8
+            done += k
+        images = np.concatenate(chunks)
+    print(f"sampled {n_max:,} VAE emojis in {sample_t.seconds:.1f} s", flush=True)
+    rows = []
+    for n in sizes:
+        es = EmojiSet.from_arrays(images[:n], style=f"generated-{n}")
+        try:
+            rss0 = current_rss_mb()
+            with Timer() as build_t:
+                _, matrix = ranker.candidates(es, group_skin_tones=False)  # (N, D)
+            it = iter(range(10**9))
+
+            def one() -> None:
+                ranker.rank(texts[next(it) % len(texts)], top_k=5, emojis=es,
+                            group_skin_tones=False)
+
+            lat = latency_summary(time_calls(one, repeats=30 if quick else 300, warmup=3,
+                                             max_seconds=30 if quick else 60))
+            batch = texts[:64]
+            n_batches = 2 if quick else 10
+            with Timer() as thr_t:
+                for _ in range(n_batches):
+                    ranker.rank(batch, top_k=5, emojis=es, group_skin_tones=False)
+            rows.append({
+                "candidates": n, "build_s": build_t.seconds, "p50_ms": lat["p50_ms"],
+                "p99_ms": lat["p99_ms"], "batch64_texts_per_s": 64 * n_batches / thr_t.seconds,
+                "matrix_mb": matrix.nbytes / 2**20, "images_mb": images[:n].nbytes / 2**20,
+                "rss_mb": current_rss_mb(), "rss_growth_mb": current_rss_mb() - rss0,
+            })
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            rows.append({"candidates": n, "error": f"{type(exc).__name__}: {exc}"})
+        print(f"  {rows[-1]}", flush=True)
+    return rows, which
+
+
+def train_one(n: int, steps: int, threads: int) -> dict[str, Any]:
+    """(Child process) train ``default`` on N repeated airline texts for ``steps`` steps."""
+    from emojiqa.datasets import Example, load_airline
+    from emojiqa.ranker import RankerConfig
+    from emojiqa.train_ranker import train_ranker
+    from quality import bench_vae
+
+    apply_threads(threads)
+    base = load_airline("train")
+    train = [Example(base[i % len(base)].text, base[i % len(base)].key, source="synthetic")
+             for i in range(n)]
+    val = load_airline("val")[:200]
+    vae, _ = bench_vae()
+    config = RankerConfig.named("default", patience=0)
+    with tempfile.TemporaryDirectory() as tmp, Timer() as t:
+        train_ranker(config, train, val, Path(tmp) / "run", vae=vae, epochs=1,
+                     max_steps=steps, progress=False, log=lambda s: None)
+        hist = json.loads((Path(tmp) / "run" / "history.json").read_text())
+    step_s = float(hist["epoch_s"][-1]) / steps
+    steps_per_epoch = -(-n // config.batch_size)
+    return {"texts": n, "setup_s": t.seconds - float(hist["epoch_s"][-1]),
+            "seconds_per_step": step_s, "steps_timed": steps,
+            "steps_per_epoch": steps_per_epoch, "epoch_s_extrapolated": step_s * steps_per_epoch,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+def training_scaling(sizes: tuple[int, ...], steps: int, threads: int) -> list[dict[str, Any]]:
+    """Run :func:`train_one` for each N in a fresh process (clean peak RSS)."""
+    rows = []
+    for n in sizes:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--train-one", str(n),
+               "--steps", str(steps), "--threads", str(threads)]
+        print(f"training on {n:,} texts ...", flush=True)
+        with Timer() as t:
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                                  env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+        if proc.returncode == 0 and line:
+            rows.append({**json.loads(line[-1]), "wall_s": t.seconds})
+        else:
+            rows.append({"texts": n, "error": (proc.stderr or proc.stdout).strip()[-600:]})
+        print(f"  {rows[-1]}", flush=True)
+    return rows
+
+
+def _save_fig(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def plot(cand: list[dict[str, Any]], train: list[dict[str, Any]], quick: bool) -> list[str]:
+    """The two PNGs (quick runs draw to ``benchmarks/results/cache`` instead of docs/img)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = CACHE_DIR if quick else IMG_DIR
+    out = []
+    ok = [r for r in cand if "p50_ms" in r]
+    if ok:
+        n = [r["candidates"] for r in ok]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        axes[0].plot(n, [r["p50_ms"] for r in ok], "o-", label="one text, p50")
+        axes[0].plot(n, [r["p99_ms"] for r in ok], "s--", label="one text, p99")
+        axes[0].plot(n, [64e3 / r["batch64_texts_per_s"] for r in ok], "^-",
+                     label="batch of 64, per batch")
+        axes[0].set(xscale="log", yscale="log", xlabel="candidate emojis (VAE-generated)",
+                    ylabel="ms", title="Ranking latency (top 5)")
+        axes[0].legend(fontsize=8)
+        axes[1].plot(n, [r["matrix_mb"] for r in ok], "o-", label="candidate matrix")
+        axes[1].plot(n, [r["images_mb"] for r in ok], "s-", label="candidate images")
+        axes[1].plot(n, [r["rss_mb"] for r in ok], "^-", label="process RSS")
+        axes[1].set(xscale="log", yscale="log", xlabel="candidate emojis (VAE-generated)",
+                    ylabel="MB", title="Memory")
+        axes[1].legend(fontsize=8)
+        out.append(_save_fig(fig, folder / "bench_scaling_candidates.png"))
+        plt.close(fig)
+    ok = [r for r in train if "epoch_s_extrapolated" in r]
+    if ok:
+        n = [r["texts"] for r in ok]
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        axes[0].plot(n, [r["epoch_s_extrapolated"] for r in ok], "o-",
+                     label=f"one epoch (extrapolated from {ok[0]['steps_timed']} steps)")
+        axes[0].plot(n, [r["setup_s"] for r in ok], "s-", label="set-up before the first step")
+        axes[0].set(xscale="log", yscale="log", xlabel="training texts", ylabel="seconds",
+                    title="Ranker training time (default)")
+        axes[0].legend(fontsize=8)
+        axes[1].plot(n, [r["peak_rss_mb"] for r in ok], "o-")
+        axes[1].set(xscale="log", xlabel="training texts", ylabel="MB",
+                    title="Peak RSS of the training process")
+        out.append(_save_fig(fig, folder / "bench_scaling_training.png"))
+        plt.close(fig)
+    return [str(Path(p).relative_to(ROOT)) for p in out]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the scaling benchmark; tables, PNGs and scaling(.quick).json."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_common_args(parser)
+    parser.add_argument("--skip-candidates", action="store_true")
+    parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--train-one", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--steps", type=int, default=None, help="training steps timed per N")
+    args = parser.parse_args(argv)
+    threads = apply_threads(args)
+    if args.train_one is not None:
+        print(json.dumps(train_one(args.train_one, args.steps or 10, threads)))
+        return 0
+    sizes = SIZES["quick" if args.quick else "full"]
+    results: dict[str, Any] = {"notes": []}
+    cand: list[dict[str, Any]] = []
+    if not args.skip_candidates:
+        cand, which = candidate_scaling(sizes["candidates"], args.quick)
+        results["notes"].append(f"candidates: {which} ranker; candidate images are sampled "
+                                f"from its VAE; latency after the candidate matrix is built")
+        print_table(cand, ["candidates", ("build_s", "build s", 2), ("p50_ms", "p50 ms", 3),
+                           ("p99_ms", "p99 ms", 3), ("batch64_texts_per_s", "texts/s @64"),
+                           ("matrix_mb", "matrix MB", 2), ("rss_mb", "RSS MB", 0)],
+                    title="Ranking vs number of candidates")
+    train: list[dict[str, Any]] = []
+    if not args.skip_training:
+        steps = args.steps or sizes["steps"]
+        train = training_scaling(sizes["texts"], steps, threads)
+        results["notes"].append(
+            f"training: default config, airline training tweets repeated to N texts; one "
+            f"epoch extrapolated from {steps} timed steps (steps per epoch × seconds per "
+            f"step); set-up measured whole")
+        print_table(train, ["texts", ("setup_s", "set-up s"), ("seconds_per_step", "s/step", 3),
+                            ("epoch_s_extrapolated", "epoch s (extrap.)"),
+                            ("peak_rss_mb", "peak RSS MB", 0)],
+                    title="Training vs number of texts")
+    results["candidates"] = cand
+    results["training"] = train
+    results["plots"] = plot(cand, train, args.quick)
+    write_results("scaling", results, quick=args.quick, out=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
