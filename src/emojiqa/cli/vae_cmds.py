@@ -69,8 +69,11 @@ def register(sub: Any) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    import os
+
     import torch
 
+    from .. import distributed
     from ..emojis import EmojiSet
     from ..train_vae import train_vae
     from ..vae import VAEConfig
@@ -85,11 +88,15 @@ def run_train(args: argparse.Namespace) -> int:
         vals.append(va)
     train = EmojiSet.concat(trains) if len(trains) > 1 else trains[0]
     val = EmojiSet.concat(vals) if len(vals) > 1 else vals[0]
-    print(f"training VAE ({config.name}) on {len(train)} emojis, validating on {len(val)}; "
-          f"writing to {args.out}")
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 speaks
+    if main_rank:
+        print(f"training VAE ({config.name}) on {len(train)} emojis, validating on "
+              f"{len(val)}; writing to {args.out}")
     train_vae(config, train, val, args.out, epochs=args.epochs, seed=args.seed,
               resume=args.resume, progress=not args.no_progress)
-    print(f"model saved in {args.out}/model; use it with --model {args.out}/model")
+    distributed.cleanup(distributed.init_distributed())
+    if main_rank:
+        print(f"model saved in {args.out}/model; use it with --model {args.out}/model")
     return 0
 
 
