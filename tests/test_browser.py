@@ -44,9 +44,13 @@ def server(tmp_path_factory):
     if (BUNDLED / "config.json").exists():
         model = BUNDLED
     else:
+        from emojiqa.vae import PRETRAINED_DIR, VAE
         from test_web_api import save_tiny_ranker
 
-        model = save_tiny_ranker(tmp_path_factory.mktemp("browser") / "ranker")
+        # an untrained ranker; with the bundled VAE when there is one, so the latent
+        # explorer shows real emojis
+        vae = VAE.from_pretrained() if (PRETRAINED_DIR / "config.json").exists() else None
+        model = save_tiny_ranker(tmp_path_factory.mktemp("browser") / "ranker", vae=vae)
     port = free_port()
     log = tmp_path_factory.mktemp("browser-log") / "serve.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -27,11 +27,12 @@ from emojiqa.web import create_app  # noqa: E402
 SECRET_DIRS = ("/work", "/root", "/home", "/tmp", "site-packages", "Traceback", 'File "')
 
 
-def save_tiny_ranker(folder: Path) -> Path:
-    """An untrained, tiny real ranker (with its VAE) saved as a model folder."""
+def save_tiny_ranker(folder: Path, vae: VAE | None = None) -> Path:
+    """An untrained, tiny real ranker saved as a model folder, with a tiny random VAE or
+    the given one."""
     torch.manual_seed(0)
     answers = EmojiSet.bundled("twemoji").filter(skin_tones=False).subset(range(0, 400, 10))
-    vae = VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8, 8)))
+    vae = vae or VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8, 8)))
     cfg = RankerConfig.named("default", text_tower="bag", ngram_buckets=512, ngram_dim=8,
                              side_dim=8, answer_tower="latent", answer_hidden=(8,),
                              shared_dims=(8, 4), num_words=50)

@@ -125,7 +125,9 @@ function emojiCard(e, { size = 72, extra = null } = {}) {
 
 function debounce(fn, ms) {
   let t = null;
-  return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+  const run = (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
+  run.cancel = () => clearTimeout(t);
+  return run;
 }
 
 // ---- suggest -----------------------------------------------------------------------------------
@@ -322,9 +324,14 @@ async function upload(file) {
 function init() {
   const ask = $("ask");
   ask.addEventListener("input", () => { updateCount(); liveSuggest(); });
-  $("ask-form").addEventListener("submit", (ev) => { ev.preventDefault(); suggest(); });
+  $("ask-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    liveSuggest.cancel();  // an explicit request wins over a pending live one
+    suggest();
+  });
   $("invent-btn").addEventListener("click", invent);
   document.querySelectorAll(".examples .chip").forEach((c) => c.addEventListener("click", () => {
+    liveSuggest.cancel();
     ask.value = c.textContent;
     updateCount();
     suggest();
