@@ -8,6 +8,8 @@ is refused with an :class:`~emojiqa.errors.EmojiqaError` — never another excep
 from __future__ import annotations
 
 import io
+import json
+import unicodedata
 
 import numpy as np
 import pytest
@@ -220,3 +222,114 @@ def test_mutated_png_loads_or_refuses_clearly(seed, n_flips, value):
         assert type(exc) is ImageError
         return
     assert arr.shape == (36, 36, 4)
+
+
+# --- text normalisation -------------------------------------------------------------------------
+TEXTS = st.text(max_size=200)  # hypothesis leaves out lone surrogates (see the text matrix)
+
+
+@settings(FAST, max_examples=300)
+@given(TEXTS)
+def test_validate_text_cleans_or_refuses(text):
+    from emojiqa.errors import TextError
+    from emojiqa.text import validate_text
+
+    try:
+        clean = validate_text(text)
+    except TextError as exc:
+        assert "empty" in str(exc)
+        assert not text.replace("\ufe0f", "").strip() or all(
+            unicodedata.category(c) in ("Cc", "Zs", "Zl", "Zp") or c == "\ufe0f" or c.isspace()
+            for c in text)
+        return
+    assert clean and clean == clean.strip()
+    assert validate_text(clean) == clean  # idempotent
+    assert "\ufe0f" not in clean
+    assert not any(unicodedata.category(c) == "Cc" for c in clean)
+    assert len(clean) <= len(text)
+
+
+# --- tokenisation -------------------------------------------------------------------------------
+WORDS = st.lists(st.text(st.characters(codec="utf-8"), min_size=1, max_size=12), max_size=30)
+
+
+@FAST
+@given(st.lists(TEXTS, min_size=1, max_size=8), st.integers(1, 30), st.integers(1, 12))
+def test_tokenizer_shapes_ranges_and_json_round_trip(corpus, num_words, max_len):
+    from emojiqa.text import Tokenizer
+
+    tok = Tokenizer(num_words=num_words, max_len=max_len).fit(corpus)
+    ids = tok.encode(corpus)
+    assert ids.shape == (len(corpus), max_len) and ids.dtype == np.int64
+    assert ids.min(initial=0) >= 0 and ids.max(initial=0) < tok.vocab_size
+    again = Tokenizer.from_json(json.loads(json.dumps(tok.to_json())))
+    np.testing.assert_array_equal(again.encode(corpus), ids)
+    assert again.vocab_size == tok.vocab_size
+
+
+@FAST
+@given(TEXTS)
+def test_tokenizer_word_split_is_idempotent(text):
+    from emojiqa.text import Tokenizer
+
+    tok = Tokenizer()
+    words = tok.words(text)
+    assert all(w and " " not in w for w in words)
+    assert tok.words(" ".join(words)) == words
+
+
+@FAST
+@given(st.integers(0, 60), st.integers(1, 20))
+def test_tokenizer_pads_and_truncates_at_the_front(n_words, max_len):
+    from emojiqa.text import Tokenizer
+
+    words = [f"w{i}" for i in range(n_words)]
+    tok = Tokenizer(max_len=max_len).fit([" ".join(words)])
+    row = tok.encode([" ".join(words)])[0]
+    want = [tok.word_index[w] for w in words][-max_len:]
+    assert row.tolist() == [0] * (max_len - len(want)) + want
+
+
+# --- ranking invariants -------------------------------------------------------------------------
+QUERY = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1,
+                max_size=60).filter(lambda t: t.replace("\ufe0f", "").strip() and any(
+                    unicodedata.category(c)[0] not in "CZ" for c in t))
+
+
+@settings(FAST, max_examples=40)
+@given(QUERY, st.integers(1, 50), st.sampled_from(["bag", "bilstm"]))
+def test_rank_scores_order_and_bounds(tiny_rankers, text, top_k, tower):
+    ranker = tiny_rankers[tower]
+    res = ranker.rank(text, top_k=top_k, emojis="answers")
+    assert len(res) == min(top_k, 40)
+    scores = [r.score for r in res]
+    assert all(np.isfinite(s) and -1 - 1e-5 <= s <= 1 + 1e-5 for s in scores)
+    assert scores == sorted(scores, reverse=True)
+    assert len({r.key for r in res}) == len(res)
+    again = ranker.rank(text, top_k=top_k, emojis="answers")
+    assert [(r.key, r.score) for r in again] == [(r.key, r.score) for r in res]  # deterministic
+
+
+@settings(FAST, max_examples=25)
+@given(st.lists(QUERY, min_size=1, max_size=5))
+def test_rank_fast_path_equals_brute_force(tiny_rankers, texts):
+    ranker = tiny_rankers["bag"]
+    answers = ranker.answers
+    q = ranker.encode_text(texts)  # (B, D), unit rows
+    a = ranker.encode_emojis(answers)  # (N, D), unit rows
+    brute = q @ a.T
+    for row, res in zip(brute, ranker.rank(texts, top_k=5, emojis="answers"), strict=True):
+        np.testing.assert_allclose([r.score for r in res], np.sort(row)[::-1][:5], atol=1e-5)
+
+
+@pytest.mark.parametrize("top_k", [0, -1, -100, 1.5, "3", True, None])
+def test_rank_bad_top_k(tiny_rankers, top_k):
+    with pytest.raises(ValueError, match="top_k"):
+        tiny_rankers["bag"].rank("great flight", top_k=top_k)
+
+
+def test_rank_top_k_larger_than_the_set(tiny_rankers):
+    ranker = tiny_rankers["bag"]
+    assert len(ranker.rank("great flight", top_k=10**6, emojis="answers")) == 40
+    n = len(ranker.candidates(None)[0])
+    assert len(ranker.rank("great flight", top_k=10**6)) == n
