@@ -60,7 +60,9 @@ def machine_line(data: Mapping[str, Any]) -> str:
 
 
 def command_block(data: Mapping[str, Any]) -> str:
-    return f"```bash\n{data.get('command', '?')}\n```"
+    """The command(s) that wrote the JSON (earlier runs merged into it first)."""
+    cmds = [*data.get("commands", []), data.get("command", "?")]
+    return "```bash\n" + "\n".join(cmds) + "\n```"
 
 
 def status_mark(status: str) -> str:

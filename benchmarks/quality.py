@@ -43,6 +43,7 @@ from _common import (  # noqa: E402
     add_common_args,
     apply_threads,
     print_table,
+    read_results,
     stable_hash,
     target,
     write_results,
@@ -293,8 +294,62 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+#: The order models are run in: the cheap and most telling first, so that a run cut short
+#: by ``--budget-minutes`` still holds the comparisons that matter.
+ORDER = (
+    ("airline", "peer", "majority"), ("airline", "peer", "tfidf_lr"),
+    ("airline", "peer", "tfidf_svm"), ("airline", "emojiqa", "default"),
+    ("airline", "emojiqa", "seed"), ("airline", "emojiqa", "bundled"),
+    ("airline", "peer", "minilm_lr"), ("airline", "peer", "zeroshot_minilm"),
+    ("tweeteval", "peer", "majority"), ("tweeteval", "peer", "tfidf_lr"),
+    ("tweeteval", "emojiqa", "bundled"), ("tweeteval", "emojiqa", "default"),
+    ("tweeteval", "peer", "tfidf_svm"), ("tweeteval", "emojiqa", "seed"),
+    ("tweeteval", "peer", "zeroshot_minilm"), ("tweeteval", "peer", "minilm_lr"),
+    ("airline", "emojiqa", "minilm"), ("tweeteval", "emojiqa", "minilm"),
+)
+
+
+def _merged(rows: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``previous`` rows not measured again in this run, then this run's rows."""
+    done = {(r["task"], r["model"]) for r in rows}
+    kept = [{**r, "from_earlier_run": True} if not r.get("from_earlier_run") else r
+            for r in previous if (r["task"], r["model"]) not in done]
+    return kept + rows
+
+
+def _report(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], args: argparse.Namespace,
+            t0: float, final: bool) -> None:
+    if args.merge:
+        prev = read_results("quality", args.quick, args.out) or {}
+        if not hasattr(args, "_previous"):
+            args._previous = prev.get("rows", [])
+            args._commands = [*prev.get("commands", []), *(
+                [prev["command"]] if prev.get("command") else [])]
+        rows = _merged(rows, args._previous)
+        names = {d["task"] for d in tasks}
+        tasks = tasks + [d for d in prev.get("tasks", []) if d["task"] not in names]
+    tgt = targets(rows)
+    if final:
+        cols = [("model", "model"), *TABLE_COLUMNS[1:]]
+        for d in tasks:
+            name = d["task"]
+            print_table([r for r in rows if r["task"] == name and "macro_f1" in r], cols,
+                        title=f"Quality on {name}")
+            for r in rows:
+                if r["task"] == name and "macro_f1" not in r:
+                    print(f"  {r['model']}: {r.get('skipped') or r.get('error')}")
+        print_table(tgt, ["target", "value", "status"], title="Targets")
+    extra = {"commands": args._commands} if args.merge and args._commands else {}
+    write_results("quality", {"tasks": tasks, "rows": rows, "targets": tgt,
+                              "complete": final, "wall_seconds": time.perf_counter() - t0,
+                              **extra}, quick=args.quick, out=args.out)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the quality benchmark; prints the tables and writes quality(.quick).json."""
+    """Run the quality benchmark; prints the tables and writes quality(.quick).json.
+
+    The JSON is rewritten after every model, so an interrupted run keeps what it measured.
+    """
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser)
     parser.add_argument("--tasks", nargs="+", default=["airline", "tweeteval"],
@@ -305,32 +360,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-bundled", action="store_true", help="skip the bundled model")
     parser.add_argument("--retrain", action="store_true",
                         help="train again even when a cached benchmark model exists")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows of the existing JSON for models not run now")
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="start no new model after this many minutes (the rest are "
+                             "listed as not run)")
     args = parser.parse_args(argv)
     apply_threads(args)
 
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    tasks = []
+    tasks: dict[str, Task] = {}
+    peer_tasks: dict[str, Task] = {}
     for name in args.tasks:
-        task = load_task(name, quick=args.quick)
+        tasks[name] = load_task(name, quick=args.quick)
+        peer_tasks[name] = tasks[name]
         if args.quick:  # the emojiqa configs train on a smaller subsample still
-            task.fit = task.fit.take(QUICK_TRAIN[name])
-        tasks.append(task.describe())
-        rows += emojiqa_rows(task, args.configs, args.quick, args.retrain, not args.no_bundled)
-        rows += run_peers(load_task(name, quick=args.quick), args.peers, quick=args.quick)
-
-    cols = [("model", "model"), *TABLE_COLUMNS[1:]]
-    for name in args.tasks:
-        print_table([r for r in rows if r["task"] == name and "macro_f1" in r], cols,
-                    title=f"Quality on {name}")
-        for r in rows:
-            if r["task"] == name and "macro_f1" not in r:
-                print(f"  {r['model']}: {r.get('skipped') or r.get('error')}")
-    tgt = targets(rows)
-    print_table(tgt, ["target", "value", "status"], title="Targets")
-    write_results("quality", {"tasks": tasks, "rows": rows, "targets": tgt,
-                              "wall_seconds": time.perf_counter() - t0}, quick=args.quick,
-                  out=args.out)
+            peer_tasks[name] = load_task(name, quick=True)
+            tasks[name].fit = tasks[name].fit.take(QUICK_TRAIN[name])
+    described = [t.describe() for t in tasks.values()]
+    wanted = set(args.configs) | ({"bundled"} if not args.no_bundled else set())
+    for task_name, kind, name in ORDER:
+        if task_name not in tasks or name not in (wanted if kind == "emojiqa" else args.peers):
+            continue
+        minutes = (time.perf_counter() - t0) / 60
+        if args.budget_minutes is not None and minutes > args.budget_minutes:
+            model = f"emojiqa {name}" if kind == "emojiqa" else name
+            rows.append({"model": model, "kind": kind, "task": task_name,
+                         "split": tasks[task_name].eval_split,
+                         "skipped": f"not run: the {args.budget_minutes:g}-minute budget of "
+                                    "this run was spent"})
+            continue
+        if kind == "emojiqa":
+            configs = [] if name == "bundled" else [name]
+            rows += emojiqa_rows(tasks[task_name], configs, args.quick, args.retrain,
+                                 name == "bundled")
+        else:
+            rows += run_peers(peer_tasks[task_name], [name], quick=args.quick)
+        _report(rows, described, args, t0, final=False)
+    _report(rows, described, args, t0, final=True)
     return 0
 
 
