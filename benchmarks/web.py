@@ -248,6 +248,7 @@ def main() -> int:
     if ld["errors"]:
         print("first errors:", *ld["first_errors"], sep="\n  ")
     write_results("web", {"model": model_name, "threads": args.threads,
+                          "load_average_after": list(os.getloadavg()),
                           "sequential": seq, "load": ld, "server_rss_mb": rss,
                           "server_alive_after": alive, "hostile_checks": checks,
                           "rows": rows}, quick=args.quick,

@@ -182,7 +182,8 @@ async function invent() {
   setStatus("invent-status", "Drawing new emojis…");
   $("invent-btn").disabled = true;
   try {
-    const res = await api("/api/generate", { json: { text, n: 4 } });
+    // 20 refinement steps: most of the score gain of the default 60, in a third of the time
+    const res = await api("/api/generate", { json: { text, n: 4, steps: 20 } });
     $("invented").replaceChildren(...res.results.map((r, i) => {
       const near = document.createElement("span");
       near.className = "near";
