@@ -249,7 +249,7 @@ def fmt(value: Any, digits: int = 1) -> str:
             return "–"
         if abs(value) >= 1000:
             return f"{value:,.0f}"
-        if abs(value) < 0.01 and value != 0:
+        if abs(value) < 0.01 and value != 0 or abs(value) < 1 and digits <= 1:
             return f"{value:.2g}"
         return f"{value:.{digits}f}"
     if isinstance(value, int):
