@@ -282,3 +282,43 @@ def test_folder_with_10000_images_loads_with_progress(big_folder, capsys):
     err = capsys.readouterr().err
     assert f"{N_BIG}/{N_BIG}" in err, "no progress bar on stderr"
     assert seconds < 60, f"loading {N_BIG} tiny images took {seconds:.1f} s"
+
+
+# --- long thin images: the square canvas must not blow up -------------------------------------
+THIN_CHILD = """
+import resource, sys
+with open("/proc/self/statm") as fh:
+    vm = int(fh.read().split()[0]) * resource.getpagesize()
+from emojiqa.errors import ImageError
+from emojiqa.images import load_image
+cap = vm + 2**30  # 1 GiB more than the loaded libraries: a 3 kB file must fit easily
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+try:
+    arr = load_image(open(sys.argv[1], "rb").read())
+    print("ok", arr.shape, arr.dtype)
+except ImageError as exc:
+    print("ImageError", exc)
+"""
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "images.image_to_array pads a non-square image onto a max(w,h)² canvas BEFORE shrinking: "
+    "an 8×100,000 PNG of 3 kB (800k pixels, under MAX_PIXELS) asks for a 100,000² RGBA canvas "
+    "(40 GB) — MemoryError, or the out-of-memory killer for sizes that overcommit (found by "
+    "benchmarks/fuzz.py: a mutated 16×48,656 WebP took the process to 16 GB). Shrink the long "
+    "side to `size` first, then paste onto a size×size canvas (or cap the aspect ratio)"))
+@pytest.mark.parametrize(("w", "h"), [(8, 100_000), (100_000, 8), (16, 48_656)])
+def test_long_thin_image_is_cheap(w, h, tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "thin.png"
+    raw = (b"\x00" + b"\x00" * w * 4) * h
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(
+        ">IIBBBBB", w, h, 8, 6, 0, 0, 0)) + png_chunk(b"IDAT", zlib.compress(raw, 9))
+        + png_chunk(b"IEND", b""))
+    assert path.stat().st_size < 100_000
+    proc = subprocess.run([sys.executable, "-c", THIN_CHILD, str(path)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.startswith(("ok (36, 36, 4) uint8", "ImageError")), proc.stdout
