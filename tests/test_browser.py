@@ -29,8 +29,6 @@ SCREENSHOT = ROOT / "docs" / "img" / "web_page.png"
 BUNDLED = ROOT / "src" / "emojiqa" / "pretrained" / "ranker"
 
 sync_api = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs it
-    pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
 
 
 def free_port() -> int:
@@ -41,6 +39,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs it
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
     if (BUNDLED / "config.json").exists():
         model = BUNDLED
     else:
