@@ -173,6 +173,7 @@ def write_model_folder(
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    old: Path | None = None
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         from . import __version__
@@ -189,7 +190,6 @@ def write_model_folder(
             atomic_write_json(tmp / name, obj)
         for name, src in (extra_dirs or {}).items():
             shutil.copytree(src, tmp / name)
-        old = None
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
             if old.exists():
@@ -199,9 +199,18 @@ def write_model_folder(
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        # Interrupted between the two renames: put the previous model back in its place.
+        if old is not None and old.exists() and not folder.exists():
+            os.replace(old, folder)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def _previous_version(folder: Path) -> Path | None:
+    """The folder a killed :func:`write_model_folder` left aside (``.NAME.old-PID``), if any."""
+    olds = [p for p in folder.parent.glob(f".{folder.name}.old-*") if p.is_dir()]
+    return max(olds, key=lambda p: p.stat().st_mtime) if olds else None
 
 
 def read_model_folder(
@@ -209,6 +218,9 @@ def read_model_folder(
 ) -> tuple[T, dict[str, torch.Tensor]]:
     """Read ``config.json`` and ``model.safetensors`` of a model folder, with clear errors."""
     folder = Path(folder)
+    if not folder.exists() and (prev := _previous_version(folder)) is not None:
+        # a save was killed between its two renames: the previous model is intact aside
+        folder = prev
     if not folder.exists():
         raise ModelLoadError(
             f"model folder not found: {folder}. Pass a folder written by save_pretrained or "
