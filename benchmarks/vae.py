@@ -125,13 +125,14 @@ def evaluate(model: VAE, xva: torch.Tensor, xall: torch.Tensor | None) -> dict[s
     return out
 
 
-def collapse_study(data, seeds, epochs, max_steps, overrides, results, save) -> None:
+def collapse_study(data, seeds, epochs, max_steps, overrides, results, save,
+                   configs=CONFIGS, key="collapse") -> None:
     xtr, xva, xall = data
     probe = xva[:64]
-    rows = results.setdefault("collapse", [])
-    results["collapse_budget"] = {"epochs": epochs, "max_steps": max_steps}
+    rows = results.setdefault(key, [])
+    results[f"{key}_budget"] = {"epochs": epochs, "max_steps": max_steps}
     for seed in seeds:
-        for name in CONFIGS:
+        for name in configs:
             run = Run(name, seed, xtr, overrides)
             secs, dead = 0.0, None
             for _ in range(epochs):
@@ -197,6 +198,9 @@ def summary_rows(results: dict[str, Any], marks=(1, 5, 20)) -> list[dict[str, An
         row["nonfinite %"] = (round(eps[max(eps)]["nonfinite_codes_pct"], 2) if eps else None)
         row["active units (8 seeds)"] = " ".join(str(r["active_units"]) for r in runs) or None
         row["dead seeds"] = (sum(1 for r in runs if r["active_units"] == 0) if runs else None)
+        full = [r for r in results.get("collapse_epoch", []) if r["config"] == n]
+        row["dead after 1 epoch"] = (f"{sum(1 for r in full if r['active_units'] == 0)}"
+                                     f"/{len(full)}" if full else None)
         rows.append(row)
     return rows
 
@@ -209,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--collapse-steps", type=int, default=None,
                    help="stop each collapse run after this many steps (default: whole epochs)")
     p.add_argument("--seeds", type=int, default=8, help="init seeds of the collapse study")
+    p.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS),
+                   help="configs of the collapse study")
+    p.add_argument("--tag", default="", help="store the collapse study as collapse_TAG")
     args = p.parse_args(argv)
     apply_threads(args)
     es = EmojiSet.bundled("twemoji")
@@ -225,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     results.update({"n_train": len(train), "n_val": len(val), "n_all": len(es),
                     "threads": args.threads})
 
-    mine = {"all": ("collapse", "collapse_budget", "curve"),
-            "collapse": ("collapse", "collapse_budget"), "curve": ("curve",)}
+    ckey = f"collapse_{args.tag}" if args.tag else "collapse"
+    mine = {"all": (ckey, f"{ckey}_budget", "curve"),
+            "collapse": (ckey, f"{ckey}_budget"), "curve": ("curve",)}
 
     def save() -> None:
         # the two studies may run as two processes: merge with what the other one wrote
@@ -243,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     if args.part in ("all", "collapse"):
         collapse_study(data, range(args.seeds), args.collapse_epochs, args.collapse_steps,
-                       overrides, results, save)
+                       overrides, results, save, configs=args.configs, key=ckey)
     if args.part in ("all", "curve"):
         curve_study(data, args.epochs, args.seeds, overrides, results, save)
-    results[f"wall_seconds_{args.part}"] = round(time.perf_counter() - t0, 1)
+    results[f"wall_seconds_{args.part}{'_' + args.tag if args.tag else ''}"] = round(
+        time.perf_counter() - t0, 1)
     save()
     print_table(results["summary"], list(results["summary"][0]))
     return 0
