@@ -182,10 +182,12 @@ def run_target(name: str, make: Callable[[random.Random], object],
         except EmojiqaError as exc:
             outcomes[type(exc).__name__] += 1
         except Exception as exc:  # noqa: BLE001 - a crash is exactly what we count
-            key = f"{type(exc).__name__}: {str(exc)[:80]}"
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            key = f"{type(exc).__name__} at {Path(frame.filename).name}:{frame.lineno}"
             crashes[key] += 1
             if len(examples) < 5 and crashes[key] == 1:
-                examples.append({"error": key, "input": repr(item)[:200],
+                examples.append({"error": key, "message": str(exc)[:200],
+                                 "input": repr(item)[:200],
                                  "where": traceback.format_exc(limit=-2).splitlines()[-3:]})
         if time.perf_counter() - t1 > slowest:
             slowest, slowest_input = time.perf_counter() - t1, repr(item)[:300]
@@ -218,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_common_args(parser)
     parser.add_argument("--seconds", type=float, default=None,
-                        help="time budget per target (default 300, 15 with --quick)")
+                        help="time budget per target (default 300, 12 with --quick)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the input generator")
     parser.add_argument("--memory-gb", type=float, default=3.0,
                         help="address space allowed on top of the loaded libraries")
@@ -227,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     apply_threads(args)
     warnings.simplefilter("ignore")  # Pillow warns on every odd TIFF tag; outcomes are counted
-    budget = args.seconds if args.seconds is not None else (15.0 if args.quick else 300.0)
+    budget = args.seconds if args.seconds is not None else (12.0 if args.quick else 300.0)
 
     from emojiqa.images import load_image
     from emojiqa.ranker import EmojiRanker  # noqa: F401 - load torch before the memory cap
