@@ -143,6 +143,18 @@ def test_style_switch_changes_the_drawings(page):
         "() => document.querySelector('input[value=twemoji]').checked")
 
 
+def test_skin_tone_menu_reranks(page):
+    page.fill("#ask", "waving hello")
+    page.press("#ask", "Enter")
+    page.wait_for_function("() => document.getElementById('ask-status').textContent"
+                           ".includes('best:')")
+    with page.expect_response("**/api/suggest") as resp:
+        page.select_option("#skin-tone", "5")
+    assert resp.value.ok
+    assert resp.value.request.post_data_json["skin_tone"] == "5"
+    page.select_option("#skin-tone", "")
+
+
 def test_click_copies_with_a_toast(page):
     page.locator("#suggestions .emoji-card").first.click()
     page.wait_for_selector("#toast.show")
@@ -226,6 +238,25 @@ def test_upload_scores_the_image(page, tmp_path):
     assert page.locator("#up-texts li").count() == 8
     assert page.locator("#up-nearest li").count() == 5
     assert "Best answer" in page.inner_text("#upload-status")
+
+
+def test_drag_and_drop_an_image(page, tmp_path):
+    import base64
+
+    data = base64.b64encode(_png(tmp_path / "drop.png", side=72).read_bytes()).decode()
+    page.evaluate("""async (b64) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+        const drop = document.getElementById("drop");
+        drop.dispatchEvent(new DragEvent("dragover", { dataTransfer: dt, bubbles: true,
+                                                       cancelable: true }));
+        drop.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true,
+                                                   cancelable: true }));
+    }""", data)
+    page.wait_for_function("() => document.getElementById('upload-status').textContent"
+                           ".startsWith('Best answer')")
+    assert page.is_visible("#upload-result")
 
 
 def test_bad_uploads_show_the_server_message(page, tmp_path):
