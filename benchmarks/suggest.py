@@ -154,8 +154,11 @@ def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
         new = invent(ranker, text, n=n, steps=steps, generator=torch.Generator().manual_seed(i))
         secs = time.perf_counter() - t0
         known = ranker.rank(text, top_k=3)
+        by_pixels = ranker.rank(text, top_k=1, use_known=False)[0]  # as if every emoji were new
         rows.append({"text": text, "best_known": known[0].score,
-                     "best_known_emoji": known[0].emoji, "best_generated": new[0].score,
+                     "best_known_emoji": known[0].emoji,
+                     "best_known_pixels_only": by_pixels.score,
+                     "best_generated": new[0].score,
                      "generated_minus_known": new[0].score - known[0].score,
                      "nearest_of_best": new[0].nearest.emoji, "seconds": round(secs, 1)})
         if i < N_PICTURED:
@@ -168,6 +171,8 @@ def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
     summary = {"texts": len(rows), "mean_best_known": statistics.mean(r["best_known"]
                                                                       for r in rows),
                "mean_best_generated": statistics.mean(r["best_generated"] for r in rows),
+               "mean_best_known_pixels_only": statistics.mean(r["best_known_pixels_only"]
+                                                              for r in rows),
                "mean_generated_minus_known": statistics.mean(diffs),
                "generated_beats_known": sum(d > 0 for d in diffs), "per_text": n,
                "steps": steps}
@@ -276,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     gen_rows, gen_summary = generated(bundled, shown[:2] if quick else shown, quick,
                                       None if quick else IMG_DIR / "suggest_generated.png")
     print_table(gen_rows, ["text", "best_known_emoji", ("best_known", "known", 3),
+                           ("best_known_pixels_only", "known, pixels only", 3),
                            ("best_generated", "invented", 3), "nearest_of_best"],
                 title="Invented vs known (cosine score for the text)")
     data["generated"] = gen_rows
