@@ -132,17 +132,18 @@ def train_bundled(out_dir: str | os.PathLike[str] | None = None, *,
     work = Path(work_dir) if work_dir is not None else Path("runs") / "bundled"
     cfg = config if config is not None else bundled_config()
     mix = dict(weights if weights is not None else DEFAULT_WEIGHTS)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     train, val = bundled_data(mix, class_balance=cfg.class_balance)
     sets = training_emoji_sets(styles)
     ranker = _train(cfg, train, val, sets, work, epochs=epochs, seed=seed, resume=resume,
                     progress=progress, max_steps=max_steps, glove=glove)
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     history = json.loads((work / "history.json").read_text()) if (
         work / "history.json").is_file() else {}
     recipe = {"recipe": "emojiqa train-bundled", "seed": seed, "styles": list(styles),
               "weights": mix, "n_train": len(train), "n_val": len(val),
-              "train_seconds": round(secs, 1), "config": dataclasses.asdict(cfg),
+              "train_seconds": round(secs, 1), "cpu_seconds": round(cpu, 1),
+              "config": dataclasses.asdict(cfg),
               "history": history}
     ranker.save_pretrained(out, half=half, extra_json={"recipe.json": recipe})
     atomic_write_json(work / "recipe.json", recipe)
