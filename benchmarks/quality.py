@@ -42,6 +42,7 @@ from _common import (  # noqa: E402
     Timer,
     add_common_args,
     apply_threads,
+    command_line,
     print_table,
     read_results,
     stable_hash,
@@ -148,6 +149,9 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
         meta = json.loads(meta_path.read_text())
         return (EmojiRanker.from_pretrained(folder / "model"), meta["train_seconds"],
                 {**meta, "cached": True})
+    shared = None if quick or retrain else ranker_bench_model(config_name, config, task)
+    if shared is not None:
+        return shared
     from emojiqa.train_ranker import train_ranker
 
     if folder.exists():
@@ -175,6 +179,42 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
             "folder": str(folder.relative_to(CACHE_DIR.parent))}
     meta_path.write_text(json.dumps(meta, indent=2))
     return ranker, t.seconds, {**meta, "cached": False}
+
+
+def ranker_bench_model(config_name: str, config: Any, task: Task
+                       ) -> tuple[Any, float, dict[str, Any]] | None:
+    """The model ``benchmarks/ranker.py`` trained for this config on this task, if it matches.
+
+    That script trains ``seed`` and ``default`` on exactly these splits (same fit / tune rows,
+    seed 0) and keeps them under ``benchmarks/results/cache/ranker/<task>_<config>/``; reusing
+    them saves training each config twice. Used only when the saved config equals the current
+    one and the model was trained on as many texts as this task's training split.
+    """
+    from emojiqa.ranker import EmojiRanker
+
+    folder = CACHE_DIR / "ranker" / f"{task.name}_{config_name}"
+    model, bench = folder / "model", folder / "bench.json"
+    if not (model / "config.json").is_file() or not bench.is_file():
+        return None
+    try:
+        saved_cfg = json.loads((model / "config.json").read_text()).get("config", {})
+        rows = json.loads(bench.read_text()).get("rows", [])
+        if saved_cfg != json.loads(json.dumps(dataclasses.asdict(config))) or not rows:
+            return None
+        if rows[0].get("n_train") != len(task.fit):
+            return None
+        ranker = EmojiRanker.from_pretrained(model)
+    except Exception:  # noqa: BLE001 - anything off: train here instead
+        return None
+    hist = {}
+    if (folder / "history.json").is_file():
+        hist = json.loads((folder / "history.json").read_text())
+    epoch_s = hist.get("epoch_s") or []
+    return ranker, float(rows[0]["train_seconds"]), {
+        "config": config_name, "n_train": len(task.fit), "n_val": len(task.tune),
+        "epochs": len(epoch_s) or rows[0].get("epochs"), "epoch_seconds": epoch_s,
+        "folder": str(folder.relative_to(CACHE_DIR.parent)), "cached": True,
+        "trained_by": "python benchmarks/ranker.py (same splits, same config, seed 0)"}
 
 
 def bundled_train_seconds() -> float | None:
@@ -216,7 +256,8 @@ def emojiqa_rows(task: Task, configs: list[str], quick: bool, retrain: bool,
                          "texts_per_s": len(task.eval) / infer_s,
                          "n_train": info["n_train"], "epochs": info["epochs"],
                          "epoch_seconds": info.get("epoch_seconds"), "vae": info.get("vae"),
-                         "cached_model": info["cached"]})
+                         "cached_model": info["cached"],
+                         "trained_by": info.get("trained_by", "this script")})
         except ImportError as exc:
             rows.append({**base, "skipped": f"not available here: {exc}"})
         except Exception as exc:  # noqa: BLE001 - report, keep going
@@ -310,24 +351,33 @@ ORDER = (
 
 
 def _merged(rows: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``previous`` rows not measured again in this run, then this run's rows."""
-    done = {(r["task"], r["model"]) for r in rows}
-    kept = [{**r, "from_earlier_run": True} if not r.get("from_earlier_run") else r
-            for r in previous if (r["task"], r["model"]) not in done]
-    return kept + rows
+    """``previous`` rows not measured again in this run, then this run's rows.
+
+    A row this run skipped (budget, missing extra) never replaces an earlier measurement.
+    """
+    measured_before = {(r["task"], r["model"]): r for r in previous if "macro_f1" in r}
+    mine = []
+    for r in rows:
+        old = measured_before.get((r["task"], r["model"]))
+        mine.append(old if "macro_f1" not in r and old is not None else r)
+    done = {(r["task"], r["model"]) for r in mine}
+    kept = [{**r, "from_earlier_run": True} for r in previous
+            if (r["task"], r["model"]) not in done]
+    return kept + [r if r.get("command") else {**r, "command": command_line()} for r in mine]
 
 
 def _report(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], args: argparse.Namespace,
             t0: float, final: bool) -> None:
+    extra: dict[str, Any] = {}
     if args.merge:
+        # read the file again every time: another run may be merging into it meanwhile
         prev = read_results("quality", args.quick, args.out) or {}
-        if not hasattr(args, "_previous"):
-            args._previous = prev.get("rows", [])
-            args._commands = [*prev.get("commands", []), *(
-                [prev["command"]] if prev.get("command") else [])]
-        rows = _merged(rows, args._previous)
+        rows = _merged(rows, prev.get("rows", []))
         names = {d["task"] for d in tasks}
         tasks = tasks + [d for d in prev.get("tasks", []) if d["task"] not in names]
+        cmds = [*prev.get("commands", []), prev.get("command")]
+        extra["commands"] = [c for i, c in enumerate(cmds)
+                             if c and c != command_line() and c not in cmds[:i]]
     tgt = targets(rows)
     if final:
         cols = [("model", "model"), *TABLE_COLUMNS[1:]]
@@ -339,7 +389,6 @@ def _report(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], args: argpa
                 if r["task"] == name and "macro_f1" not in r:
                     print(f"  {r['model']}: {r.get('skipped') or r.get('error')}")
         print_table(tgt, ["target", "value", "status"], title="Targets")
-    extra = {"commands": args._commands} if args.merge and args._commands else {}
     write_results("quality", {"tasks": tasks, "rows": rows, "targets": tgt,
                               "complete": final, "wall_seconds": time.perf_counter() - t0,
                               **extra}, quick=args.quick, out=args.out)
