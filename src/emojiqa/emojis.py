@@ -37,6 +37,8 @@ STYLES = {"twemoji": "twemoji36.npz", "noto": "notosvg36.npz", "openmoji": "open
 SKIN_TONE_MODIFIERS = {1: "\U0001f3fb", 2: "\U0001f3fc", 3: "\U0001f3fd", 4: "\U0001f3fe",
                        5: "\U0001f3ff"}
 SKIN_TONE_NAMES = {"light": 1, "medium-light": 2, "medium": 3, "medium-dark": 4, "dark": 5}
+#: Longer search queries are cut to this many characters (no emoji name is longer).
+MAX_QUERY_CHARS = 100
 _ZWJ = 0x200D
 _VS16 = 0xFE0F
 
@@ -168,7 +170,11 @@ def _word_start(word: str, text: str) -> bool:
 def _ratio(a: str, b: str) -> float:
     # typos rarely hit the first letter: a small bonus for sharing it
     bonus = 0.05 if a[:1] == b[:1] else 0.0
-    return difflib.SequenceMatcher(None, a, b).ratio() + bonus
+    sm = difflib.SequenceMatcher(None, a, b)
+    # cheap upper bounds first: most pairs are far apart and never need the full ratio
+    if sm.real_quick_ratio() + bonus < 0.7 or sm.quick_ratio() + bonus < 0.7:
+        return 0.0
+    return sm.ratio() + bonus
 
 
 def _norm(text: str) -> str:
@@ -455,7 +461,7 @@ class EmojiSet:
         close spellings (``"hart"`` finds ❤️). Skin-tone variants are left out unless
         ``skin_tones`` is true.
         """
-        q = _norm(query.strip(":"))
+        q = _norm(query.strip(":"))[:MAX_QUERY_CHARS]
         if not q:
             return []
         try:
@@ -531,9 +537,12 @@ def _key_for_stem(stem: str) -> str:
 def _name_index(es: EmojiSet) -> dict[str, int]:
     if es._name_idx is None:
         names: dict[str, int] = {}
-        for i in range(len(es)):
-            e = es.info(i)
-            for n in (e.name, *e.shortcodes):
+        infos = [es.info(i) for i in range(len(es))]
+        # exact names first, so another emoji's shortcode (:pencil: is 📝) never shadows one
+        for i, e in enumerate(infos):
+            names.setdefault(_norm(e.name), i)
+        for i, e in enumerate(infos):
+            for n in e.shortcodes:
                 names.setdefault(_norm(n), i)
         es._name_idx = names
     return es._name_idx

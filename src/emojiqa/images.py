@@ -68,8 +68,15 @@ def load_image(source: str | os.PathLike[str] | bytes, size: int = EMOJI_SIZE) -
         )
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            # Pillow's own bomb warning fires on open; our tighter limit below names the size
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            try:
+                img = Image.open(io.BytesIO(data))  # parses the header only
+            except Image.DecompressionBombError as exc:
+                raise ImageError(
+                    f"{name} is too large to decode ({exc}); the limit is {MAX_PIXELS:,} pixels "
+                    "(a decompression bomb guard). Resize it to at most 4096×4096 first."
+                ) from exc
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageError(
@@ -80,8 +87,7 @@ def load_image(source: str | os.PathLike[str] | bytes, size: int = EMOJI_SIZE) -
             img.load()
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(
             f"{name} could not be read as an image ({type(exc).__name__}: {exc}). It may be "
             "corrupt, truncated or not an image; pass a PNG, JPEG, WebP or GIF file."
@@ -103,14 +109,16 @@ def image_to_array(img: Image.Image, size: int = EMOJI_SIZE) -> np.ndarray:
         img = Image.fromarray((arr / top * 255).round().clip(0, 255).astype(np.uint8), "L")
     rgba = img.convert("RGBA")
     w, h = rgba.size
-    if w != h:
-        side = max(w, h)
-        canvas = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-        canvas.paste(rgba, ((side - w) // 2, (side - h) // 2))
+    # Resize the longer side to `size` first, then centre on a transparent square: padding
+    # first would allocate a max(w, h)² canvas (gigabytes for a long thin image).
+    scale = size / max(w, h)
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    if (tw, th) != (w, h):
+        rgba = rgba.resize((tw, th), Image.BOX if scale < 1 else Image.BICUBIC)
+    if (tw, th) != (size, size):
+        canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+        canvas.paste(rgba, ((size - tw) // 2, (size - th) // 2))
         rgba = canvas
-    if rgba.size != (size, size):
-        shrink = rgba.size[0] > size
-        rgba = rgba.resize((size, size), Image.BOX if shrink else Image.BICUBIC)
     return np.asarray(rgba, dtype=np.uint8).copy()
 
 
