@@ -327,8 +327,8 @@ def markdown_table(rows: Sequence[Mapping[str, Any]],
                for k, _, _ in cols]
     head = "| " + " | ".join(h for _, h, _ in cols) + " |"
     sep = "|" + "|".join("---:" if n else "---" for n in numeric) + "|"
-    body = ["| " + " | ".join(fmt(r.get(k), d).replace("|", "\\|") for k, _, d in cols)
-            + " |" for r in rows]
+    body = ["| " + " | ".join(fmt(r.get(k), d).replace("|", "\\|").replace("\n", " / ")
+                              for k, _, d in cols) + " |" for r in rows]
     return "\n".join([head, sep, *body])
 
 

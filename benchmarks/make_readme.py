@@ -114,16 +114,38 @@ def quality_section(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
+SPEED_TABLES = (
+    ("latency", "Latency of one text, top 5 (after load)",
+     [("model", "model"), ("candidates_set", "candidates"), ("candidates", "n"),
+      ("p50_ms", "p50 ms", 2), ("p90_ms", "p90 ms", 2), ("p99_ms", "p99 ms", 2),
+      ("n", "calls")]),
+    ("throughput", "Batch throughput against all 4,009 emojis",
+     [("model", "model"), ("text_tower", "text tower"), ("batch", "batch"),
+      ("texts", "texts"), ("texts_per_s", "texts/s")]),
+    ("cold_start", "Cold start of `emojiqa suggest` (new process → first answer)",
+     [("command", "command"), ("runs", "runs"), ("first_answer_s", "median s", 2),
+      ("first_answer_min_s", "min s", 2), ("first_answer_max_s", "max s", 2),
+      ("peak_rss_mb", "peak RSS MB", 0)]),
+    ("training", "Training speed",
+     [("model", "model"), ("n_train", "training items"), ("steps_per_epoch", "steps/epoch"),
+      ("epochs", "epochs timed"), ("seconds_per_epoch", "s/epoch", 2)]),
+)
+
+
 def speed_section(data: Mapping[str, Any]) -> list[str]:
     out = ["### Speed and memory", "", command_block(data), "", machine_line(data), ""]
-    for key, title in (("rows", None), ("latency", "Latency"), ("throughput", "Batch throughput"),
-                       ("cold_start", "Cold start of `emojiqa suggest`"),
-                       ("training", "Training speed per epoch")):
+    for key, title, cols in SPEED_TABLES:
         rows = data.get(key)
         if isinstance(rows, list) and rows and isinstance(rows[0], Mapping):
-            if title:
-                out += [f"**{title}**", ""]
-            out += [markdown_table(rows, _scalar_columns(rows)), ""]
+            out += [f"**{title}**", "", markdown_table(rows, cols), ""]
+    cold = (data.get("cold_start") or [{}])[0]
+    if cold.get("output"):
+        first = cold["output"].splitlines()[0].replace("\t", "  ")
+        out += [f"First line of its answer: `{first}`", ""]
+    bt = data.get("bundled_training") or {}
+    if bt.get("seconds"):
+        out += [f"Training the bundled model end to end took {fmt(bt['seconds'] / 60)} minutes "
+                f"(recorded by its recipe in `{bt.get('source')}`).", ""]
     if data.get("targets"):
         out += ["Targets:", "", targets_table(data["targets"]), ""]
     for note in data.get("notes", []) or []:

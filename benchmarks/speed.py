@@ -40,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     CACHE_DIR,
+    ROOT,
     Timer,
     add_common_args,
     apply_threads,
@@ -188,8 +189,9 @@ def cold_start(runs: int, model: Path | None) -> dict[str, Any]:
         totals.append(t_total)
         rss.append(usage.ru_maxrss / 1024)  # kB → MB
         outputs.append((first_line + rest).decode("utf-8", "replace").strip())
+    shown = str(model.relative_to(ROOT)) if model and model.is_relative_to(ROOT) else model
     out: dict[str, Any] = {"command": " ".join(["emojiqa", "suggest", repr(COLD_TEXT)]
-                                               + (["--model", str(model)] if model else [])),
+                                               + (["--model", str(shown)] if model else [])),
                            "runs": len(firsts)}
     if firsts:
         out.update(first_answer_s=statistics.median(firsts), first_answer_min_s=min(firsts),
