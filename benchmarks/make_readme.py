@@ -127,8 +127,9 @@ SPEED_TABLES = (
       ("first_answer_min_s", "min s", 2), ("first_answer_max_s", "max s", 2),
       ("peak_rss_mb", "peak RSS MB", 0)]),
     ("training", "Training speed",
-     [("model", "model"), ("n_train", "training items"), ("steps_per_epoch", "steps/epoch"),
-      ("epochs", "epochs timed"), ("seconds_per_epoch", "s/epoch", 2)]),
+     [("model", "model"), ("n_train", "epoch size"), ("steps_per_epoch", "steps/epoch"),
+      ("steps_timed", "steps timed"), ("images_timed", "images timed"),
+      ("seconds_per_epoch", "s/epoch (scaled)", 1)]),
 )
 
 
