@@ -205,6 +205,28 @@ def summary_rows(results: dict[str, Any], marks=(1, 5, 20)) -> list[dict[str, An
     return rows
 
 
+def markdown(results: dict[str, Any]) -> str:
+    """The README tables of a results file."""
+    lines = ["| config | params | s/epoch | " + " | ".join(
+        f"val seed-loss / -ELBO @{m}" for m in (1, 5, 20)) + " | non-finite codes |",
+        "|---|---|---|---|---|---|---|"]
+    for r in results.get("summary", []):
+        cells = [f"{r.get(f'seed-loss@{m}') or '–'} / {r.get(f'-elbo@{m}') or '–'}"
+                 for m in (1, 5, 20)]
+        nf = r.get("nonfinite %")
+        lines.append(f"| {r['config']} | {r['params'] or '–'} | {r['s/epoch'] or '–'} | "
+                     + " | ".join(cells) + f" | {'–' if nf is None else f'{nf} %'} |")
+    lines += ["", "| config | init seed | steps | active units / 16 | val seed-loss | "
+              "val -ELBO | KL per unit (nats) |", "|---|---|---|---|---|---|---|"]
+    for r in results.get("collapse", []):
+        kl = " ".join(f"{v:.1f}" for v in r["kl_per_unit"])
+        dead = f" (dead at step {r['dead_at_step']})" if r.get("dead_at_step") else ""
+        lines.append(f"| {r['config']} | {r['init_seed']} | {r['steps']} | "
+                     f"{r['active_units']}{dead} | {r['val_seed_loss']:.1f} | "
+                     f"{r['val_nelbo']:.1f} | {kl} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
     p.add_argument("--part", choices=["all", "collapse", "curve"], default="all")
@@ -216,7 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS),
                    help="configs of the collapse study")
     p.add_argument("--tag", default="", help="store the collapse study as collapse_TAG")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the README tables of the saved results and exit")
     args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown(read_results("vae", args.quick, args.out) or {}))
+        return 0
     apply_threads(args)
     es = EmojiSet.bundled("twemoji")
     overrides: dict[str, Any] = {}
