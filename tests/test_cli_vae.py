@@ -35,6 +35,7 @@ def test_train_vae_tiny_then_generate_with_it(tmp_path, folder, capsys):
     (["interpolate", "🐱", "🐶", "--steps", "3"], 3),
     (["blend", "🐱 + 🤖"], 1),
     (["blend", "cat face", "robot", "--weights", "1", "2"], 1),
+    (["reconstruct", "🐱", "🐶"], 4),
 ])
 def test_generate_on_bundled_model(tmp_path, folder, capsys, argv, n):
     png = tmp_path / "g.png"
