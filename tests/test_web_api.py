@@ -289,6 +289,9 @@ def test_latent_blend(client):
     r = client.post("/api/latent/blend", json={"items": ["🐱", "🤖"], "weights": [1, 2, 3]})
     assert_clean_error(r, 400, contains="3 weights for 2 items")
     assert_clean_error(client.post("/api/latent/blend", json={"items": ["🐱", "qqqzzz"]}), 404)
+    # the library's own argument check, passed through as 422 with its message
+    r = client.post("/api/latent/blend", json={"items": ["🐱", "🤖"], "weights": [1, -1]})
+    assert_clean_error(r, 422, contains="not sum to 0")
 
 
 @pytest.mark.parametrize("kind", ["A", "B", "C"])

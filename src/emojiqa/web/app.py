@@ -21,6 +21,8 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -245,8 +247,13 @@ class RequestTooLarge(HTTPException):
         super().__init__(status_code=413, detail=detail)
 
 
+class InvalidArgument(EmojiqaError, ValueError):
+    """A library call refused an argument taken from the request (HTTP 422)."""
+
+
 _STATUS = (
     (EmojiNotFoundError, 404),
+    (InvalidArgument, 422),
     (TextError, 422),
     (ImageError, 422),
     (ConfigError, 400),
@@ -265,6 +272,18 @@ def _clean(message: str) -> str:
 
 def _error(status: int, detail: str, kind: str) -> JSONResponse:
     return JSONResponse({"detail": detail, "error": kind}, status_code=status)
+
+
+@contextmanager
+def _arguments_from_request() -> Iterator[None]:
+    # the library validates its arguments with ValueError naming what is wrong; around calls
+    # whose arguments come straight from the request, that is the client's error, not ours
+    try:
+        yield
+    except EmojiqaError:
+        raise
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from exc
 
 
 def _status_for(exc: EmojiqaError) -> int:
@@ -575,7 +594,7 @@ def create_app(
         ranker_ = models.ranker()
         es = models.emoji_set(req.style)
         emojis = None if models.is_default_set(req.style) else es
-        with models.lock:
+        with models.lock, _arguments_from_request():
             ranked = ranker_.rank(text, top_k=req.top_k, emojis=emojis, skin_tone=tone)
         results = [models.emoji_out(req.style, r.key, r.score, source=es) for r in ranked]
         return SuggestResponse(text=text, style=req.style, results=results,
@@ -591,7 +610,7 @@ def create_app(
         text = check_text(req.text)
         gen, seed = _generator(req.seed)
         ranker_ = models.ranker()
-        with models.lock:
+        with models.lock, _arguments_from_request():
             kw = {} if req.steps is None else {"steps": req.steps}
             found = invent(ranker_, text, n=req.n, generator=gen, **kw)
         style = getattr(getattr(ranker_, "emojis", None), "style", "twemoji")
@@ -615,7 +634,7 @@ def create_app(
         """Random emojis drawn from the VAE's prior N(0, I)."""
         t0 = time.perf_counter()
         gen, _ = _generator(req.seed)
-        with models.lock:
+        with models.lock, _arguments_from_request():
             images = models.vae().sample(req.n, generator=gen)
         return LatentResponse(frames=nearest_frames(req.style, images), elapsed_ms=_ms(t0))
 
@@ -627,7 +646,7 @@ def create_app(
 
         t0 = time.perf_counter()
         es = models.bundled(req.style)
-        with models.lock:
+        with models.lock, _arguments_from_request():
             images = interpolate(models.vae(), req.a, req.b, steps=req.steps, emojis=es)
         return LatentResponse(frames=nearest_frames(req.style, images), elapsed_ms=_ms(t0))
 
@@ -642,7 +661,7 @@ def create_app(
             raise ConfigError(f"{len(req.weights)} weights for {len(req.items)} items; give "
                               "one weight per item or none")
         es = models.bundled(req.style)
-        with models.lock:
+        with models.lock, _arguments_from_request():
             image = blend(models.vae(), list(req.items), weights=req.weights, emojis=es)
         frames = nearest_frames(req.style, np.asarray(image)[None])
         return LatentResponse(frames=frames, elapsed_ms=_ms(t0))
