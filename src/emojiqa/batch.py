@@ -206,8 +206,8 @@ def _clean(validate: Any, raw: str, row: int, src: Path, where: str, on_empty: s
     except TextError as exc:
         if on_empty == "keep" and not _visible(raw):
             return None
-        hint = (" Fix or remove the row, or pass on_empty='keep' (--skip-empty) to write empty "
-                "rows without suggestions." if not _visible(raw) else "")
+        hint = (" Fix or remove the row, or pass on_empty='keep' to write empty rows without "
+                "suggestions." if not _visible(raw) else "")
         raise DataFileError(f"{src}: bad row {row}{where}: {exc}.{hint}") from exc
 
 
