@@ -504,3 +504,20 @@ def test_serve_command_defaults_to_loopback(capsys):
     assert exc.value.code == 0 and "127.0.0.1" in capsys.readouterr().out
     assert main(["serve", "--port", "70000"]) == 2
     assert "not a TCP port" in capsys.readouterr().err
+
+
+def test_suggestions_keep_coming_while_inventing(client):
+    import threading
+
+    ref = client.post("/api/suggest", json={"text": "pizza night"}).json()["results"]
+    done: dict = {}
+    th = threading.Thread(target=lambda: done.setdefault("r", client.post(
+        "/api/generate", json={"text": "robot cat", "n": 2, "steps": 30, "seed": 1})))
+    th.start()
+    answered = 0
+    while th.is_alive() or answered == 0:
+        got = client.post("/api/suggest", json={"text": "pizza night"}).json()["results"]
+        assert got == ref  # same answer as alone: inventing does not disturb ranking
+        answered += 1
+    th.join()
+    assert done["r"].status_code == 200 and answered >= 1

@@ -377,6 +377,9 @@ class _Models:
         self._load_lock = threading.Lock()
         # one model call at a time: on a small CPU, parallel torch calls only thrash
         self.lock = threading.RLock()
+        # inventing takes seconds: it runs one at a time beside (not under) the main lock, so
+        # suggestions keep coming while it works (inference only reads the weights)
+        self.invent_lock = threading.Lock()
         self._sets: dict[str, EmojiSet] = {}
         self._bundled: dict[str, EmojiSet] = {}
         self._png: dict[tuple[str, str], str] = {}
@@ -610,7 +613,7 @@ def create_app(
         text = check_text(req.text)
         gen, seed = _generator(req.seed)
         ranker_ = models.ranker()
-        with models.lock, _arguments_from_request():
+        with models.invent_lock, _arguments_from_request():
             kw = {} if req.steps is None else {"steps": req.steps}
             found = invent(ranker_, text, n=req.n, generator=gen, **kw)
         style = getattr(getattr(ranker_, "emojis", None), "style", "twemoji")
