@@ -329,7 +329,7 @@ def _tfidf() -> Any:
     return FeatureUnion([
         ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=1,
                                  sublinear_tf=True, lowercase=True)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2,
+        ("char", TfidfVectorizer(analyzer="char", ngram_range=(2, 5), min_df=2,
                                  sublinear_tf=True, lowercase=True)),
     ])
 
@@ -364,12 +364,12 @@ def _linear_peer(name: str, task: Task, quick: bool, features: str) -> dict[str,
     from sklearn.svm import LinearSVC
 
     if name.endswith("_lr"):
-        cs = [1.0, 8.0] if quick else [0.5, 2.0, 8.0, 32.0]
+        cs = [1.0, 8.0] if quick else [1.0, 4.0, 16.0]
 
         def make(p: dict[str, Any]) -> Any:
             return LogisticRegression(C=p["C"], class_weight=p["class_weight"], max_iter=2000)
     else:
-        cs = [0.1, 0.5] if quick else [0.03, 0.1, 0.3, 1.0]
+        cs = [0.1, 0.5] if quick else [0.1, 0.3, 1.0]
 
         def make(p: dict[str, Any]) -> Any:
             return LinearSVC(C=p["C"], class_weight=p["class_weight"], max_iter=5000)
