@@ -24,6 +24,7 @@ import torch
 
 from emojiqa import storage
 from emojiqa.errors import ConfigError, ModelLoadError
+from emojiqa.ranker import EmojiRanker
 from emojiqa.vae import VAE, VAEConfig
 
 
@@ -43,22 +44,28 @@ def _read_vae(folder: Path):
     return VAE.from_pretrained(folder, device="cpu")
 
 
+def _read_ranker(folder: Path):
+    return EmojiRanker.from_pretrained(folder, device="cpu")
+
+
 LOADERS: dict[str, tuple[Callable[[Path], object], str]] = {
     # name: (load function, model_type written in its config.json)
     "storage": (_read_tiny, "tiny"),
     "vae": (_read_vae, "vae"),
+    "ranker": (_read_ranker, "ranker"),
 }
 
 
 @pytest.fixture(scope="module")
-def saved_models(tmp_path_factory) -> dict[str, Path]:
+def saved_models(tmp_path_factory, tiny_ranker_dirs) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
     storage.write_model_folder(root / "storage", model_type="tiny", config=TinyConfig(),
                                tensors={"w": torch.arange(6.0).reshape(2, 3)})
     torch.manual_seed(0)
     VAE(VAEConfig.named("default", latent_dim=4, image_size=8, filters=(4, 4))
         ).save_pretrained(root / "vae")
-    return {"storage": root / "storage", "vae": root / "vae"}
+    return {"storage": root / "storage", "vae": root / "vae",
+            "ranker": tiny_ranker_dirs["bag"]}
 
 
 @pytest.fixture(params=sorted(LOADERS))
@@ -168,8 +175,8 @@ CONFIG_CASES = {
                                [r"format None"], [r"re-train|re-save"]),
     "format-version-string": (lambda h: h.update(format_version="1"), ModelLoadError,
                               [r"format '1'"], [r"re-train|re-save"]),
-    "other-model-type": (lambda h: h.update(model_type="ranker"), ModelLoadError,
-                         [r"'ranker' model"], [r"check which folder"]),
+    "other-model-type": (lambda h: h.update(model_type="gan"), ModelLoadError,
+                         [r"'gan' model"], [r"check which folder"]),
 }
 
 
@@ -280,6 +287,45 @@ def test_pickle_through_load_tensors(tmp_path, raises_clearly):
     assert not marker.exists()
 
 
+# --- the ranker's own files: vocabulary, answer table, its VAE ---------------------------------
+RANKER_FILES = {
+    # name: (edit of the folder, what, fix)
+    "vocab-missing": (lambda f: (f / "vocab.json").unlink(), ["vocab.json", r"not found"],
+                      [r"re-save"]),
+    "vocab-truncated": (lambda f: (f / "vocab.json").write_text('{"num_words": 5, "wo'),
+                        ["vocab.json", r"not valid"], [r"re-save"]),
+    "vocab-incomplete": (lambda f: (f / "vocab.json").write_text('{"num_words": 5}'),
+                         ["vocab.json", r"incomplete|malformed"], [r"re-save"]),
+    "answers-missing": (lambda f: (f / "answers.json").unlink(), ["answers.json", r"not found"],
+                        [r"re-save"]),
+    "answers-malformed": (lambda f: (f / "answers.json").write_text("[1, 2]"),
+                          ["answers.json", r"malformed"], []),
+    "vae-folder-missing": (lambda f: shutil.rmtree(f / "vae"), [r"no vae/ folder"],
+                           [r"re-save"]),
+    "vae-weights-truncated": (lambda f: (f / "vae" / "model.safetensors").write_bytes(
+        (f / "vae" / "model.safetensors").read_bytes()[:100]),
+        [r"vae", "model.safetensors", r"truncated|corrupt"], [r"re-train|re-download|restore"]),
+}
+
+
+@pytest.mark.parametrize("case", list(RANKER_FILES))
+def test_bad_ranker_files(case, saved_models, tmp_path, raises_clearly):
+    folder = tmp_path / "ranker"
+    shutil.copytree(saved_models["ranker"], folder)
+    edit, what, fix = RANKER_FILES[case]
+    edit(folder)
+    raises_clearly(ModelLoadError, _read_ranker, folder, what=what, fix=fix)
+
+
+def test_pickle_as_the_rankers_vae_is_never_unpickled(saved_models, tmp_path, raises_clearly):
+    folder = tmp_path / "ranker"
+    shutil.copytree(saved_models["ranker"], folder)
+    marker = tmp_path / "UNPICKLED"
+    (folder / "vae" / "model.safetensors").write_bytes(_pickles(marker)["pickle-protocol-5"])
+    raises_clearly(ModelLoadError, _read_ranker, folder, what=[r"pickle"])
+    assert not marker.exists()
+
+
 # --- what a written folder looks like ------------------------------------------------------------
 def test_write_leaves_no_temporary_files(saved_models, tmp_path):
     folder = tmp_path / "vae"
@@ -296,10 +342,6 @@ def _umask() -> int:
     return mask
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "storage.write_model_folder / atomic_write_bytes: mkdtemp/mkstemp create the model folder "
-    "0700 and its files 0600, ignoring the umask, so a model saved by one user (or packaged "
-    "into a wheel from a checkout) cannot be read by another user or a web server account"))
 def test_written_model_is_readable_like_any_file(saved_models, tmp_path):
     folder = tmp_path / "vae"
     VAE.from_pretrained(saved_models["vae"], device="cpu").save_pretrained(folder)
