@@ -219,6 +219,19 @@ def build(quick: bool = False) -> str:
         lines += [f"The last `python benchmarks/run_all.py{suffix}` took "
                   f"{fmt(run_all.get('total_seconds', 0) / 60)} minutes "
                   f"({machine_line(run_all)[9:-1]}).", ""]
+    walls = []
+    for name in ("quality", "speed", "scaling", *(n for n, _ in OTHER)):
+        data = load(name, quick)
+        if data and isinstance(data.get("wall_seconds"), (int, float)):
+            walls.append({"benchmark": f"`benchmarks/{name}.py`",
+                          "minutes": data["wall_seconds"] / 60,
+                          "load": (data.get("machine") or {}).get("load_average_1m")})
+    if walls:
+        lines += ["Wall time of each full benchmark as last run (the machine's 1-minute load "
+                  "average when it finished; above 2 the 2 cores were shared with other work "
+                  "and every timing is slower than on an idle machine):", "",
+                  markdown_table(walls, [("benchmark", "script"), ("minutes", "minutes"),
+                                         ("load", "load average")]), ""]
     missing = []
     for name, fn in (("quality", quality_section), ("speed", speed_section),
                      ("scaling", scaling_section)):

@@ -25,12 +25,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+T0 = time.perf_counter()
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     CACHE_DIR,
@@ -275,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     results["candidates"] = cand
     results["training"] = train
     results["plots"] = plot(cand, train, args.quick)
+    results["wall_seconds"] = time.perf_counter() - T0
     write_results("scaling", results, quick=args.quick, out=args.out)
     return 0
 

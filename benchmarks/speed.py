@@ -37,6 +37,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+T0 = time.perf_counter()
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     CACHE_DIR,
@@ -353,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results["targets"] = speed_targets(results)
     print_table(results["targets"], ["target", ("value", "value", 2), "status"], title="Targets")
+    results["wall_seconds"] = time.perf_counter() - T0
     write_results("speed", results, quick=args.quick, out=args.out)
     return 0
 
