@@ -216,9 +216,14 @@ def build(quick: bool = False) -> str:
              f"`python benchmarks/run_all.py{suffix}`.", ""]
     run_all = load("run_all", quick)
     if run_all:
-        lines += [f"The last `python benchmarks/run_all.py{suffix}` took "
-                  f"{fmt(run_all.get('total_seconds', 0) / 60)} minutes "
-                  f"({machine_line(run_all)[9:-1]}).", ""]
+        ran = [r["script"] for r in run_all.get("scripts", []) if r.get("status") != "missing"]
+        failed = [r["script"] for r in run_all.get("scripts", [])
+                  if r.get("status") not in ("ok", "missing")]
+        lines += [f"The last `{run_all.get('command', 'python benchmarks/run_all.py')}` ran "
+                  f"{', '.join(ran) or 'nothing'} in "
+                  f"{fmt(run_all.get('total_seconds', 0) / 60)} minutes"
+                  + (f"; failed: {', '.join(failed)}" if failed else "")
+                  + f" ({machine_line(run_all)[9:-1]}).", ""]
     walls = []
     for name in ("quality", "speed", "scaling", *(n for n, _ in OTHER)):
         data = load(name, quick)
