@@ -12,7 +12,7 @@
   process's. Ray's cluster start is reported apart and not counted.
 
 Example:
-    python benchmarks/scale.py             # full: 10k, 100k, 1M texts; Ray on 20k
+    python benchmarks/scale.py             # full: 10k, 100k, 1M texts; Ray on 10k
     python benchmarks/scale.py --quick     # CI smoke: 2k, 10k texts; Ray on 2k
 """
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
                         help="streaming sizes (default 10k 100k 1M; --quick 2k 10k)")
     parser.add_argument("--ray-texts", type=int, default=None,
-                        help="texts for the Ray comparison (default 20k; --quick 2k; 0 skips)")
+                        help="texts for the Ray comparison (default 10k; --quick 2k; 0 skips)")
     parser.add_argument("--worker-stream", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     parser.add_argument("--output", help=argparse.SUPPRESS)
@@ -153,21 +153,38 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     apply_threads(args)
     sizes = args.sizes or ([2_000, 10_000] if args.quick else [10_000, 100_000, 1_000_000])
-    ray_n = args.ray_texts if args.ray_texts is not None else (2_000 if args.quick else 20_000)
+    ray_n = args.ray_texts if args.ray_texts is not None else (2_000 if args.quick else 10_000)
     base = tweets()
     load_before = os.getloadavg()[0]  # other work on the machine slows every figure here
-    rows, ray_row = [], None
+    rows: list[dict[str, Any]] = []
+    ray_row: dict[str, Any] | None = None
+
+    def save(complete: bool) -> None:  # after every step, so a long run keeps what it has
+        write_results(NAME, {"model": args.model or "bundled", "batch_size": args.batch_size,
+                             "threads": args.threads, "complete": complete,
+                             "streaming": rows, "ray": ray_row,
+                             "load_average_1min": {"start": load_before,
+                                                   "end": os.getloadavg()[0]}},
+                      quick=args.quick, out=args.out)
+
     with tempfile.TemporaryDirectory(prefix="emojiqa-scale-") as d:
         tmp = Path(d)
-        for n in sizes:
-            rows.append(run_stream(n, base, tmp, args))
-            print(f"  {n:>9,} texts: {rows[-1]['texts_per_s']:,.0f} texts/s, peak RSS "
-                  f"{rows[-1]['peak_rss_mb']:.0f} MB", flush=True)
-        if ray_n:
-            try:
-                ray_row = run_ray(ray_n, base, tmp, args)
-            except ImportError as exc:
-                print(f"  Ray comparison skipped: {exc} (pip install 'emojiqa[ray]')")
+        small = [n for n in sizes if n < 1_000_000]
+        for n in [*small, "ray", *[n for n in sizes if n >= 1_000_000]]:
+            if n == "ray":  # before the long 1M run
+                if ray_n:
+                    try:
+                        ray_row = run_ray(ray_n, base, tmp, args)
+                    except ImportError as exc:
+                        print(f"  Ray comparison skipped: {exc} (pip install 'emojiqa[ray]')")
+                    else:
+                        print(f"  Ray: {ray_row['ray_over_single']:.2f} x one process",
+                              flush=True)
+            else:
+                rows.append(run_stream(n, base, tmp, args))
+                print(f"  {n:>9,} texts: {rows[-1]['texts_per_s']:,.0f} texts/s, peak RSS "
+                      f"{rows[-1]['peak_rss_mb']:.0f} MB", flush=True)
+            save(complete=False)
     print_table(rows, ["texts", "texts_per_s", "seconds", "rss_loaded_mb", "peak_rss_mb",
                        "growth_mb", "input_mb", "output_mb"],
                 title="Streaming batch suggestions (suggest_file, top 5 to CSV, one process)")
@@ -175,11 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table([ray_row], ["texts", "single_process_texts_per_s", "ray_2cpu_texts_per_s",
                                 "ray_over_single", "ray_init_s"],
                     title="Ray Data on 2 local CPUs vs one process")
-    write_results(NAME, {"model": args.model or "bundled", "batch_size": args.batch_size,
-                         "threads": args.threads, "streaming": rows, "ray": ray_row,
-                         "load_average_1min": {"start": load_before,
-                                               "end": os.getloadavg()[0]}},
-                  quick=args.quick, out=args.out)
+    save(complete=True)
     return 0
 
 
