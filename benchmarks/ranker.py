@@ -116,6 +116,13 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
     cfg = RankerConfig.named(name)
     epochs = 1 if args.quick else None
     out = CACHE_DIR / ("ranker_quick" if args.quick else "ranker") / f"{task}_{name}"
+    saved = out / "bench.json"
+    if args.reuse and saved.is_file():  # figures of an earlier run of this same script
+        import json
+
+        got = json.loads(saved.read_text(encoding="utf-8"))
+        print("    (reusing the figures of the earlier run in " f"{saved})", flush=True)
+        return got["rows"], got["detail"]
     t0 = time.perf_counter()
     ranker = train_ranker(cfg, tr, tu, out, vae=vae, epochs=epochs, seed=args.seed,
                           progress=False, log=lambda s: print(f"    {s}", flush=True))
@@ -126,6 +133,10 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
     if not args.quick:
         plot_confusion(rep, IMG_DIR / f"ranker_confusion_{task}_{name}.png",
                        title=f"{name} on {task} {ev_name}: macro-F1 {100 * rep['macro_f1']:.1f}")
+        if (out / "loss.png").is_file():
+            import shutil
+
+            shutil.copyfile(out / "loss.png", IMG_DIR / f"ranker_loss_{task}_{name}.png")
     tps = texts_per_second(ranker, [e.text for e in ev])
     rows = []
     paths = [("known", True), ("drawing", False)] if cfg.known_emojis else [("", True)]
@@ -149,6 +160,9 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
                                    for j in range(len(ranker.answer_keys))},
              "first": ranker.answers[int(np.argmax(s))].emoji}
             for t, s in zip(SEED_TWEETS, scores, strict=True)]
+    from emojiqa.storage import atomic_write_json
+
+    atomic_write_json(saved, {"rows": rows, "detail": detail})
     return rows, detail
 
 
@@ -176,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minilm", action="store_true", help="also run the MiniLM + LR peer")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse a config's figures saved by an earlier run of this script "
+                             "(benchmarks/results/cache/ranker/*/bench.json) instead of "
+                             "training it again")
     args = parser.parse_args(argv)
     threads = apply_threads(args)
     import peers
@@ -203,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         for s in d.get("seed_tweets", []):
             print(f"{d['config']}: {s['first']}  " + "  ".join(
                 f"{k} {v:.3f}" for k, v in s["scores"].items()) + f"  {s['text'][:50]}...")
+    if args.no_peers or len(args.configs) < 2:
+        write_results("ranker_partial", {"rows": rows, "details": details}, quick=True,
+                      out=CACHE_DIR)
+        return 0
     write_results("ranker", {"threads": threads, "vae": vae_source, "rows": rows,
                              "details": details}, quick=args.quick, out=args.out)
     return 0

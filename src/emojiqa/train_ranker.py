@@ -375,7 +375,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                 state["history"].setdefault(k, []).append(v)
             score = (metrics.get("val_macro_f1") if c.early_stop == "macro_f1"
                      else -metrics.get("val_loss", -train_loss)) if val else -train_loss
-            improved = state["best"] is None or score > state["best"]
+            # patience 0 = no early stopping: keep the last epoch, as the seed did
+            improved = state["best"] is None or score > state["best"] or not c.patience
             if improved:
                 state["best"], state["best_epoch"], state["bad"] = score, epoch, 0
                 best_state = copy.deepcopy(net.state_dict())
