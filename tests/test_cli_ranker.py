@@ -73,3 +73,11 @@ def test_train_from_file_and_errors(tmp_path, vae_dir, capsys):
     rc = main(["evaluate", "--model", str(tmp_path / "nope"), "--data", "tweeteval",
                "--split", "test"])
     assert rc == 2
+
+
+def test_evaluate_zero_shot(trained, capsys):
+    rc = main(["evaluate", "--model", str(trained), "--zero-shot", "new-releases", "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res) == {"known", "pixels"}
+    assert res["known"]["n_candidates"] > 1000 and 0 <= res["known"]["mrr"] <= 1
