@@ -34,6 +34,7 @@ from emojiqa.distributed import (
 # One script, run alone (``single``) or under torchrun (``ddp``): trains, then rank 0 writes.
 SCRIPT = r'''
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -89,8 +90,10 @@ def ranker():
                              loss="infonce", class_balance=0.0, batch_size=B, epochs=3,
                              patience=0, early_stop="loss")
     vae = VAE.from_pretrained(out.parent / "vae")
-    train_ranker(cfg, train, [], out / "run", vae=vae, glove=False, seed=0, progress=False,
-                 device="cpu", resume=len(sys.argv) > 4)
+    train_ranker(cfg, train, [], out / os.environ.get("TINY_RUN", "run"), vae=vae,
+                 glove=False, seed=0, progress=False, device="cpu",
+                 epochs=int(os.environ.get("TINY_EPOCHS", "3")),
+                 resume=os.environ.get("TINY_RESUME") == "1")
 
 
 def vae():
@@ -109,15 +112,15 @@ for name in what.split(","):  # the VAE before the ranker, which leaves the proc
 '''
 
 
-def _run(tmp_path: Path, mode: str, what: str, *extra: str) -> subprocess.CompletedProcess:
+def _run(tmp_path: Path, mode: str, what: str, **env_extra: str) -> subprocess.CompletedProcess:
     script = tmp_path / "train_tiny.py"
     script.write_text(SCRIPT)
     out = tmp_path / mode
     out.mkdir(exist_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **env_extra}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 "--nproc-per-node", "2"] if mode == "ddp" else [sys.executable]
-    proc = subprocess.run([*launcher, str(script), mode, what, str(out), *extra],
+    proc = subprocess.run([*launcher, str(script), mode, what, str(out)],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -204,3 +207,16 @@ def test_torchrun_ddp_matches_one_process(tmp_path, tiny_vae):
     for k in ("train_total", "val_total"):  # observed: within 0.1 %
         assert vb["history"][k] == pytest.approx(va["history"][k], rel=1e-2), k
     assert (tmp_path / "ddp" / "vae_run" / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_torchrun_resume_continues_where_it_stopped(tmp_path, tiny_vae):
+    """2 epochs, then ``resume`` to 3 under torchrun == 3 epochs straight (rank 0 checkpoint)."""
+    _run(tmp_path, "ddp", "ranker", TINY_RUN="straight")
+    _run(tmp_path, "ddp", "ranker", TINY_RUN="resumed", TINY_EPOCHS="2")
+    proc = _run(tmp_path, "ddp", "ranker", TINY_RUN="resumed", TINY_RESUME="1")
+    assert proc.stdout.count("resuming from epoch 3") == 1
+    a = torch.load(tmp_path / "ddp" / "straight" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "ddp" / "resumed" / "checkpoint.pt", weights_only=True)
+    for k, v in a["net"].items():
+        torch.testing.assert_close(b["net"][k], v, atol=1e-6, rtol=1e-6, msg=k)
