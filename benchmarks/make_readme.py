@@ -101,6 +101,16 @@ def quality_section(data: Mapping[str, Any]) -> list[str]:
         scored = sorted(scored, key=lambda r: (r.get("kind") != "emojiqa", -r["macro_f1"]))
         labelled = [{**r, "model": r.get("label") or r["model"]} for r in scored]
         out += [markdown_table(labelled, QUALITY_COLS), ""]
+        for r in scored:
+            who = r.get("label") or r["model"]
+            if r.get("trained_by") and r["trained_by"] != "this script":
+                out.append(f"- {who}: the model trained by `{r['trained_by'].split(' (')[0]}` "
+                           "on the same splits with the same config and seed, reused here.")
+            if "MiniLM peers fit on" in str(r.get("notes", "")):
+                part = str(r["notes"]).split("; ")[-1]
+                out.append(f"- {who}: {part} (embedding is the slow part on CPU).")
+            if r.get("note"):
+                out.append(f"- {who}: {r['note']}.")
         for r in rows:
             if "macro_f1" not in r:
                 out.append(f"- {r['model']}: not measured ({r.get('skipped') or r.get('error')})")
