@@ -3,6 +3,9 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { style: "twemoji", tone: "", frames: [], suggestSeq: 0, limits: null };
+// "?seed=7" in the address makes "Invent one" and "Surprise me" repeatable
+const urlSeed = Number.parseInt(new URLSearchParams(window.location.search).get("seed"), 10);
+const seed = Number.isInteger(urlSeed) && urlSeed >= 0 ? urlSeed : null;
 
 // ---- API -------------------------------------------------------------------------------------
 class ApiError extends Error {
@@ -183,7 +186,7 @@ async function invent() {
   $("invent-btn").disabled = true;
   try {
     // 20 refinement steps: most of the score gain of the default 60, in a third of the time
-    const res = await api("/api/generate", { json: { text, n: 4, steps: 20 } });
+    const res = await api("/api/generate", { json: { text, n: 4, steps: 20, seed } });
     $("invented").replaceChildren(...res.results.map((r, i) => {
       const near = document.createElement("span");
       near.className = "near";
@@ -251,7 +254,7 @@ async function latent(kind) {
       res = await api("/api/latent/blend", { json: { items: [a, b], style: state.style } });
       caption = `${a} + ${b}`;
     } else {
-      res = await api("/api/latent/sample", { json: { n: 12, style: state.style } });
+      res = await api("/api/latent/sample", { json: { n: 12, style: state.style, seed } });
       caption = "random";
     }
     showFrames(res.frames, caption);
