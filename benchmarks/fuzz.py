@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {row['target']}: {count} × {kind}")
     write_results("fuzz", {"seconds_per_target": budget, "seed": args.seed, "rows": rows,
                            "total_inputs": sum(r["inputs"] for r in rows),
-                           "total_crashes": sum(r["crashes"] for r in rows)}, quick=args.quick)
+                           "total_crashes": sum(r["crashes"] for r in rows)}, quick=args.quick,
+                  out=args.out)
     return 0
 
 
