@@ -173,6 +173,26 @@ def ranker_history(out: Path) -> dict[str, list[float]]:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
+def run_peers(task: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The peers' rows for ``task`` (saved, and reused with ``--reuse``)."""
+    import json
+
+    import peers
+    from emojiqa.storage import atomic_write_json
+
+    names = ["majority", "tfidf_lr", "tfidf_svm"] + (["minilm_lr"] if args.minilm else [])
+    saved = CACHE_DIR / ("ranker_quick" if args.quick else "ranker") / f"peers_{task}.json"
+    if args.reuse and saved.is_file():
+        got = json.loads(saved.read_text(encoding="utf-8"))
+        if [r["model"] for r in got] == names:
+            print(f"    (reusing the peers' figures in {saved})", flush=True)
+            return got
+    ptask = peers.load_task(task, quick=args.quick, sizes=QUICK[task] if args.quick else None)
+    rows = peers.run_peers(ptask, names, quick=args.quick)
+    atomic_write_json(saved, rows)
+    return rows
+
+
 COLUMNS = [("model", "model"), ("task", "task"), ("split", "split"), ("accuracy", "acc %"),
            ("macro_f1", "macro-F1"), ("mrr", "MRR", 3), ("hinge", "hinge", 4),
            ("tune_hinge", "val/tune hinge", 4), ("s_per_epoch", "s/epoch"),
@@ -185,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     add_common_args(parser)
     parser.add_argument("--tasks", nargs="+", default=["airline", "tweeteval"],
                         choices=["airline", "tweeteval"])
-    parser.add_argument("--configs", nargs="+", default=["seed", "default"])
+    parser.add_argument("--configs", nargs="*", default=["seed", "default"],
+                        help="ranker configs to train (none: peers only)")
     parser.add_argument("--vae", default=None, help="VAE folder (default: the bundled VAE)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minilm", action="store_true", help="also run the MiniLM + LR peer")
@@ -196,8 +217,6 @@ def main(argv: list[str] | None = None) -> int:
                              "training it again")
     args = parser.parse_args(argv)
     threads = apply_threads(args)
-    import peers
-
     vae, vae_source = get_vae(args.vae)
     rows, details = [], []
     for task in args.tasks:
@@ -211,11 +230,7 @@ def main(argv: list[str] | None = None) -> int:
             details.append(d)
             print(f"    macro-F1 {r[0]['macro_f1']:.1f}", flush=True)
         if not args.no_peers:
-            names = ["majority", "tfidf_lr", "tfidf_svm"] + (["minilm_lr"] if args.minilm
-                                                             else [])
-            ptask = peers.load_task(task, quick=args.quick,
-                                    sizes=QUICK[task] if args.quick else None)
-            rows += peers.run_peers(ptask, names, quick=args.quick)
+            rows += run_peers(task, args)
     print_table(rows, COLUMNS, title="Ranker vs peers")
     for d in details:
         for s in d.get("seed_tweets", []):

@@ -46,9 +46,9 @@ def register(sub: Any) -> None:
     e.add_argument("--model", default=None,
                    help="ranker folder (or a train-ranker --out folder); default: bundled")
     e.add_argument("--data", default="airline", help=DATA_HELP)
-    e.add_argument("--split", default="test", choices=["train", "val", "test", "all"],
-                   help="which split (tweeteval has train/val only; a file is split 80/10/10 "
-                        "by a hash of each text, or use all)")
+    e.add_argument("--split", default=None, choices=["train", "val", "test", "all"],
+                   help="which split (default: test; val for tweeteval, which has no test "
+                        "split; a file is split 80/10/10 by a hash of each text, or use all)")
     e.add_argument("--text-column", default="text", help="text column of a data file")
     e.add_argument("--emoji-column", default="emoji", help="emoji column of a data file")
     e.add_argument("--no-known", action="store_true",
@@ -151,6 +151,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _zero_shot(ranker, args)
     from ..metrics import evaluate, format_report, plot_confusion
 
+    if args.split is None:
+        args.split = "val" if args.data == "tweeteval" else "test"
     examples = load_data(args.data, args.split, args.text_column, args.emoji_column)
     if args.limit:
         examples = examples[: args.limit]
