@@ -216,6 +216,20 @@ def markdown(results: dict[str, Any]) -> str:
         nf = r.get("nonfinite %")
         lines.append(f"| {r['config']} | {r['params'] or '–'} | {r['s/epoch'] or '–'} | "
                      + " | ".join(cells) + f" | {'–' if nf is None else f'{nf} %'} |")
+    curve = results.get("curve", {})
+    if curve:
+        by = {n: {e["epoch"]: e for e in curve.get(n, {}).get("epochs", [])} for n in CONFIGS}
+        lines += ["", "| epoch | seed: val seed-loss / -ELBO | s | default: val seed-loss / "
+                  "-ELBO | s | active units (seed, default) |", "|---|---|---|---|---|---|"]
+        for ep in sorted(set(by["seed"]) | set(by["default"])):
+            a, b = by["seed"].get(ep), by["default"].get(ep)
+
+            def cell(e):
+                return (f"{e['val_seed_loss']:.1f} / {e['val_nelbo']:.1f} | {e['seconds']:.0f}"
+                        if e else "– | –")
+
+            lines.append(f"| {ep} | {cell(a)} | {cell(b)} | "
+                         f"{a['active_units'] if a else '–'}, {b['active_units'] if b else '–'} |")
     lines += ["", "| config | init seed | steps | active units / 16 | val seed-loss | "
               "val -ELBO | KL per unit (nats) |", "|---|---|---|---|---|---|---|"]
     for r in results.get("collapse", []):
