@@ -106,9 +106,11 @@ def quality_section(data: Mapping[str, Any]) -> list[str]:
             if r.get("trained_by") and r["trained_by"] != "this script":
                 out.append(f"- {who}: the model trained by `{r['trained_by'].split(' (')[0]}` "
                            "on the same splits with the same config and seed, reused here.")
-            if "MiniLM peers fit on" in str(r.get("notes", "")):
-                part = str(r["notes"]).split("; ")[-1]
-                out.append(f"- {who}: {part} (embedding is the slow part on CPU).")
+            for part in str(r.get("notes", "")).split("; "):
+                if part.startswith("MiniLM peers fit on"):
+                    out.append(f"- {who}: {part} (embedding is the slow part on CPU).")
+                elif part.startswith("settings chosen with"):
+                    out.append(f"- {who}: {part}.")
             if r.get("note"):
                 out.append(f"- {who}: {r['note']}.")
         for r in rows:

@@ -63,8 +63,12 @@ AIRLINE_KEYS = {"positive": "1f389", "neutral": "1f608", "negative": "1f621"}
 QUICK_SIZES = {"airline": (3000, 600, 600), "tweeteval": (6000, 1000, 1000)}
 #: Smaller still for MiniLM in quick mode (embedding is ~175 texts/s on 2 cores).
 QUICK_MINILM = (800, 200, 300)
-#: Full mode: most training texts the MiniLM peers embed (~175 texts/s on 2 CPU cores).
-MINILM_MAX_FIT = 20000
+#: Full mode: most training / tuning texts the MiniLM peers embed (~175 texts/s on 2 cores).
+MINILM_MAX_FIT = 8000
+MINILM_MAX_TUNE = 2000
+#: Full mode: candidate settings are fit on at most this many rows (the chosen setting is
+#: then fit on the whole training split), which keeps TweetEval's grid affordable on 2 cores.
+TUNE_MAX_FIT = 10000
 VS16 = "\ufe0f"
 
 PEER_NAMES = ("majority", "tfidf_lr", "tfidf_svm", "minilm_lr", "zeroshot_minilm")
@@ -376,17 +380,25 @@ def _linear_peer(name: str, task: Task, quick: bool, features: str) -> dict[str,
     grid = [{"C": c, "class_weight": w} for c in cs for w in (None, "balanced")]
 
     if features == "tfidf":
+        tune_task = task
+        if not quick and len(task.fit) > TUNE_MAX_FIT:  # choose on a slice, fit on all
+            tune_task = Task(task.name, task.classes, task.fit.take(TUNE_MAX_FIT), task.tune,
+                             task.train, task.eval, task.eval_split)
         with Timer() as feat_t:
-            vec = _tfidf().fit(task.fit.texts)
-            x_fit, x_tune = vec.transform(task.fit.texts), vec.transform(task.tune.texts)
-        best, log, grid_s = _choose(task, make, grid, x_fit, x_tune)
+            vec = _tfidf().fit(tune_task.fit.texts)
+            x_fit, x_tune = vec.transform(tune_task.fit.texts), vec.transform(task.tune.texts)
+        best, log, grid_s = _choose(tune_task, make, grid, x_fit, x_tune)
         with Timer() as fit_t:  # the chosen model from scratch: features + classifier
-            vec = _tfidf().fit(task.train.texts) if task.train is not task.fit else vec
+            vec = (_tfidf().fit(task.train.texts)
+                   if task.train is not tune_task.fit else vec)
             model = make(best).fit(vec.transform(task.train.texts), task.train.labels)
-        train_s = fit_t.seconds + (feat_t.seconds if task.train is task.fit else 0.0)
+        train_s = fit_t.seconds + (feat_t.seconds if task.train is tune_task.fit else 0.0)
+        extra_note = ({"notes": f"settings chosen with {TUNE_MAX_FIT:,} of the "
+                                f"{len(task.fit):,} training texts, then fit on all "
+                                f"{len(task.train):,}"} if tune_task is not task else {})
         with Timer() as inf_t:
             scores = _scores(model, vec.transform(task.eval.texts), task)
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = extra_note
     else:  # minilm
         emb, info = minilm_task_embeddings(task, quick)
         best, log, grid_s = _choose(task, make, grid, emb["fit"], emb["tune"])
@@ -540,8 +552,9 @@ def minilm_subtask(task: Task, quick: bool) -> Task:
     if not quick:
         if len(task.fit) <= MINILM_MAX_FIT:
             return task
-        n_fit, n_tune, n_eval = MINILM_MAX_FIT, None, None
-        note = f"; MiniLM peers fit on {MINILM_MAX_FIT:,} of the {len(task.fit):,} training texts"
+        n_fit, n_tune, n_eval = MINILM_MAX_FIT, MINILM_MAX_TUNE, None
+        note = (f"; MiniLM peers fit on {MINILM_MAX_FIT:,} of the {len(task.fit):,} training "
+                f"texts, settings chosen on {MINILM_MAX_TUNE:,} tuning texts")
     else:
         n_fit, n_tune, n_eval = QUICK_MINILM
         note = "; quick MiniLM subsample"
@@ -567,7 +580,7 @@ def run_peer(name: str, task: Task, quick: bool = False) -> dict[str, Any]:
     row["wall_seconds"] = time.perf_counter() - t0
     row["n_train"] = len(task.train)
     if task.notes:
-        row["notes"] = task.notes
+        row["notes"] = "; ".join(x for x in (task.notes, row.get("notes")) if x)
     return row
 
 
