@@ -42,7 +42,7 @@ VAE_EPOCHS = 3
 RANKER_CFG = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
                                 conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128,
                                 ngram_dim=4, side_dim=8, shared_dims=(8, 6), batch_size=16,
-                                epochs=3, patience=0)
+                                epochs=2, patience=0)
 QUIET = dict(progress=False, log=lambda _m: None)
 
 
@@ -366,7 +366,7 @@ SAVE_LOOP = """
 """
 
 
-@pytest.mark.parametrize("n_kills", [3, pytest.param(12, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n_kills", [2, pytest.param(12, marks=pytest.mark.slow)])
 def test_kill_9_during_model_saves_never_leaves_a_half_written_model(n_kills, tmp_path):
     folder = tmp_path / "model"
     storage.write_model_folder(folder, model_type="t", config=Cfg(0),
@@ -433,7 +433,7 @@ BYTES_LOOP = """
 """
 
 
-@pytest.mark.parametrize("n_kills", [3, pytest.param(12, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n_kills", [2, pytest.param(12, marks=pytest.mark.slow)])
 def test_kill_9_during_checkpoint_writes_never_leaves_a_partial_file(n_kills, tmp_path):
     path = tmp_path / "checkpoint.pt"
     rng = np.random.default_rng(1)
