@@ -256,21 +256,45 @@ def test_ranker_resume_from_corrupt_checkpoint(ranker_data, ranker_vae, tmp_path
 
 # --- unwritable or full output folder: fail before the first step --------------------------------
 @contextlib.contextmanager
-def _read_only(folder: Path):
-    """Make ``folder`` really read-only: chmod for users, chattr +i for root."""
+def _read_only(folder: Path, monkeypatch):
+    """Make ``folder`` read-only: chmod for users, chattr +i for root.
+
+    Where neither works (root on a file system without the immutable flag, e.g. tmpfs), the
+    storage layer's probe file is refused with EACCES instead, as a read-only folder would.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    undo = None
     if os.geteuid() != 0:
         folder.chmod(0o555)
         undo = ["chmod", "755", str(folder)]
-    else:
-        subprocess.run(["chattr", "+i", str(folder)], check=True, capture_output=True)
+    elif shutil.which("chattr") and subprocess.run(
+            ["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
         undo = ["chattr", "-i", str(folder)]
     try:
-        with pytest.raises(OSError):
-            (folder / "probe").write_text("x")
+        if undo is not None:
+            with pytest.raises(OSError):
+                (folder / "probe").write_text("x")
+        else:
+            real = storage.tempfile.mkstemp
+
+            def refuse(*a, dir=None, **k):
+                if dir is not None and Path(dir).resolve().is_relative_to(folder.resolve()):
+                    raise PermissionError(13, "Permission denied", str(dir))
+                return real(*a, dir=dir, **k)
+
+            monkeypatch.setattr(storage.tempfile, "mkstemp", refuse)
+            real_mkdir = Path.mkdir
+
+            def mkdir(self, *a, **k):
+                if self.resolve().is_relative_to(folder.resolve()) and self != folder:
+                    raise PermissionError(13, "Permission denied", str(self))
+                return real_mkdir(self, *a, **k)
+
+            monkeypatch.setattr(Path, "mkdir", mkdir)
         yield folder
     finally:
-        subprocess.run(undo, check=False, capture_output=True)
+        if undo is not None:
+            subprocess.run(undo, check=False, capture_output=True)
 
 
 def _forbid(monkeypatch, *targets):
@@ -286,7 +310,7 @@ def _forbid(monkeypatch, *targets):
 def test_read_only_output_fails_before_training(what, place, vae_sets, ranker_data,
                                                 ranker_vae, tmp_path, monkeypatch,
                                                 check_error):
-    with _read_only(tmp_path / "ro") as ro:
+    with _read_only(tmp_path / "ro", monkeypatch) as ro:
         out = ro if place == "folder-itself" else ro / "run"
         _forbid(monkeypatch, (VAE, "loss"), (losses, "ranking_loss"))
         t0 = time.perf_counter()
