@@ -60,6 +60,8 @@ from peers import (  # noqa: E402
 
 #: emojiqa configurations trained by this benchmark (the bundled model is scored as shipped).
 CONFIGS = ("seed", "default", "minilm")
+#: Set by --no-train: score only models already trained (by this script or benchmarks/ranker.py).
+NO_TRAIN = False
 #: Quick mode: training texts per task and epochs.
 QUICK_TRAIN = {"airline": 1500, "tweeteval": 2000}
 QUICK_EPOCHS = 1
@@ -152,6 +154,9 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
     shared = None if quick or retrain else ranker_bench_model(config_name, config, task)
     if shared is not None:
         return shared
+    if NO_TRAIN:
+        raise LookupError(f"no trained {config_name} model for {task.name} to reuse, and "
+                          "--no-train was given")
     from emojiqa.train_ranker import train_ranker
 
     if folder.exists():
@@ -258,7 +263,7 @@ def emojiqa_rows(task: Task, configs: list[str], quick: bool, retrain: bool,
                          "epoch_seconds": info.get("epoch_seconds"), "vae": info.get("vae"),
                          "cached_model": info["cached"],
                          "trained_by": info.get("trained_by", "this script")})
-        except ImportError as exc:
+        except (ImportError, LookupError) as exc:
             rows.append({**base, "skipped": f"not available here: {exc}"})
         except Exception as exc:  # noqa: BLE001 - report, keep going
             traceback.print_exc()
@@ -414,8 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-minutes", type=float, default=None,
                         help="start no new model after this many minutes (the rest are "
                              "listed as not run)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="only score models already trained (cached here or by "
+                             "benchmarks/ranker.py); list the others as not measured")
     args = parser.parse_args(argv)
     apply_threads(args)
+    global NO_TRAIN
+    NO_TRAIN = args.no_train
 
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
