@@ -92,9 +92,9 @@ class RankerConfig:
     name: str = "default"
     text_tower: str = "attention"
     num_words: int = 20000
-    max_len: int = 40
+    max_len: int = 30
     embed_dim: int = 50
-    embed_trainable: bool = False
+    embed_trainable: bool = True
     lstm_hidden: int = 50
     pool: int = 10
     conv_channels: int = 128
@@ -111,7 +111,7 @@ class RankerConfig:
     latent_stats: str = "all"
     known_emojis: bool = True
     shared_dims: tuple[int, ...] = (100, 50, 10)
-    dropout: float = 0.5
+    dropout: float = 0.2
     loss: str = "infonce"
     margin: float = 0.2
     num_negatives: int = 1
@@ -119,7 +119,7 @@ class RankerConfig:
     hard_negatives: bool = False
     max_answers_per_step: int = 512
     class_balance: float = 0.5
-    lr: float = 1e-3
+    lr: float = 2e-3
     weight_decay: float = 0.0
     clipnorm: float = 1.0
     batch_size: int = 64
@@ -156,9 +156,9 @@ class RankerConfig:
 
         ``seed``: the 2017 notebook (BiLSTM over GloVe, Dense(10) answer tower, hinge with
         one random wrong answer, margin 0.2, Adam 1e-3 clipnorm 1, batch 64, 3 epochs).
-        ``default``: frozen GloVe + conv attention pooling + hashed n-gram bag (fastText-style),
+        ``default``: GloVe + conv attention pooling + hashed n-gram bag (fastText-style),
         fixed answer tower, per-emoji corrections, InfoNCE over the answer table,
-        class-balanced, dropout 0.5, Adam 1e-3, early stopping on val macro-F1.
+        class-balanced, dropout 0.2, Adam 2e-3, early stopping on val macro-F1.
 
         Example:
             >>> RankerConfig.named("seed").answer_hidden
@@ -166,7 +166,6 @@ class RankerConfig:
         """
         if name == "seed":
             base = cls(name="seed", text_tower="bilstm", num_words=2000, max_len=20,
-                       embed_trainable=True,
                        ngram_buckets=0, side_dim=10, answer_hidden=(), latent_stats="answers",
                        known_emojis=False, dropout=0.0, loss="hinge", margin=0.2,
                        num_negatives=1, class_balance=0.0, lr=1e-3, clipnorm=1.0,
