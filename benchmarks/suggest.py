@@ -19,7 +19,7 @@ Measures, in one run (JSON in ``benchmarks/results/suggest.json`` and tables on 
 
 Usage::
 
-    python benchmarks/suggest.py            # full run (protocol models: ~10 min each on 2 cores)
+    python benchmarks/suggest.py            # full run (trains 4 protocol models, 1 epoch each)
     python benchmarks/suggest.py --quick    # CI smoke: tiny protocol models, few texts
 """
 
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="bundled model folder (default: package)")
     parser.add_argument("--best", action="append", default=[],
                         help="another model folder to score as a candidate best config")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of the protocol models")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of the protocol models")
     parser.add_argument("--retrain", action="store_true", help="retrain the protocol models")
     parser.add_argument("--skip-zeroshot", action="store_true", help="no protocol models")
     args = parser.parse_args(argv)
