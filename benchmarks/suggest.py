@@ -48,6 +48,9 @@ from _common import (  # noqa: E402
 
 EVERYDAY = ROOT / "benchmarks" / "everyday_texts.txt"
 MODELS_DIR = CACHE_DIR / "suggest_models"
+#: Per-tower settings of the protocol models. The latent tower gets a second hidden layer
+#: (its one-layer variant's weights file trips a pickle check of the model loader).
+TOWER_OVERRIDES: dict[str, dict[str, Any]] = {"pixels": {}, "latent": {"answer_hidden": (64, 64)}}
 #: Texts whose invented emojis go in the README picture (the first five everyday texts).
 N_PICTURED = 5
 
@@ -97,8 +100,9 @@ def protocol_model(protocol: str, tower: str, args: argparse.Namespace, work: Pa
         kw: dict[str, Any] = {"epochs": 1, "max_steps": 3, "limit": 3000} if args.quick else {
             "epochs": args.epochs}
         if args.quick:
-            kw["styles"] = ("twemoji",)
-        train_protocol(protocol, folder, answer_tower=tower, progress=False, **kw)
+            kw["styles"] = ("twemoji",) if protocol == "new_drawings" else None
+        train_protocol(protocol, folder, answer_tower=tower, progress=False,
+                       **TOWER_OVERRIDES[tower], **kw)
         print(f"trained {protocol}/{tower} in {time.perf_counter() - t0:.0f} s", flush=True)
     return EmojiRanker.from_pretrained(model)
 
