@@ -100,7 +100,7 @@ def protocol_model(protocol: str, tower: str, args: argparse.Namespace, work: Pa
         kw: dict[str, Any] = {"epochs": 1, "max_steps": 3, "limit": 3000} if args.quick else {
             "epochs": args.epochs}
         if args.quick:
-            kw["styles"] = ("twemoji",) if protocol == "new_drawings" else None
+            kw["styles"] = ("twemoji",)
         train_protocol(protocol, folder, answer_tower=tower, progress=False,
                        **TOWER_OVERRIDES[tower], **kw)
         print(f"trained {protocol}/{tower} in {time.perf_counter() - t0:.0f} s", flush=True)
