@@ -21,6 +21,7 @@ machine); ``--quick`` for CI (subsampled data, one epoch).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -113,13 +114,17 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
     from emojiqa.train_ranker import train_ranker
 
     tr, tu, ev, ev_name = data
-    cfg = RankerConfig.named(name)
+    base, *sets = name.split(",")  # e.g. "default,class_balance=1.0"
+    over = {}
+    for item in sets:
+        k, v = item.split("=", 1)
+        over[k] = json.loads(v)
+    cfg = RankerConfig.named(base, **over)
     epochs = 1 if args.quick else None
-    out = CACHE_DIR / ("ranker_quick" if args.quick else "ranker") / f"{task}_{name}"
+    out = (CACHE_DIR / ("ranker_quick" if args.quick else "ranker")
+           / f"{task}_{name.replace(',', '_').replace('=', '')}")
     saved = out / "bench.json"
     if args.reuse and saved.is_file():  # figures of an earlier run of this same script
-        import json
-
         got = json.loads(saved.read_text(encoding="utf-8"))
         print("    (reusing the figures of the earlier run in " f"{saved})", flush=True)
         return got["rows"], got["detail"]
@@ -167,16 +172,12 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
 
 
 def ranker_history(out: Path) -> dict[str, list[float]]:
-    import json
-
     p = out / "history.json"
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
 def run_peers(task: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The peers' rows for ``task`` (saved, and reused with ``--reuse``)."""
-    import json
-
     import peers
     from emojiqa.storage import atomic_write_json
 
@@ -187,6 +188,12 @@ def run_peers(task: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         if [r["model"] for r in got] == names:
             print(f"    (reusing the peers' figures in {saved})", flush=True)
             return got
+    if args.peers_from:  # the same peers, already run on the same splits by another script
+        got = json.loads(Path(args.peers_from).read_text(encoding="utf-8"))["rows"]
+        rows = [dict(r, source=str(args.peers_from)) for r in got
+                if r.get("task") == task and r.get("model") in names]
+        print(f"    (peers' figures for {task} taken from {args.peers_from})", flush=True)
+        return rows
     ptask = peers.load_task(task, quick=args.quick, sizes=QUICK[task] if args.quick else None)
     rows = peers.run_peers(ptask, names, quick=args.quick)
     atomic_write_json(saved, rows)
@@ -206,11 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=["airline", "tweeteval"],
                         choices=["airline", "tweeteval"])
     parser.add_argument("--configs", nargs="*", default=["seed", "default"],
-                        help="ranker configs to train (none: peers only)")
+                        help="ranker configs to train, a name with optional overrides "
+                             "(default,class_balance=1.0); none: peers only")
     parser.add_argument("--vae", default=None, help="VAE folder (default: the bundled VAE)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minilm", action="store_true", help="also run the MiniLM + LR peer")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--peers-from", default=None,
+                        help="take peer rows not saved by this script from this results JSON "
+                             "(e.g. benchmarks/results/quality.json: same peers, same splits)")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse a config's figures saved by an earlier run of this script "
                              "(benchmarks/results/cache/ranker/*/bench.json) instead of "
