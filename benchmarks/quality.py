@@ -113,12 +113,20 @@ def _examples(split: Any, classes: list[str], source: str) -> list[Any]:
 
 
 def class_scores(ranker: Any, texts: list[str], classes: list[str]) -> np.ndarray:
-    """(N, C) cosine of each text with each class emoji (its Twemoji drawing)."""
+    """(N, C) cosine of each text with each class emoji.
+
+    The emoji's drawing is the one in the model's answer table when it was trained with it
+    (as ``emojiqa evaluate`` scores it), else its Twemoji drawing.
+    """
     from emojiqa.emojis import EmojiSet
 
-    emojis = getattr(ranker, "emojis", None)
-    if emojis is None or any(k not in emojis for k in classes):
-        emojis = EmojiSet.bundled("twemoji")
+    keys = set(getattr(ranker, "answer_keys", ()) or ())
+    if all(k in keys for k in classes):  # the drawings the model was trained with
+        emojis = ranker.answers
+    else:
+        emojis = getattr(ranker, "emojis", None)
+        if emojis is None or any(k not in emojis for k in classes):
+            emojis = EmojiSet.bundled("twemoji")
     subset = emojis.subset([emojis.index(k) for k in classes])
     answers = np.asarray(ranker.encode_emojis(subset), dtype=np.float32)  # (C, D), normalised
     out = []
