@@ -209,7 +209,10 @@ def training_scaling(sizes: tuple[int, ...], steps: int, threads: int) -> list[d
         if proc.returncode == 0 and line:
             rows.append({**json.loads(line[-1]), "wall_s": t.seconds})
         else:
-            rows.append({"texts": n, "error": (proc.stderr or proc.stdout).strip()[-600:]})
+            why = (f"stopped by signal {-proc.returncode} before it finished"
+                   if proc.returncode < 0 else f"exit code {proc.returncode}")
+            tail = (proc.stderr or proc.stdout).strip()[-600:]
+            rows.append({"texts": n, "error": f"{why}: {tail}" if tail else why})
         print(f"  {rows[-1]}", flush=True)
     return rows
 
