@@ -107,7 +107,7 @@ def quality_section(data: Mapping[str, Any]) -> list[str]:
                 out.append(f"- {who}: the model trained by `{r['trained_by'].split(' (')[0]}` "
                            "on the same splits with the same config and seed, reused here.")
             for part in str(r.get("notes", "")).split("; "):
-                if part.startswith("MiniLM peers fit on"):
+                if part.startswith("MiniLM peers fit on") and r.get("model") == "minilm_lr":
                     out.append(f"- {who}: {part} (embedding is the slow part on CPU).")
                 elif part.startswith("settings chosen with"):
                     out.append(f"- {who}: {part}.")
