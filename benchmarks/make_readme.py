@@ -117,8 +117,11 @@ def quality_section(data: Mapping[str, Any]) -> list[str]:
             if "macro_f1" not in r:
                 out.append(f"- {r['model']}: not measured ({r.get('skipped') or r.get('error')})")
         out.append("")
-    if data.get("targets"):
-        out += ["Targets (macro-F1 in %):", "", targets_table(data["targets"]), ""]
+    from quality import targets  # recomputed from the rows: merged runs may postdate them
+
+    tgt = targets(list(data.get("rows", [])))
+    if tgt:
+        out += ["Targets (macro-F1 in %):", "", targets_table(tgt), ""]
     out += ["Accuracy, macro-F1 and recall@5 are percentages; MRR is the mean reciprocal rank of "
             "the right emoji among the task's emojis. Peers had their settings chosen on the "
             "tuning split and were scored once; training seconds include feature extraction "
