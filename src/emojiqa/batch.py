@@ -28,8 +28,8 @@ Example:
     >>> ranker = EmojiRanker.from_pretrained()
     >>> stats = suggest_file(ranker, "tweets.csv", "emojis.parquet",
     ...                      text_column="text")  # doctest: +SKIP
-    >>> stats["rows"], round(stats["texts_per_s"])  # doctest: +SKIP
-    (14640, 5200)
+    >>> stats["rows"] == stats["written"]  # doctest: +SKIP
+    True
 """
 
 from __future__ import annotations
@@ -110,8 +110,9 @@ def suggest_file(
         DataFileError: unknown format, wrong column, or a bad row (named with its number).
 
     Example:
-        >>> suggest_file(ranker, "texts.txt", "out.jsonl", top_k=3)  # doctest: +SKIP
-        {'rows': 1000, 'written': 1000, 'resumed_from': 0, ...}
+        >>> stats = suggest_file(ranker, "texts.txt", "out.jsonl", top_k=3)  # doctest: +SKIP
+        >>> stats["rows"] == stats["written"] + stats["resumed_from"]  # doctest: +SKIP
+        True
     """
     src, dst = Path(input_path), Path(output_path)
     fmt_in, fmt_out = _check_args(src, dst, text_column, top_k, batch_size, on_empty, id_column)
