@@ -96,7 +96,11 @@ def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             "use the bundled model."
         )
     data = path.read_bytes()
-    if data[:1] == _PICKLE_MAGIC[0] or data[:4] == _PICKLE_MAGIC[1]:
+    # A safetensors file starts with an 8-byte little-endian header length and then "{"; its
+    # first byte can be anything (0x80 included), so only a file that is not safetensors is
+    # checked against the pickle signatures.
+    looks_safetensors = len(data) >= 9 and data[8:9] == b"{"
+    if not looks_safetensors and (data[:1] == _PICKLE_MAGIC[0] or data[:4] == _PICKLE_MAGIC[1]):
         raise ModelLoadError(
             f"{path} looks like a pickle or torch.save archive; emojiqa only loads safetensors "
             "and never unpickles files (a pickle can run arbitrary code). Convert the weights "
