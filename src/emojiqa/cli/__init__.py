@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args) or 0)
-    except EmojiqaError as exc:
+    except (EmojiqaError, ValueError) as exc:
+        # emojiqa's own errors and argument checks (ValueError naming the bad value) are
+        # messages for the user, not tracebacks
         print(f"emojiqa: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..errors import ConfigError
 from .common import add_parser, print_json, read_text_arg
 
 
@@ -29,9 +30,14 @@ def register(sub: Any) -> None:
     p.add_argument("--out", default=None,
                    help="with --generate: write the invented emojis as a PNG here")
     g = p.add_argument_group("batch mode (streams a file, resumable)")
-    g.add_argument("--input", default=None, help="CSV/TSV/JSONL/text file of texts")
+    g.add_argument("--input", default=None,
+                   help="file of texts: .txt (one a line), .csv/.tsv, .jsonl or .parquet")
     g.add_argument("--output", default=None, help="where to write the suggestions")
     g.add_argument("--text-column", default=None, help="column holding the text")
+    g.add_argument("--id-column", default=None,
+                   help="column copied to the output as the row's id (instead of the text)")
+    g.add_argument("--keep-empty", action="store_true",
+                   help="write empty texts with no suggestions instead of stopping there")
     g.add_argument("--batch-size", type=int, default=1024, help="texts per batch")
     g.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.set_defaults(func=run_suggest)
@@ -85,7 +91,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 def _check_top_k(k: int) -> None:
     if not 1 <= k <= 1000:
-        raise ValueError(f"--top-k must be between 1 and 1000, got {k}")
+        raise ConfigError(f"--top-k must be between 1 and 1000, got {k}")
 
 
 def _rank(ranker: Any, texts: str | list[str], args: argparse.Namespace) -> Any:
@@ -137,13 +143,16 @@ def run_suggest(args: argparse.Namespace) -> int:
 
 def _run_batch(args: argparse.Namespace) -> int:
     if not (args.input and args.output):
-        raise ValueError("batch mode needs both --input FILE and --output FILE")
+        raise ConfigError("batch mode needs both --input FILE and --output FILE")
     _check_top_k(args.top_k)
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     from ..batch import suggest_file
 
     stats = suggest_file(_load(args), args.input, args.output, text_column=args.text_column,
                          top_k=args.top_k, batch_size=args.batch_size, resume=args.resume,
-                         progress=sys.stderr.isatty())
+                         progress=sys.stderr.isatty(), id_column=args.id_column,
+                         on_empty="keep" if args.keep_empty else "error")
     if args.json:
         print_json(stats)
     else:
