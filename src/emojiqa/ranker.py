@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .emojis import EmojiSet, info_for, to_chw_float
-from .errors import ConfigError, ModelLoadError
+from .errors import ConfigError, ModelLoadError, TextError
 from .storage import read_json, read_model_folder, write_model_folder
 from .text import (
     AttentionTower,
@@ -578,7 +578,7 @@ class EmojiRanker:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         single = isinstance(text, str)
-        texts = [text] if single else list(text)
+        texts = [text] if single else _text_list(text)
         cand, matrix = self.candidates(emojis, group_skin_tones=group_skin_tones,
                                        skin_tone=skin_tone, groups=groups,
                                        exclude_groups=exclude_groups, use_known=use_known)
@@ -672,6 +672,22 @@ class EmojiRanker:
                 [lookup[k] if k in lookup else es.image(es.index(k)) for k in keys])
             ranker._answer_set = None
         return ranker
+
+
+def _text_list(texts: Any) -> list[str]:
+    """A list of valid texts, or a TextError naming the type or the first bad item."""
+    if isinstance(texts, bytes | bytearray) or not isinstance(texts, Sequence | Iterable):
+        raise TextError(
+            f"text must be a string or a list of strings, got {type(texts).__name__}; decode "
+            "bytes first (e.g. data.decode('utf-8'))"
+        )
+    out = list(texts)
+    for i, t in enumerate(out):
+        try:
+            validate_text(t)
+        except TextError as exc:
+            raise TextError(f"text at index {i} of the list: {exc}") from exc
+    return out
 
 
 def _check_images(images: Any) -> np.ndarray:

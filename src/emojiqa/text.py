@@ -63,18 +63,25 @@ def validate_text(text: Any) -> str:
             "Shorten it or split it into several texts."
         )
     out = []
-    for ch in text:
+    for i, ch in enumerate(text):
         if ch == "\ufe0f":
             continue
         if ch in _CONTROL_KEEP:
             out.append(" ")
-        elif unicodedata.category(ch) == "Cc":
             continue
-        else:
-            out.append(ch)
+        cat = unicodedata.category(ch)
+        if cat == "Cc":
+            continue
+        if cat == "Cs":
+            raise TextError(
+                f"text holds an unpaired surrogate U+{ord(ch):04X} at position {i}: it is not "
+                "valid Unicode. Decode the text with errors='replace' or remove that character."
+            )
+        out.append(ch)
     clean = "".join(out).strip()
-    if not clean:
-        raise TextError("text is empty (or only whitespace/control characters); "
+    # format characters alone (zero-width space, word joiner, BOM, ZWJ) carry nothing to answer
+    if not clean or all(unicodedata.category(c) == "Cf" or c.isspace() for c in clean):
+        raise TextError("text is empty (or only whitespace, control or invisible characters); "
                         "give some words to answer")
     return clean
 
