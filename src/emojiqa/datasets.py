@@ -155,6 +155,13 @@ def load_tweeteval(split: str = "train") -> list[Example]:
 
 
 def _decode(data: bytes, path: Path) -> str:
+    for bom, enc in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                     (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if data.startswith(bom):
+            raise DataFileError(
+                f"{path} is {enc} text (it starts with a {enc} byte-order mark), not UTF-8. "
+                f"Re-save it as UTF-8, e.g. `iconv -f {enc.lower()} -t utf-8 IN > OUT`."
+            )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -203,6 +210,9 @@ def _label_lookup(emojis: EmojiSet):
     def lookup(value: str) -> str:
         v = value.strip()
         low = v.lower()
+        if "-fe0f" in low and "200d" not in low:
+            low = low.replace("-fe0f", "")  # key form as emoji-data / OpenMoji file names
+            v = low
         if low in SENTIMENT_KEYS:
             return SENTIMENT_KEYS[low]
         try:
@@ -290,6 +300,13 @@ def load_table(path: str | os.PathLike[str], text_column: str = "text",
                     )
                 records.append((reader.line_num, row[ti], row[ei]))
         except csv.Error as exc:
+            if "field limit" in str(exc):
+                raise DataFileError(
+                    f"{path} line {reader.line_num}: a field is over "
+                    f"{csv.field_size_limit():,} characters ({exc}). Texts are limited to "
+                    "10,000 characters: shorten or split that row (or check the quoting — an "
+                    "unclosed quote swallows the rest of the file)."
+                ) from exc
             raise DataFileError(f"{path} is not valid CSV/TSV: {exc}") from exc
         if not records:
             raise DataFileError(f"{path} has a header but no data rows.")
