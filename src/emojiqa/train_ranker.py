@@ -22,6 +22,7 @@ import copy
 import io
 import json
 import os
+import pickle
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -263,7 +264,17 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         if not ckpt_path.is_file():
             raise TrainingError(f"--resume: no checkpoint at {ckpt_path}; start without "
                                 "--resume or pass the folder of the interrupted run")
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        try:
+            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        except (RuntimeError, KeyError, EOFError, ValueError, OSError,
+                pickle.UnpicklingError) as exc:
+            raise TrainingError(
+                f"cannot resume from {ckpt_path} ({type(exc).__name__}: {exc}); the checkpoint "
+                "is truncated or corrupt. Delete it to start over, or use another --out."
+            ) from exc
+        if not isinstance(ck, dict):
+            raise TrainingError(f"{ckpt_path} is not an emojiqa checkpoint; delete it to start "
+                                "over, or use another --out.")
         if ck.get("config") != json.dumps(_cfg(c)) or ck.get("n_answers") != n_ans:
             raise TrainingError(f"{ckpt_path} was written for another config or data; "
                                 "use a new --out folder or the same settings")
