@@ -23,7 +23,36 @@ from .errors import (  # noqa: E402
 )
 from .images import load_image  # noqa: E402
 
+# Model classes pull in torch: imported on first use, so `import emojiqa` stays light.
+_LAZY = {
+    "VAE": "vae", "VAEConfig": "vae",
+    "EmojiRanker": "ranker", "RankedEmoji": "ranker", "RankerConfig": "ranker",
+    "Example": "datasets", "load_airline": "datasets", "load_tweeteval": "datasets",
+    "load_table": "datasets",
+    "train_vae": "train_vae", "train_ranker": "train_ranker", "invent": "invent",
+}
+
+
+def __getattr__(name: str):  # PEP 562
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'emojiqa' has no attribute {name!r}")
+
 __all__ = [
+    "VAE",
+    "VAEConfig",
+    "EmojiRanker",
+    "RankedEmoji",
+    "RankerConfig",
+    "Example",
+    "load_airline",
+    "load_tweeteval",
+    "load_table",
+    "train_vae",
+    "train_ranker",
+    "invent",
     "ConfigError",
     "DataFileError",
     "EmojiInfo",
