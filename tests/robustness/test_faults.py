@@ -241,10 +241,6 @@ def test_vae_resume_from_corrupt_checkpoint(vae_sets, tmp_path, check_error):
                 fix=[r"delete it"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "train_ranker --resume calls torch.load(checkpoint.pt) unguarded: a truncated checkpoint "
-    "raises a raw RuntimeError/UnpicklingError instead of TrainingError naming the file and "
-    "the fix (delete it or use another --out)"))
 def test_ranker_resume_from_corrupt_checkpoint(ranker_data, ranker_vae, tmp_path, check_error):
     buf = io.BytesIO()
     torch.save({"net": {"w": torch.zeros(1000)}}, buf)

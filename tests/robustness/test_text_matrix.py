@@ -129,13 +129,6 @@ SURROGATES = {
     "only-surrogate": "\ud800",
     "reversed-pair": "\ude00\ud83d",
 }
-SURROGATE_REASON = (
-    "text.validate_text keeps unpaired surrogates (U+D800..U+DFFF), which are not valid "
-    "Unicode; rank() then crashes with UnicodeEncodeError in the n-gram hashing (and any "
-    "JSON/CSV writer would too). validate_text must refuse them with TextError or replace them "
-    "with U+FFFD")
-
-
 def _surrogate_ok(fn, text):
     try:
         out = fn(text)
@@ -146,16 +139,12 @@ def _surrogate_ok(fn, text):
         out.encode("utf-8")
 
 
-@pytest.mark.xfail(strict=True, reason=SURROGATE_REASON)
 @pytest.mark.parametrize("case", list(SURROGATES))
 def test_validate_text_invalid_surrogates(case):
     _surrogate_ok(validate_text, SURROGATES[case])
 
 
-@pytest.mark.parametrize("tower", [
-    pytest.param("bag", marks=pytest.mark.xfail(strict=True, reason=SURROGATE_REASON)),
-    "bilstm",  # word tokens only: no UTF-8 encoding on the way, so no crash
-])
+@pytest.mark.parametrize("tower", TOWERS)
 @pytest.mark.parametrize("case", list(SURROGATES))
 def test_rank_invalid_surrogates(case, tower, tiny_rankers):
     _surrogate_ok(lambda t: tiny_rankers[tower].rank(t, top_k=2), SURROGATES[case])
@@ -167,10 +156,6 @@ def test_valid_surrogate_pair_in_utf16_form_is_an_emoji():
 
 
 # --- invisible-only texts --------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "text.validate_text: a text of only format characters (zero-width space U+200B, word "
-    "joiner U+2060, BOM U+FEFF, ZWJ U+200D) passes as non-empty though it holds nothing to "
-    "answer; treat category Cf like whitespace when checking for emptiness"))
 @pytest.mark.parametrize("text", ["\u200b\u200b", "\u2060", "\ufeff", "\u200d\u200d"],
                          ids=["zwsp", "word-joiner", "bom", "zwj"])
 def test_invisible_only_text_is_empty(text, raises_clearly):
@@ -183,18 +168,11 @@ def test_rank_empty_list_gives_empty_list(tower, tiny_rankers):
     assert tiny_rankers[tower].rank([], top_k=3) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EmojiRanker.rank: one bad text in a list raises TextError without saying which one "
-    "(e.g. 'text is empty ...' for ['ok', '']); name the index of the first bad text"))
 def test_rank_list_names_the_bad_item(tiny_rankers, raises_clearly):
     raises_clearly(TextError, tiny_rankers["bag"].rank, ["fine", "also fine", "  "],
                    what=[r"empty", r"\b2\b|third"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "EmojiRanker.rank(None) raises TypeError ('NoneType' object is not iterable) and "
-    "rank(b'hi') says 'text must be a string, got int' (it iterates the bytes); refuse "
-    "anything but str or a sequence of str with TextError naming the type"))
 @pytest.mark.parametrize("value", [None, b"bytes", 42], ids=["None", "bytes", "int"])
 def test_rank_refuses_non_text(value, tiny_rankers, raises_clearly):
     raises_clearly(TextError, tiny_rankers["bag"].rank, value,
