@@ -42,6 +42,15 @@ LOGGED = ("total", "recon", "kl", "nelbo", "elbo_recon", "seed_loss")
 N_SHOWN = 16
 
 
+
+def _kept(out: Path, st: dict[str, Any], ckpt: Path) -> str:
+    """What a stopped run leaves behind, said truthfully."""
+    if st["best_epoch"] == 0:
+        return ("No model was saved yet: the loss was not finite before the first epoch "
+                "ended, so there is nothing to keep.")
+    return (f"The last good model is kept in {out / MODEL_DIR} (epoch {st['best_epoch']}) and "
+            f"the last checkpoint in {ckpt}.")
+
 def train_vae(config: VAEConfig, train: EmojiSet, val: EmojiSet, out_dir: str | Path, *,
               epochs: int | None = None, seed: int = 0, resume: bool = False,
               progress: bool = True, device: str | None = None,
@@ -123,9 +132,8 @@ def train_vae(config: VAEConfig, train: EmojiSet, val: EmojiSet, out_dir: str | 
                 if not torch.isfinite(losses["total"]):
                     raise TrainingError(
                         f"loss became {losses['total'].item()} at epoch {epoch + 1}, step "
-                        f"{b + 1}; training stopped. The last good model is kept in "
-                        f"{out / MODEL_DIR} (epoch {st['best_epoch']}) and the last checkpoint "
-                        f"in {ckpt}. Lower the learning rate or check the input images."
+                        f"{b + 1}; training stopped. {_kept(out, st, ckpt)} Lower the learning "
+                        "rate or check the input images."
                     )
                 opt.zero_grad(set_to_none=True)
                 losses["total"].backward()
@@ -152,9 +160,8 @@ def train_vae(config: VAEConfig, train: EmojiSet, val: EmojiSet, out_dir: str | 
             if not all(math.isfinite(metrics[k]) for k in ("train_total", "val_total")):
                 raise TrainingError(
                     f"the loss became non-finite in epoch {epoch + 1} (val "
-                    f"{metrics['val_total']}); training stopped. The last good model is kept "
-                    f"in {out / MODEL_DIR} (epoch {st['best_epoch']}) and the last checkpoint "
-                    f"in {ckpt}. Lower the learning rate or check the input images."
+                    f"{metrics['val_total']}); training stopped. {_kept(out, st, ckpt)} Lower "
+                    "the learning rate or check the input images."
                 )
             for k, v in metrics.items():
                 st["history"].setdefault(k, []).append(v)
