@@ -30,7 +30,7 @@ BENCH_DIR = ROOT / "benchmarks"
 #: Every benchmark, in the order they run (library parts first, the summaries last).
 SCRIPTS = ("vae", "ranker", "suggest", "web", "scale", "fuzz", "quality", "speed", "scaling")
 #: Per-script limit in seconds (quick, full): a hung script must not hang CI.
-LIMITS = {"quick": 240, "full": 4 * 3600}
+LIMITS = {"quick": 420, "full": 4 * 3600}
 
 
 def run_script(name: str, quick: bool, threads: int | None, limit: float,
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", nargs="+", choices=SCRIPTS, default=(),
                         help="do not run these scripts")
     parser.add_argument("--limit", type=float, default=None,
-                        help="seconds allowed per script (default 240 quick, 4 h full)")
+                        help="seconds allowed per script (default 420 quick, 4 h full)")
     args, extra = parser.parse_known_args(argv)
     limit = args.limit or LIMITS["quick" if args.quick else "full"]
     names = [n for n in (args.only or SCRIPTS) if n not in args.skip]
