@@ -28,6 +28,7 @@ import platform
 import resource
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -393,10 +394,65 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
 
 
 def peak_rss_mb(children: bool = False) -> float:
-    """Peak resident memory in MB of this process (or of its finished children)."""
+    """Peak resident memory in MB of this process (or of its finished children).
+
+    For this process it reads ``VmHWM`` from ``/proc/self/status`` where there is one: unlike
+    ``ru_maxrss``, that high-water mark starts afresh at ``exec``, so a process started by a
+    large parent does not report the parent's memory as its own.
+    """
+    if not children:
+        for line in _proc_status("self"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
     kb = resource.getrusage(who).ru_maxrss  # kilobytes on Linux
     return kb / 1024
+
+
+def _proc_status(pid: int | str) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return []
+
+
+#: Runs a command as a child of a small Python process and prints the child's peak RSS (kB)
+#: on the last line of stderr. On Linux a child's ``ru_maxrss`` starts at its parent's
+#: resident size (it survives ``fork`` + ``exec``), so timing a command straight from a
+#: benchmark process that holds models would charge that process's memory to the command.
+_LAUNCHER = (
+    "import os, sys\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+    "_, status, usage = os.wait4(pid, 0)\n"
+    "sys.stderr.write('\\nPEAK_RSS_KB=%d\\n' % usage.ru_maxrss)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
+def measured_command(cmd: Sequence[str], env: Mapping[str, str] | None = None,
+                     cwd: Path | None = None) -> dict[str, Any]:
+    """Run ``cmd`` as a fresh process: seconds to its first stdout line and to its exit, its
+    own peak RSS in MB (through :data:`_LAUNCHER`), return code, stdout and stderr."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCHER, *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(env) if env else None, cwd=cwd)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    t_first = time.perf_counter() - t0
+    rest = proc.stdout.read()
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.wait()
+    t_exit = time.perf_counter() - t0
+    peak = float("nan")
+    head, sep, tail = err.rpartition("PEAK_RSS_KB=")
+    if sep:
+        peak = int(tail.strip()) / 1024
+        err = head.rstrip("\n")
+    return {"first_line_s": t_first, "exit_s": t_exit, "peak_rss_mb": peak,
+            "returncode": proc.returncode, "stderr": err,
+            "stdout": (first + rest).decode("utf-8", "replace")}
 
 
 def current_rss_mb(pid: int | str = "self") -> float:

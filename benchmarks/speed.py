@@ -30,7 +30,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -47,6 +46,7 @@ from _common import (  # noqa: E402
     apply_threads,
     current_rss_mb,
     latency_summary,
+    measured_command,
     print_table,
     target,
     time_calls,
@@ -180,23 +180,14 @@ def cold_start(runs: int, model: Path | None) -> dict[str, Any]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     firsts, totals, rss, outputs, errors = [], [], [], [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        assert proc.stdout is not None and proc.stderr is not None
-        first_line = proc.stdout.readline()
-        t_first = time.perf_counter() - t0
-        rest = proc.stdout.read()
-        err = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        t_total = time.perf_counter() - t0
-        if proc.returncode != 0:
-            errors.append(err.decode("utf-8", "replace").strip()[-500:])
+        res = measured_command(cmd, env=env)
+        if res["returncode"] != 0:
+            errors.append(res["stderr"].strip()[-500:])
             continue
-        firsts.append(t_first)
-        totals.append(t_total)
-        rss.append(usage.ru_maxrss / 1024)  # kB → MB
-        outputs.append((first_line + rest).decode("utf-8", "replace").strip())
+        firsts.append(res["first_line_s"])
+        totals.append(res["exit_s"])
+        rss.append(res["peak_rss_mb"])
+        outputs.append(res["stdout"].strip())
     shown = str(model.relative_to(ROOT)) if model and model.is_relative_to(ROOT) else model
     out: dict[str, Any] = {"command": " ".join(["emojiqa", "suggest", repr(COLD_TEXT)]
                                                + (["--model", str(shown)] if model else [])),

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from _common import (  # noqa: E402
     ROOT,
     add_common_args,
     apply_threads,
+    measured_command,
     print_table,
     target,
     write_results,
@@ -216,16 +216,17 @@ def cold_start(model: str | None, repeats: int) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "emojiqa", "suggest", "I just got the job!!"]
     if model:
         cmd += ["--model", model]
-    times, out = [], ""
+    times, rss, out = [], [], ""
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        times.append(time.perf_counter() - t0)
-        out = res.stdout if res.returncode == 0 else res.stderr
+        res = measured_command(cmd, cwd=ROOT)
+        times.append(res["exit_s"])
+        rss.append(res["peak_rss_mb"])
+        out = res["stdout"] if res["returncode"] == 0 else res["stderr"]
     import os
 
     return {"command": 'emojiqa suggest "I just got the job!!"',
             "median_s": statistics.median(times), "min_s": min(times), "runs": repeats,
+            "peak_rss_mb": max(rss),
             "load_average_1min": os.getloadavg()[0],
             "output": " ".join(line.split("\t")[0] for line in out.strip().splitlines())}
 

@@ -446,7 +446,7 @@ class EmojiRanker:
     # encoders -------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_text(self, texts: str | Sequence[str], normalize: bool = True,
-                    batch_size: int = 1024) -> np.ndarray:
+                    batch_size: int = 1024, *, validated: bool = False) -> np.ndarray:
         """Text codes ``(N, D)`` float32 (unit length when ``normalize``).
 
         Example:
@@ -458,7 +458,8 @@ class EmojiRanker:
         self.net.eval()
         out = []
         for i in range(0, len(texts), batch_size):
-            q = self.net.encode_text(self.text_batch(texts[i:i + batch_size]))
+            q = self.net.encode_text(self.text_batch(texts[i:i + batch_size],
+                                                     validated=validated))
             out.append(F.normalize(q, dim=-1) if normalize else q)
         if not out:
             return np.zeros((0, self.config.shared_dims[-1]), np.float32)
@@ -578,11 +579,12 @@ class EmojiRanker:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
         single = isinstance(text, str)
-        texts = [text] if single else _text_list(text)
+        texts = [validate_text(text)] if single else _text_list(text)
         cand, matrix = self.candidates(emojis, group_skin_tones=group_skin_tones,
                                        skin_tone=skin_tone, groups=groups,
                                        exclude_groups=exclude_groups, use_known=use_known)
-        q = self.encode_text(texts) if texts else np.zeros((0, matrix.shape[1]), np.float32)
+        q = (self.encode_text(texts, validated=True) if texts
+             else np.zeros((0, matrix.shape[1]), np.float32))
         k = min(top_k, len(cand))
         scores = torch.from_numpy(q @ matrix.T)  # (B, N)
         vals, idx = scores.topk(k, dim=1) if k else (scores[:, :0], scores[:, :0].long())
@@ -675,7 +677,8 @@ class EmojiRanker:
 
 
 def _text_list(texts: Any) -> list[str]:
-    """A list of valid texts, or a TextError naming the type or the first bad item."""
+    """The texts cleaned by :func:`validate_text`, or a TextError naming the type or the
+    first bad item."""
     if isinstance(texts, bytes | bytearray) or not isinstance(texts, Sequence | Iterable):
         raise TextError(
             f"text must be a string or a list of strings, got {type(texts).__name__}; decode "
@@ -684,7 +687,7 @@ def _text_list(texts: Any) -> list[str]:
     out = list(texts)
     for i, t in enumerate(out):
         try:
-            validate_text(t)
+            out[i] = validate_text(t)
         except TextError as exc:
             raise TextError(f"text at index {i} of the list: {exc}") from exc
     return out

@@ -38,7 +38,12 @@ from .errors import DataFileError, TextError
 MAX_TEXT_CHARS = 10_000
 #: The Keras ``Tokenizer`` default filter.
 KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
-_CONTROL_KEEP = {"\t": " ", "\n": " ", "\r": " "}
+#: Characters :func:`validate_text` must look at: control characters (Unicode category Cc),
+#: U+FE0F and lone surrogates (category Cs).
+_SPECIAL = re.compile("[\x00-\x1f\x7f-\x9f\ufe0f\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BREAKS = re.compile("[\t\n\r]")
+_DROP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufe0f]")
 
 
 def validate_text(text: Any) -> str:
@@ -62,23 +67,17 @@ def validate_text(text: Any) -> str:
             f"text is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,}. "
             "Shorten it or split it into several texts."
         )
-    out = []
-    for i, ch in enumerate(text):
-        if ch == "\ufe0f":
-            continue
-        if ch in _CONTROL_KEEP:
-            out.append(" ")
-            continue
-        cat = unicodedata.category(ch)
-        if cat == "Cc":
-            continue
-        if cat == "Cs":
+    if _SPECIAL.search(text) is None:  # the common case: nothing to remove
+        clean = text.strip()
+    else:
+        bad = _SURROGATE.search(text)
+        if bad is not None:
             raise TextError(
-                f"text holds an unpaired surrogate U+{ord(ch):04X} at position {i}: it is not "
-                "valid Unicode. Decode the text with errors='replace' or remove that character."
+                f"text holds an unpaired surrogate U+{ord(bad.group()):04X} at position "
+                f"{bad.start()}: it is not valid Unicode. Decode the text with "
+                "errors='replace' or remove that character."
             )
-        out.append(ch)
-    clean = "".join(out).strip()
+        clean = _DROP.sub("", _BREAKS.sub(" ", text)).strip()
     # format characters alone (zero-width space, word joiner, BOM, ZWJ) carry nothing to answer
     if not clean or all(unicodedata.category(c) == "Cf" or c.isspace() for c in clean):
         raise TextError("text is empty (or only whitespace, control or invisible characters); "

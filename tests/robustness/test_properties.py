@@ -229,8 +229,8 @@ def test_validate_text_cleans_or_refuses(text):
     except TextError as exc:
         assert "empty" in str(exc)
         assert not text.replace("\ufe0f", "").strip() or all(
-            unicodedata.category(c) in ("Cc", "Zs", "Zl", "Zp") or c == "\ufe0f" or c.isspace()
-            for c in text)
+            unicodedata.category(c) in ("Cc", "Cf", "Zs", "Zl", "Zp") or c == "\ufe0f"
+            or c.isspace() for c in text)
         return
     assert clean and clean == clean.strip()
     assert validate_text(clean) == clean  # idempotent
