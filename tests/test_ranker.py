@@ -49,13 +49,29 @@ def brute_force(ranker: EmojiRanker, text: str, es) -> np.ndarray:
 
 def test_rank_matches_brute_force(ranker, twemoji):
     es = twemoji.subset(range(0, 4009, 37)).filter(skin_tones=False)
-    res = ranker.rank("late again awful", top_k=5, emojis=es)
+    res = ranker.rank("late again awful", top_k=5, emojis=es, keyword_weight=0.0)
     ref = brute_force(ranker, "late again awful", es)
     order = np.argsort(-ref, kind="stable")[:5]
     assert [r.key for r in res] == [es.keys[i] for i in order]
     assert np.allclose([r.score for r in res], ref[order], atol=1e-5)
     assert all(isinstance(r, RankedEmoji) and -1 <= r.score <= 1 for r in res)
     assert res[0].to_dict()["key"] == res[0].key
+
+
+def test_rank_with_keyword_boost_matches_brute_force(ranker, twemoji):
+    from emojiqa.keywords import KeywordIndex
+
+    named = [twemoji.index(k) for k in ("1f355", "2615")]  # 🍕 ☕
+    es = twemoji.subset([*range(0, 4009, 37), *named]).filter(skin_tones=False)
+    text = "late again, awful coffee and pizza"
+    kw = KeywordIndex(es).scores([text])[0]
+    assert kw.max() > 0  # the text names some of these emojis
+    ref = 0.7 * brute_force(ranker, text, es) + 0.3 * kw
+    res = ranker.rank(text, top_k=5, emojis=es, keyword_weight=0.3)
+    order = np.argsort(-ref, kind="stable")[:5]
+    assert [r.key for r in res] == [es.keys[i] for i in order]
+    assert np.allclose([r.score for r in res], ref[order], atol=1e-5)
+    assert all(-1 <= r.score <= 1 for r in res)
 
 
 def test_rank_answers_and_lists(ranker):

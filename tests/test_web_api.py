@@ -178,6 +178,17 @@ def test_suggest_ranks_with_names_scores_and_images(client, ranker):
     assert np.array_equal(img, EmojiSet.bundled("twemoji").image(first["key"]))
 
 
+def test_suggest_keyword_weight_is_passed_and_checked(client, ranker):
+    text = "this pizza is amazing"
+    for w in (0.0, 0.9):
+        r = client.post("/api/suggest", json={"text": text, "top_k": 3, "keyword_weight": w})
+        assert r.status_code == 200, r.text
+        expected = ranker.rank(text, top_k=3, keyword_weight=w)
+        assert [e["key"] for e in r.json()["results"]] == [e.key for e in expected]
+    r = client.post("/api/suggest", json={"text": text, "keyword_weight": 1.5})
+    assert r.status_code == 422 and "keyword_weight" in r.text
+
+
 @pytest.mark.parametrize("style", ["noto", "openmoji"])
 def test_suggest_in_another_style_uses_that_style_images(client, style):
     body = client.post("/api/suggest", json={"text": "pizza night", "style": style}).json()

@@ -33,6 +33,7 @@ from torch import nn
 
 from .emojis import EmojiSet, info_for, to_chw_float
 from .errors import ConfigError, ModelLoadError, TextError
+from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .storage import read_json, read_model_folder, write_model_folder
 from .text import (
     AttentionTower,
@@ -383,6 +384,9 @@ class EmojiRanker:
         self._emojis: EmojiSet | None = None
         self._ngram_cache: dict = {}
         self._matrix_cache: dict[tuple, tuple[EmojiSet, EmojiSet, np.ndarray]] = {}
+        self._keyword_cache: dict[int, tuple[EmojiSet, KeywordIndex]] = {}
+        #: Keyword-boost weight :meth:`rank` uses when it is given none (0 turns it off).
+        self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._answer_set: EmojiSet | None = None
         self.device = next(net.parameters()).device
 
@@ -558,7 +562,8 @@ class EmojiRanker:
     def rank(self, text: str | Sequence[str], top_k: int = 5,
              emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,
              skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
-             exclude_groups: Sequence[str] | None = None, use_known: bool = True
+             exclude_groups: Sequence[str] | None = None, use_known: bool = True,
+             keyword_weight: float | None = None
              ) -> list[RankedEmoji] | list[list[RankedEmoji]]:
         """The ``top_k`` emojis answering ``text``, best first (one matmul + top-k).
 
@@ -571,6 +576,11 @@ class EmojiRanker:
             skin_tone: render grouped emojis in this tone (1–5 or ``light`` … ``dark``).
             groups / exclude_groups: keep / drop CLDR groups (e.g. ``flags``).
             use_known: use the per-emoji corrections of emojis seen in training.
+            keyword_weight: weight ``w`` of the keyword boost (:mod:`emojiqa.keywords`): the
+                score is ``(1 - w) * cosine + w * keyword_score``, so a text that names an
+                emoji ("pizza", "coffee") finds it even where the model knows it poorly.
+                ``None``: the ranker's ``keyword_weight`` attribute (default
+                :data:`~emojiqa.keywords.DEFAULT_KEYWORD_WEIGHT`); 0: the model's cosine alone.
 
         Example:
             >>> ranker.rank("I just got the job!!", top_k=3)  # doctest: +SKIP
@@ -578,6 +588,9 @@ class EmojiRanker:
         """
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+        w = self.keyword_weight if keyword_weight is None else keyword_weight
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0.0 <= w <= 1.0:
+            raise ValueError(f"keyword_weight must be a number in [0, 1], got {w!r}")
         single = isinstance(text, str)
         texts = [validate_text(text)] if single else _text_list(text)
         cand, matrix = self.candidates(emojis, group_skin_tones=group_skin_tones,
@@ -586,7 +599,10 @@ class EmojiRanker:
         q = (self.encode_text(texts, validated=True) if texts
              else np.zeros((0, matrix.shape[1]), np.float32))
         k = min(top_k, len(cand))
-        scores = torch.from_numpy(q @ matrix.T)  # (B, N)
+        sims = q @ matrix.T  # (B, N)
+        if w > 0 and texts:
+            sims = (1.0 - w) * sims + w * self._keyword_index(cand).scores(texts)
+        scores = torch.from_numpy(np.ascontiguousarray(sims, dtype=np.float32))
         vals, idx = scores.topk(k, dim=1) if k else (scores[:, :0], scores[:, :0].long())
         out = []
         for row_v, row_i in zip(vals.tolist(), idx.tolist(), strict=True):
@@ -597,6 +613,17 @@ class EmojiRanker:
                                        score=float(v)))
             out.append(res)
         return out[0] if single else out
+
+    def _keyword_index(self, cand: EmojiSet) -> KeywordIndex:
+        """The (cached) :class:`~emojiqa.keywords.KeywordIndex` of a candidate set."""
+        hit = self._keyword_cache.get(id(cand))
+        if hit is not None and hit[0] is cand:
+            return hit[1]
+        index = KeywordIndex(cand)
+        if len(self._keyword_cache) > 16:
+            self._keyword_cache.clear()
+        self._keyword_cache[id(cand)] = (cand, index)
+        return index
 
     # persistence ----------------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike[str], *, half: bool = False,

@@ -308,7 +308,8 @@ def test_rank_fast_path_equals_brute_force(tiny_rankers, texts):
     q = ranker.encode_text(texts)  # (B, D), unit rows
     a = ranker.encode_emojis(answers)  # (N, D), unit rows
     brute = q @ a.T
-    for row, res in zip(brute, ranker.rank(texts, top_k=5, emojis="answers"), strict=True):
+    for row, res in zip(brute, ranker.rank(texts, top_k=5, emojis="answers",
+                                                   keyword_weight=0.0), strict=True):
         np.testing.assert_allclose([r.score for r in res], np.sort(row)[::-1][:5], atol=1e-5)
 
 

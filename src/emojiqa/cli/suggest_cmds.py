@@ -78,6 +78,9 @@ def _common_rank_args(p: argparse.ArgumentParser) -> None:
                    help="only emojis of this group, e.g. smileys-emotion (repeatable)")
     p.add_argument("--exclude-group", action="append", default=None,
                    help="leave out this group, e.g. flags (repeatable)")
+    p.add_argument("--keyword-weight", type=float, default=None, metavar="W",
+                   help="weight in [0, 1] of the boost for emojis whose CLDR name or keywords "
+                   "the text says (default 0.6; 0 = the model's score alone)")
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -85,6 +88,11 @@ def _load(args: argparse.Namespace) -> Any:
     from ..recipes import use_precomputed_vectors
 
     ranker = EmojiRanker.from_pretrained(args.model)
+    weight = getattr(args, "keyword_weight", None)
+    if weight is not None:
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"--keyword-weight must be in [0, 1], got {weight}")
+        ranker.keyword_weight = weight
     use_precomputed_vectors(ranker, args.model)  # skips encoding ~4,000 drawings when stored
     return ranker
 

@@ -124,6 +124,10 @@ class SuggestRequest(BaseModel):
     style: Style = Field("twemoji", description="drawing style of the emoji set")
     skin_tone: str | int | None = Field(
         None, description="1-5, light, medium-light, medium, medium-dark, dark, or none")
+    keyword_weight: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="weight of the boost for emojis whose CLDR name or keywords the text "
+                    "says (default 0.6; 0 = the model's score alone)")
 
 
 class SuggestResponse(BaseModel):
@@ -598,7 +602,8 @@ def create_app(
         es = models.emoji_set(req.style)
         emojis = None if models.is_default_set(req.style) else es
         with models.lock, _arguments_from_request():
-            ranked = ranker_.rank(text, top_k=req.top_k, emojis=emojis, skin_tone=tone)
+            ranked = ranker_.rank(text, top_k=req.top_k, emojis=emojis, skin_tone=tone,
+                                  keyword_weight=req.keyword_weight)
         results = [models.emoji_out(req.style, r.key, r.score, source=es) for r in ranked]
         return SuggestResponse(text=text, style=req.style, results=results,
                                elapsed_ms=_ms(t0))

@@ -1,0 +1,109 @@
+"""Keyword boost: words of a text that name an emoji in its CLDR metadata.
+
+The ranker scores an emoji by what its answer tower learned; a model trained mostly on tweets
+knows the 20 emojis people tweet most far better than 🍕 or ☕. Every emoji also comes with
+words — its CLDR name, keywords and extra keywords — and a text that says "pizza" is asking
+for 🍕 whatever the model learned. :class:`KeywordIndex` turns those words into a score in
+``[0, 1]`` per candidate, which :meth:`emojiqa.ranker.EmojiRanker.rank` mixes with the cosine:
+``(1 - w) * cosine + w * keyword_score`` (``w`` = ``keyword_weight``, 0 switches it off, and
+the mix stays in ``[-1, 1]``).
+
+A word scores 1 when it is in the emoji's name or keywords and 0.7 when it is one of the extra
+keywords, times its specificity ``1 / (1 + log2(n) / 8)`` where ``n`` is how many candidates
+carry it (``dog`` names a handful of emojis, ``face`` hundreds). An emoji's score combines the
+text's words as ``1 - prod(1 - s_word)``, so two words that both name ☕ count more than one.
+Words are lower-cased, split on anything but letters and digits, a plural ``s`` is dropped,
+and words of fewer than 3 letters or in :data:`STOPWORDS` are ignored.
+Emojis without metadata (a user's own images) score 0.
+
+Example:
+    >>> from emojiqa.emojis import EmojiSet
+    >>> index = KeywordIndex(EmojiSet.load("twemoji"))
+    >>> scores = index.scores(["this pizza is amazing"])
+    >>> EmojiSet.load("twemoji").keys[int(scores[0].argmax())]
+    '1f355'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from .emojis import EmojiSet, info_for
+
+#: Weight of a word that is one of the emoji's extra keywords (name and keywords weigh 1).
+EXTRA_WEIGHT = 0.7
+#: Default ``keyword_weight`` of :meth:`~emojiqa.ranker.EmojiRanker.rank`.
+DEFAULT_KEYWORD_WEIGHT = 0.6
+#: Words that say nothing about which emoji answers (besides words of 1–2 letters).
+STOPWORDS = frozenset("""
+about after again all also and any are around back because been before being but can cant
+could did didnt does doesnt doing dont down each even ever every for from get getting got had
+has have having her here hers him his how into its just know let like made make many more
+most much must never not now off once one only other our out over own really same see she
+should since some still such than that the their them then there these they thing things
+this those through too under until very want was way well were what when where which while
+who why will with would yet you your yours today tonight day days time everyone
+someone anyone everybody somebody thank thanks please lol omg
+""".split())
+_SPLIT = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def words_of(text: str) -> list[str]:
+    """The normalised words of ``text`` that can match a keyword.
+
+    Example:
+        >>> words_of("My dogs are the CUTEST!!")
+        ['dog', 'cutest']
+    """
+    out = []
+    for w in _SPLIT.split(text.lower()):
+        if len(w) < 3 or w.isdigit() or w in STOPWORDS:
+            continue
+        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]
+        out.append(w)
+    return out
+
+
+class KeywordIndex:
+    """Inverted index from normalised words to the candidates whose metadata carries them."""
+
+    def __init__(self, emojis: EmojiSet) -> None:
+        self.size = len(emojis)
+        weights: dict[str, dict[int, float]] = {}
+        for i, key in enumerate(emojis.keys):
+            info = info_for(key)
+            for phrases, w in (((info.label, *info.keywords), 1.0),
+                               (info.extra_keywords, EXTRA_WEIGHT)):
+                for phrase in phrases:
+                    for word in words_of(phrase):
+                        row = weights.setdefault(word, {})
+                        row[i] = max(row.get(i, 0.0), w)
+        self._index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for word, row in weights.items():
+            spec = 1.0 / (1.0 + math.log2(len(row)) / 8)
+            idx = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
+            val = np.fromiter(row.values(), dtype=np.float32, count=len(row)) * spec
+            self._index[word] = (idx, val)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """``(len(texts), N)`` float32 keyword scores in ``[0, 1]``."""
+        out = np.zeros((len(texts), self.size), dtype=np.float32)
+        for r, text in enumerate(texts):
+            miss = None
+            for word in set(words_of(text)):
+                hit = self._index.get(word)
+                if hit is not None:
+                    if miss is None:
+                        miss = np.ones(self.size, dtype=np.float32)
+                    miss[hit[0]] *= 1.0 - hit[1]
+            if miss is not None:
+                out[r] = 1.0 - miss
+        return out

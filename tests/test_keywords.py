@@ -1,0 +1,91 @@
+"""Keyword boost: words of a text that name an emoji in its CLDR metadata."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emojiqa.cli import main
+from emojiqa.emojis import EmojiSet
+from emojiqa.keywords import KeywordIndex, words_of
+from emojiqa.ranker import EmojiRanker
+
+
+@pytest.fixture(scope="module")
+def twemoji() -> EmojiSet:
+    return EmojiSet.load("twemoji")
+
+
+@pytest.fixture(scope="module")
+def index(twemoji) -> KeywordIndex:
+    return KeywordIndex(twemoji)
+
+
+def test_words_are_lowered_split_singular_and_filtered():
+    assert words_of("My DOGS are the cutest!!") == ["dog", "cutest"]
+    assert words_of("a an it is so 42 ok") == []
+    assert words_of("glass of wine") == ["glass", "wine"]  # "ss" keeps its s
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("this pizza is amazing", "1f355"),
+    ("good morning, coffee first", "2615"),
+    ("happy birthday cake time", "1f382"),
+])
+def test_a_text_that_names_an_emoji_scores_it_highest(index, twemoji, text, key):
+    s = index.scores([text])[0]
+    assert s.shape == (len(twemoji),) and s.dtype == np.float32
+    assert key in {twemoji.keys[i] for i in np.flatnonzero(s == s.max())}  # ties: 🍄‍🟫 "pizza"
+    assert 0 < s.max() <= 1 and s.min() >= 0
+
+
+def test_more_specific_words_weigh_more(index, twemoji):
+    s = index.scores(["face", "pizza"])
+    assert (s[0] > 0).sum() > 50  # "face" names hundreds of emojis ...
+    assert s[0].max() < s[1].max()  # ... so it says less than "pizza"
+
+
+def test_texts_without_keywords_score_zero_everywhere(index):
+    assert not index.scores(["the and of it so", "xqzv"]).any()
+
+
+def test_emojis_without_metadata_score_zero(tmp_path):
+    from PIL import Image
+
+    for name in ("mine.png", "other.png"):
+        Image.new("RGBA", (36, 36), (200, 30, 30, 255)).save(tmp_path / name)
+    es = EmojiSet.load(tmp_path)
+    assert not KeywordIndex(es).scores(["pizza coffee dog"]).any()
+
+
+def test_bundled_model_finds_named_emojis_and_weight_zero_is_the_model_alone():
+    ranker = EmojiRanker.from_pretrained()
+    boosted = ranker.rank("this pizza is amazing", top_k=5)
+    assert boosted[0].emoji == "🍕"
+    alone = ranker.rank("this pizza is amazing", top_k=5, keyword_weight=0.0)
+    cand, matrix = ranker.candidates()
+    q = ranker.encode_text(["this pizza is amazing"])[0]
+    ref = np.sort(matrix @ q)[::-1][:5]
+    assert np.allclose([r.score for r in alone], ref, atol=1e-5)
+    # a text that names no emoji keeps the model's order
+    plain = ranker.rank("xqzv blorp", top_k=5)
+    assert [r.key for r in plain] == [r.key for r in ranker.rank("xqzv blorp", top_k=5,
+                                                                 keyword_weight=0.0)]
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5, float("nan"), "0.5", True])
+def test_bad_keyword_weight_is_refused(weight):
+    ranker = EmojiRanker.from_pretrained()
+    with pytest.raises(ValueError, match="keyword_weight"):
+        ranker.rank("pizza", keyword_weight=weight)
+
+
+def test_cli_keyword_weight(capsys):
+    assert main(["suggest", "this pizza is amazing", "--json", "--top-k", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["emojis"][0]["emoji"] == "🍕"
+    assert main(["suggest", "this pizza is amazing", "--json", "--keyword-weight", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["emojis"][0]["emoji"] != "🍕"
+    assert main(["suggest", "pizza", "--keyword-weight", "2"]) == 2
+    assert "--keyword-weight must be in [0, 1]" in capsys.readouterr().err
