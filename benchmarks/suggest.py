@@ -137,10 +137,13 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
 
 
 def top5_table(ranker: Any, texts: list[str]) -> list[dict[str, Any]]:
+    """Top 5 as a user gets them (keyword boost on) and from the model's cosine alone."""
     ranked = ranker.rank(texts, top_k=5)
+    alone = ranker.rank(texts, top_k=5, keyword_weight=0.0)
     return [{"text": t, "top5": " ".join(r.emoji for r in rs),
-             "names": "; ".join(r.name for r in rs), "best_score": rs[0].score}
-            for t, rs in zip(texts, ranked, strict=True)]
+             "names": "; ".join(r.name for r in rs), "best_score": rs[0].score,
+             "top5_model_only": " ".join(r.emoji for r in ms)}
+            for t, rs, ms in zip(texts, ranked, alone, strict=True)]
 
 
 def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
@@ -157,8 +160,10 @@ def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
         t0 = time.perf_counter()
         new = invent(ranker, text, n=n, steps=steps, generator=torch.Generator().manual_seed(i))
         secs = time.perf_counter() - t0
-        known = ranker.rank(text, top_k=3)
-        by_pixels = ranker.rank(text, top_k=1, use_known=False)[0]  # as if every emoji were new
+        # model scores on both sides: the invented emojis have no keywords to boost
+        known = ranker.rank(text, top_k=3, keyword_weight=0.0)
+        # as if every emoji were new
+        by_pixels = ranker.rank(text, top_k=1, use_known=False, keyword_weight=0.0)[0]
         rows.append({"text": text, "best_known": known[0].score,
                      "best_known_emoji": known[0].emoji,
                      "best_known_pixels_only": by_pixels.score,
@@ -216,16 +221,18 @@ def cold_start(model: str | None, repeats: int) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "emojiqa", "suggest", "I just got the job!!"]
     if model:
         cmd += ["--model", model]
-    times, rss, out = [], [], ""
+    times, exits, rss, out = [], [], [], ""
     for _ in range(repeats):
         res = measured_command(cmd, cwd=ROOT)
-        times.append(res["exit_s"])
+        times.append(res["first_line_s"])  # process start → first answer, as speed.py
+        exits.append(res["exit_s"])
         rss.append(res["peak_rss_mb"])
         out = res["stdout"] if res["returncode"] == 0 else res["stderr"]
     import os
 
     return {"command": 'emojiqa suggest "I just got the job!!"',
             "median_s": statistics.median(times), "min_s": min(times), "runs": repeats,
+            "exit_median_s": statistics.median(exits),
             "peak_rss_mb": max(rss),
             "load_average_1min": os.getloadavg()[0],
             "output": " ".join(line.split("\t")[0] for line in out.strip().splitlines())}
@@ -279,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
 
     shown = texts[:5] if quick else texts
     everyday = top5_table(bundled, shown)
-    print_table(everyday, ["text", "top5", ("best_score", "score", 3)],
+    print_table(everyday, ["text", "top5", ("best_score", "score", 3),
+                           ("top5_model_only", "model only (keyword_weight=0)")],
                 title="Everyday texts: the bundled model's top 5")
     data["everyday"] = everyday
 
@@ -292,8 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     data["generated"] = gen_rows
     data["generated_summary"] = gen_summary
 
-    cs = cold_start(args.model, 1 if quick else 3)
-    print_table([cs], ["command", ("median_s", "median s", 2), ("min_s", "min s", 2),
+    cs = cold_start(args.model, 1 if quick else 5)
+    print_table([cs], ["command", ("median_s", "first answer s", 2), ("min_s", "min s", 2),
+                       ("exit_median_s", "exit s", 2),
                        ("load_average_1min", "load avg"), "output"], title="Cold start")
     data["cold_start"] = [cs]
 
@@ -326,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
          "value": nr_r10, "bound": 25, "status": target(nr_r10, 25)},
         {"target": "new drawings (Noto): recall@10 ≥ 40 %", "value": nd_r10, "bound": 40,
          "status": target(nd_r10, 40)},
-        {"target": "cold start of `emojiqa suggest` < 2 s", "value": cs["median_s"],
+        {"target": "cold start of `emojiqa suggest` < 2 s (first answer)", "value": cs["median_s"],
          "bound": 2, "status": target(cs["median_s"], 2, "<=")},
     ]
     print_table(targets, ["target", ("value", "measured", 2), "status"], title="Targets")
