@@ -59,3 +59,12 @@ def test_folder_with_no_images_or_bad_files(tmp_path, twemoji):
     with pytest.warns(UserWarning, match="skipping"):
         es = EmojiSet.from_folder(tmp_path, on_error="skip", progress=False)
     assert es.keys == ["1f389"] and es.get("🎉").label == "party popper"
+
+
+@pytest.mark.parametrize("key", ["80000000", "110000", "ffffffffffffffffffff", "1f389-80000000"])
+def test_key_past_the_last_code_point_is_refused_clearly(key):
+    from emojiqa.emojis import emoji_from_key
+    from emojiqa.errors import EmojiNotFoundError
+
+    with pytest.raises(EmojiNotFoundError, match="not an emoji key"):
+        emoji_from_key(key)

@@ -65,7 +65,7 @@ def emoji_from_key(key: str) -> str:
     """The emoji character sequence of a key, e.g. ``"1f389" → "🎉"``."""
     try:
         return "".join(chr(int(part, 16)) for part in key.split("-"))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # not hex, or past U+10FFFF / C int range
         raise EmojiNotFoundError(
             f"{key!r} is not an emoji key (hex code points joined by '-', e.g. '1f389')"
         ) from exc
