@@ -18,13 +18,13 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS_DIR, ROOT, fmt, markdown_table  # noqa: E402
+from emojiqa.storage import atomic_write_text  # noqa: E402
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 OUT_MD = ROOT / "docs" / "readme" / "results.md"
@@ -273,18 +273,6 @@ def build(quick: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def splice(readme: Path, section: str) -> bool:
     """Replace the text between the results markers of ``readme``; False without markers."""
     if not readme.is_file():
@@ -294,7 +282,7 @@ def splice(readme: Path, section: str) -> bool:
         return False
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    _atomic_write(readme, f"{head}{START}\n{section}{END}{tail}")
+    atomic_write_text(readme, f"{head}{START}\n{section}{END}{tail}")
     return True
 
 
@@ -312,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     # need ../../ in front
     rel = os.path.relpath(ROOT, args.out.parent)
     doc_text = section.replace("](docs/", f"]({rel}/docs/")
-    _atomic_write(args.out, doc_text)
+    atomic_write_text(args.out, doc_text)
     print(f"wrote {args.out}")
     if not args.no_splice and not args.quick and splice(args.readme, section):
         print(f"updated {args.readme} between {START} and {END}")

@@ -218,16 +218,13 @@ def training_scaling(sizes: tuple[int, ...], steps: int, threads: int) -> list[d
 
 
 def _save_fig(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    import io
+
+    from emojiqa.storage import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def plot(cand: list[dict[str, Any]], train: list[dict[str, Any]], quick: bool) -> list[str]:
