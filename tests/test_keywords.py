@@ -89,3 +89,21 @@ def test_cli_keyword_weight(capsys):
     assert json.loads(capsys.readouterr().out)["emojis"][0]["emoji"] != "🍕"
     assert main(["suggest", "pizza", "--keyword-weight", "2"]) == 2
     assert "--keyword-weight must be in [0, 1]" in capsys.readouterr().err
+
+
+def test_sparse_mix_matches_the_dense_noisy_or(index, twemoji):
+    """``add_to`` equals ``sims + w * (1 - prod over words (1 - s_word))`` computed densely,
+    word by word, including repeated words and plurals that count once."""
+    texts = ["coffee and pizza, more coffee!", "dogs dog DOG", "xqzv", "face with tears"]
+    rng = np.random.default_rng(0)
+    sims = rng.uniform(-1, 1, (len(texts), len(twemoji))).astype(np.float32)
+    want = sims.copy()
+    for r, text in enumerate(texts):
+        miss = np.ones(len(twemoji))
+        for word in set(words_of(text)):
+            miss *= 1.0 - KeywordIndex(twemoji).scores([word])[0]
+        want[r] += 0.4 * (1.0 - miss)
+    got = index.add_to(sims.copy(), texts, 0.4)
+    assert np.allclose(got, want, atol=1e-5)
+    with pytest.raises(ValueError, match="float32"):
+        index.add_to(np.zeros((2, len(twemoji))), texts[:2], 0.4)

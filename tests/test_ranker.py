@@ -146,3 +146,30 @@ def test_config_errors(tmp_path):
         RankerConfig.named("seed", nope=1)
     with pytest.raises(ModelLoadError, match="not found"):
         EmojiRanker.from_pretrained(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("tower", ["attention", "cnn", "bilstm"])
+def test_large_batches_encode_like_one_text_at_a_time(twemoji, tower):
+    """Length buckets (and the batched n-grams) change nothing: a batch bigger than a
+    bucket gives each text the code it gets alone."""
+    over = {"text_tower": tower, "max_len": 10, "pool": 5} if tower == "bilstm" else {
+        "text_tower": tower}
+    r = tiny_ranker(twemoji, **over)
+    r.net.length_bucket = 4
+    words = ["great", "flight", "thanks", "late", "again", "awful", "where", "is", "my", "bag"]
+    rng = np.random.default_rng(0)
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 14))) for _ in range(23)]
+    texts += ["zzz unknown words only", "ok"]
+    batch = r.encode_text(texts)
+    alone = np.concatenate([r.encode_text([t]) for t in texts])
+    assert np.allclose(batch, alone, atol=1e-5)
+
+
+def test_rank_of_a_list_matches_each_text_alone_with_the_boost(ranker, twemoji):
+    es = twemoji.subset([*range(0, 4009, 53), twemoji.index("1f355")])
+    texts = ["pizza pizza again", "late again awful", "where is my bag, pizzas?", "ok"] * 3
+    many = ranker.rank(texts, top_k=4, emojis=es, keyword_weight=0.5)
+    for t, got in zip(texts, many, strict=True):
+        alone = ranker.rank(t, top_k=4, emojis=es, keyword_weight=0.5)
+        assert [r.key for r in got] == [r.key for r in alone]
+        assert np.allclose([r.score for r in got], [r.score for r in alone], atol=1e-5)

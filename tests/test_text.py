@@ -16,6 +16,7 @@ from emojiqa.text import (
     Tokenizer,
     glove_matrix,
     load_glove_text,
+    ngram_batch,
     ngram_ids,
     validate_text,
 )
@@ -96,6 +97,29 @@ def test_ngram_ids_stable_and_in_range():
     assert np.array_equal(a, b)
     assert a.min() >= 1 and a.max() < 1000
     assert ngram_ids("", 1000, []).tolist() == [0]
+
+
+def test_ngram_ids_do_not_depend_on_what_the_cache_saw():
+    """A word n-gram and a whitespace token with the same spelling ("as" → "was") never
+    share a cache entry, so a text's ids are the same whatever came before it."""
+    fresh = ngram_ids("it was bad", 1000, ["it", "was", "bad"], cache={})
+    cache: dict = {}
+    ngram_ids("so as to", 1000, ["so", "as", "to"], cache=cache)  # word "as": key "was"
+    assert np.array_equal(ngram_ids("it was bad", 1000, ["it", "was", "bad"], cache=cache),
+                          fresh)
+
+
+def test_ngram_batch_is_the_texts_ids_concatenated():
+    tok = Tokenizer()
+    texts = ["Great flight!!", "", "late, late again 😡", "a b c d"]
+    words = [tok.words(t) for t in texts]
+    ids, offsets = ngram_batch(texts, words, 1000, 2, (2, 5), {})
+    each = [ngram_ids(t, 1000, w) for t, w in zip(texts, words, strict=True)]
+    assert np.array_equal(ids, np.concatenate(each))
+    assert offsets.tolist() == np.cumsum([0, *map(len, each[:-1])]).tolist()
+    assert offsets.dtype == np.int64 and ids.dtype == np.int64
+    empty_ids, empty_offsets = ngram_batch([], [], 1000)
+    assert len(empty_ids) == 0 and len(empty_offsets) == 0
 
 
 def test_towers_shapes_and_padding():

