@@ -173,3 +173,34 @@ def test_rank_of_a_list_matches_each_text_alone_with_the_boost(ranker, twemoji):
         alone = ranker.rank(t, top_k=4, emojis=es, keyword_weight=0.5)
         assert [r.key for r in got] == [r.key for r in alone]
         assert np.allclose([r.score for r in got], [r.score for r in alone], atol=1e-5)
+
+
+def test_training_bag_and_trim_give_the_embedding_bag_gradients(twemoji):
+    """The training path (gather + index_add_, batch trimmed to its longest text) computes
+    the same features and the same gradients as nn.EmbeddingBag over the full width."""
+    r = tiny_ranker(twemoji)
+    net = r.net.train()
+    texts = ["great flight thanks", "late again awful where is my bag", "ok", "zzz"]
+    batch = r.text_batch(texts)
+    ids, offsets = batch["bag_ids"], batch["bag_offsets"]
+    ids = torch.cat([ids, torch.zeros(3, dtype=torch.long)])  # a text of padding ids only
+    offsets = torch.cat([offsets, torch.tensor([len(batch["bag_ids"])])])
+
+    def grads(fn):
+        net.zero_grad(set_to_none=True)
+        out = fn()
+        (out * torch.arange(out.numel()).reshape(out.shape)).sum().backward()
+        return out.detach(), {k: p.grad.clone() for k, p in net.named_parameters()
+                               if p.grad is not None}
+
+    fast, g_fast = grads(lambda: net._bag(ids, offsets))
+    ref, g_ref = grads(lambda: net.bag(ids, offsets))
+    assert torch.allclose(fast, ref, atol=1e-6) and (fast[-1] == 0).all()
+    assert torch.allclose(g_fast["bag.weight"], g_ref["bag.weight"], atol=1e-6)
+
+    tokens = batch["tokens"]
+    trimmed, g_trim = grads(lambda: net._token_features(tokens))
+    full, g_full = grads(lambda: net.tower(net.embedding(tokens), tokens != 0))
+    assert torch.allclose(trimmed, full, atol=1e-5)
+    for k in g_full:
+        assert torch.allclose(g_trim[k], g_full[k], atol=1e-5), k

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.utils import clip_grad_norm_
 
 from . import distributed as D
 from . import losses
@@ -78,6 +77,24 @@ class _Stop:
     def __exit__(self, *exc: Any) -> None:
         for s, h in self._old.items():
             signal.signal(s, h)
+
+
+def _clip_and_check(grads: list[torch.Tensor], clipnorm: float) -> bool:
+    """Keras ``clipnorm`` on each gradient tensor separately (scaled to norm ``clipnorm``
+    when longer; 0 = no clipping), in place; False when a gradient is not finite.
+
+    One fused pass over all gradients: the norm of a tensor holding NaN or ±inf is not
+    finite, so the norms that clipping needs also answer the check.
+    """
+    if not grads:
+        return True
+    norms = torch.stack(torch._foreach_norm(grads))
+    if not bool(torch.isfinite(norms).all()):
+        return False
+    if clipnorm:
+        scale = (clipnorm / (norms + 1e-6)).clamp(max=1.0)  # as clip_grad_norm_
+        torch._foreach_mul_(grads, list(scale.unbind()))
+    return True
 
 
 def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
@@ -356,11 +373,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                     _nan_stop(state, step, epoch, save_model, save_checkpoint, best_state, out)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                if c.clipnorm:
-                    for p in params:  # Keras clipnorm: each gradient tensor separately
-                        if p.grad is not None:
-                            clip_grad_norm_([p], c.clipnorm)
-                if not all(torch.isfinite(p.grad).all() for p in params if p.grad is not None):
+                if not _clip_and_check([p.grad for p in params if p.grad is not None],
+                                       c.clipnorm):
                     _nan_stop(state, step, epoch, save_model, save_checkpoint, best_state, out)
                 opt.step()
                 state["run_loss"] += float(loss.detach()) * len(idx)
