@@ -98,9 +98,9 @@ class RankerConfig:
     embed_trainable: bool = True
     lstm_hidden: int = 50
     pool: int = 10
-    conv_channels: int = 128
+    conv_channels: int = 64
     conv_kernels: tuple[int, ...] = (2, 3, 4)
-    ngram_buckets: int = 65536
+    ngram_buckets: int = 16384
     ngram_dim: int = 32
     word_ngrams: int = 2
     char_ngrams: tuple[int, ...] = (2, 5)
@@ -123,7 +123,7 @@ class RankerConfig:
     lr: float = 2e-3
     weight_decay: float = 0.0
     clipnorm: float = 1.0
-    batch_size: int = 64
+    batch_size: int = 128
     epochs: int = 6
     patience: int = 2
     early_stop: str = "macro_f1"
@@ -159,7 +159,7 @@ class RankerConfig:
         one random wrong answer, margin 0.2, Adam 1e-3 clipnorm 1, batch 64, 3 epochs).
         ``default``: GloVe + conv attention pooling + hashed n-gram bag (fastText-style),
         fixed answer tower, per-emoji corrections, InfoNCE over the answer table,
-        class-balanced, dropout 0.2, Adam 2e-3, early stopping on val macro-F1.
+        class-balanced, dropout 0.2, Adam 2e-3, batch 128, early stopping on val macro-F1.
 
         Example:
             >>> RankerConfig.named("seed").answer_hidden
@@ -421,6 +421,9 @@ class EmojiRanker:
         answer_images: ``uint8 (N, 36, 36, 4)`` images of the answer table.
     """
 
+    #: :meth:`rank` runs a list of at least twice this many texts as a pipeline of chunks.
+    pipeline_chunk: int = 256
+
     def __init__(self, config: RankerConfig, net: RankerNet, tokenizer: Tokenizer,
                  answer_keys: Sequence[str], vae: Any = None,
                  answer_images: np.ndarray | None = None) -> None:
@@ -644,16 +647,48 @@ class EmojiRanker:
         cand, matrix = self.candidates(emojis, group_skin_tones=group_skin_tones,
                                        skin_tone=skin_tone, groups=groups,
                                        exclude_groups=exclude_groups, use_known=use_known)
-        q = (self.encode_text(texts, validated=True) if texts
-             else np.zeros((0, matrix.shape[1]), np.float32))
         k = min(top_k, len(cand))
+        size = self.pipeline_chunk
+        if len(texts) < 2 * size:
+            q = (self.encode_text(texts, validated=True) if texts
+                 else np.zeros((0, matrix.shape[1]), np.float32))
+            out = self._top(texts, q, cand, matrix, w, k)
+            return out[0] if single else out
+        # A long list runs as a pipeline: while the network encodes one chunk (torch releases
+        # the GIL), this thread prepares the next chunk's tokens and n-grams and ranks the
+        # previous one, so the Python work and the tensor work overlap on two cores.
+        from concurrent.futures import ThreadPoolExecutor
+
+        chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+        self.net.eval()
+        out = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="emojiqa-rank") as pool:
+            pending = pool.submit(self._encode_batch, self.text_batch(chunks[0],
+                                                                      validated=True))
+            for i, chunk in enumerate(chunks):
+                nxt = (self.text_batch(chunks[i + 1], validated=True)
+                       if i + 1 < len(chunks) else None)
+                q = pending.result()
+                if nxt is not None:
+                    pending = pool.submit(self._encode_batch, nxt)
+                out.extend(self._top(chunk, q, cand, matrix, w, k))
+        return out
+
+    def _encode_batch(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
+        """Unit-length text codes of a prepared batch, float32 (any thread)."""
+        with torch.no_grad():  # grad mode is per thread
+            q = F.normalize(self.net.encode_text(batch), dim=-1)
+        return q.float().cpu().numpy()
+
+    def _top(self, texts: list[str], q: np.ndarray, cand: EmojiSet, matrix: np.ndarray,
+             w: float, k: int) -> list[list[RankedEmoji]]:
+        """The ``k`` best candidates of each text from its unit code ``q`` (and keywords)."""
         if w > 0:
             q = q * np.float32(1.0 - w)  # (1 - w) * cos, folded into the (B, D) side
-        sims = q @ matrix.T  # (B, N)
+        sims = np.ascontiguousarray(q @ matrix.T, dtype=np.float32)  # (B, N)
         if w > 0 and texts:  # + w * keyword score, added where it is not 0
-            sims = np.ascontiguousarray(sims, dtype=np.float32)
             self._keyword_index(cand).add_to(sims, texts, w)
-        scores = torch.from_numpy(np.ascontiguousarray(sims, dtype=np.float32))
+        scores = torch.from_numpy(sims)
         vals, idx = scores.topk(k, dim=1) if k else (scores[:, :0], scores[:, :0].long())
         out = []
         for row_v, row_i in zip(vals.tolist(), idx.tolist(), strict=True):
@@ -663,7 +698,7 @@ class EmojiRanker:
                 res.append(RankedEmoji(key=info.key, emoji=info.emoji, name=info.name,
                                        score=float(v)))
             out.append(res)
-        return out[0] if single else out
+        return out
 
     def _keyword_index(self, cand: EmojiSet) -> KeywordIndex:
         """The (cached) :class:`~emojiqa.keywords.KeywordIndex` of a candidate set."""

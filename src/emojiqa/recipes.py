@@ -44,6 +44,7 @@ BUNDLED_OVERRIDES: Mapping[str, Any] = {
     "pixel_channels": (16, 32, 32),
     "max_answers_per_step": 128,
     "batch_size": 256,
+    "conv_channels": 128,
     "ngram_buckets": 32768,
     "shared_dims": (128, 64),
     "lr": 3e-3,
