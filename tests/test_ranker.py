@@ -165,11 +165,8 @@ def test_large_batches_encode_like_one_text_at_a_time(twemoji, tower):
     assert np.allclose(batch, alone, atol=1e-5)
 
 
-@pytest.mark.parametrize("chunk", [256, 3])
-def test_rank_of_a_list_matches_each_text_alone_with_the_boost(twemoji, chunk):
-    """Also when the list runs as a pipeline of chunks (chunk 3: 5 chunks, the last short)."""
+def test_rank_of_a_list_matches_each_text_alone_with_the_boost(twemoji):
     ranker = tiny_ranker(twemoji)
-    ranker.pipeline_chunk = chunk
     es = twemoji.subset([*range(0, 4009, 53), twemoji.index("1f355")])
     texts = ["pizza pizza again", "late again awful", "where is my bag, pizzas?", "ok"] * 3
     texts += ["great flight thanks", "late"]

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -182,9 +182,9 @@ class RankerConfig:
             raise ConfigError(f"{exc}; RankerConfig fields are {fields}") from exc
 
 
-@dataclass(frozen=True)
-class RankedEmoji:
-    """One ranked answer: the emoji's key, character, name and cosine score."""
+class RankedEmoji(NamedTuple):
+    """One ranked answer: the emoji's key, character, name and score (immutable; a named
+    tuple, so a batch of thousands of texts builds its results quickly)."""
 
     key: str
     emoji: str
@@ -193,7 +193,8 @@ class RankedEmoji:
 
     def to_dict(self) -> dict[str, Any]:
         """As a JSON-ready dict."""
-        return dataclasses.asdict(self)
+        return {"key": self.key, "emoji": self.emoji, "name": self.name,
+                "score": self.score}
 
 
 # ------------------------------------------------------------------------------------------
@@ -421,9 +422,6 @@ class EmojiRanker:
         answer_images: ``uint8 (N, 36, 36, 4)`` images of the answer table.
     """
 
-    #: :meth:`rank` runs a list of at least twice this many texts as a pipeline of chunks.
-    pipeline_chunk: int = 256
-
     def __init__(self, config: RankerConfig, net: RankerNet, tokenizer: Tokenizer,
                  answer_keys: Sequence[str], vae: Any = None,
                  answer_images: np.ndarray | None = None) -> None:
@@ -648,37 +646,10 @@ class EmojiRanker:
                                        skin_tone=skin_tone, groups=groups,
                                        exclude_groups=exclude_groups, use_known=use_known)
         k = min(top_k, len(cand))
-        size = self.pipeline_chunk
-        if len(texts) < 2 * size:
-            q = (self.encode_text(texts, validated=True) if texts
-                 else np.zeros((0, matrix.shape[1]), np.float32))
-            out = self._top(texts, q, cand, matrix, w, k)
-            return out[0] if single else out
-        # A long list runs as a pipeline: while the network encodes one chunk (torch releases
-        # the GIL), this thread prepares the next chunk's tokens and n-grams and ranks the
-        # previous one, so the Python work and the tensor work overlap on two cores.
-        from concurrent.futures import ThreadPoolExecutor
-
-        chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
-        self.net.eval()
-        out = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="emojiqa-rank") as pool:
-            pending = pool.submit(self._encode_batch, self.text_batch(chunks[0],
-                                                                      validated=True))
-            for i, chunk in enumerate(chunks):
-                nxt = (self.text_batch(chunks[i + 1], validated=True)
-                       if i + 1 < len(chunks) else None)
-                q = pending.result()
-                if nxt is not None:
-                    pending = pool.submit(self._encode_batch, nxt)
-                out.extend(self._top(chunk, q, cand, matrix, w, k))
-        return out
-
-    def _encode_batch(self, batch: dict[str, torch.Tensor]) -> np.ndarray:
-        """Unit-length text codes of a prepared batch, float32 (any thread)."""
-        with torch.no_grad():  # grad mode is per thread
-            q = F.normalize(self.net.encode_text(batch), dim=-1)
-        return q.float().cpu().numpy()
+        q = (self.encode_text(texts, validated=True) if texts
+             else np.zeros((0, matrix.shape[1]), np.float32))
+        out = self._top(texts, q, cand, matrix, w, k)
+        return out[0] if single else out
 
     def _top(self, texts: list[str], q: np.ndarray, cand: EmojiSet, matrix: np.ndarray,
              w: float, k: int) -> list[list[RankedEmoji]]:
@@ -695,8 +666,7 @@ class EmojiRanker:
             res = []
             for v, i in zip(row_v, row_i, strict=True):
                 info = cand.info(i)
-                res.append(RankedEmoji(key=info.key, emoji=info.emoji, name=info.name,
-                                       score=float(v)))
+                res.append(RankedEmoji(info.key, info.emoji, info.name, v))
             out.append(res)
         return out
 
