@@ -124,7 +124,7 @@ class RankerConfig:
     weight_decay: float = 0.0
     clipnorm: float = 1.0
     batch_size: int = 128
-    epochs: int = 6
+    epochs: int = 15
     patience: int = 2
     early_stop: str = "macro_f1"
     emoji_style: str = "twemoji"
