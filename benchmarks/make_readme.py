@@ -210,6 +210,9 @@ def generic_section(name: str, title: str, data: Mapping[str, Any]) -> list[str]
     if data.get("targets"):
         out += ["Targets:", "", targets_table(data["targets"]), ""]
         shown = True
+    notes = data.get("notes")
+    if isinstance(notes, str | list) and notes:
+        out += [f"- {n}" for n in ([notes] if isinstance(notes, str) else notes)] + [""]
     if not shown:
         scalars = {k: v for k, v in data.items()
                    if isinstance(v, (int, float)) and not isinstance(v, bool)}

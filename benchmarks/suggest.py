@@ -40,8 +40,10 @@ from _common import (  # noqa: E402
     ROOT,
     add_common_args,
     apply_threads,
+    command_line,
     measured_command,
     print_table,
+    read_results,
     target,
     write_results,
 )
@@ -246,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="another model folder to score as a candidate best config")
     parser.add_argument("--epochs", type=int, default=1, help="epochs of the protocol models")
     parser.add_argument("--retrain", action="store_true", help="retrain the protocol models")
-    parser.add_argument("--skip-zeroshot", action="store_true", help="no protocol models")
+    parser.add_argument("--skip-zeroshot", action="store_true",
+                        help="train no protocol models; keep the zero-shot rows of the last "
+                             "run that measured them (marked from_earlier_run)")
     args = parser.parse_args(argv)
     apply_threads(args)
     from emojiqa.ranker import EmojiRanker
@@ -282,6 +286,17 @@ def main(argv: list[str] | None = None) -> int:
                          "n_queries", "n_candidates", ("random_recall_at_10", "rand R@10 %", 2),
                          ("random_median_rank", "rand median")],
                     title="Zero-shot protocols")
+    else:  # keep the protocol figures of the last run that measured them, marked as such
+        prev = read_results("suggest", quick, args.out) or {}
+        zs = [{**r, "from_earlier_run": True, "command": r.get("command") or prev.get("command"),
+               "date_utc": r.get("date_utc") or (prev.get("machine") or {}).get("date_utc")}
+              for r in prev.get("zero_shot", [])]
+        if zs:
+            data["notes"] = [f"zero-shot protocols: figures of the run of "
+                             f"{str(zs[0]['date_utc'])[:10]} (`{zs[0]['command']}`); this run "
+                             "was started with --skip-zeroshot"]
+    if not args.skip_zeroshot:
+        zs = [{**r, "command": command_line()} for r in zs]
     data["zero_shot"] = zs
 
     shown = texts[:5] if quick else texts
