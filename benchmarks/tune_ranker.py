@@ -1,0 +1,145 @@
+"""Choosing the ranker's ``default`` settings: variants trained and scored on the tuning split.
+
+Each variant is ``RankerConfig.named("default")`` with overrides. It trains on the airline
+training split (11,524 tweets), early-stops on val (1,463) and is reported by its best val
+macro-F1 and the epoch that reached it, with its training seconds per epoch measured in the
+same run. The test split is never touched here: settings are chosen on val, and
+``benchmarks/ranker.py`` scores the chosen ``default`` once on test. ``--task tweeteval`` does
+the same on TweetEval (fit on 90 % of train, tune on the other 10 %).
+
+Variants (``--variants`` takes more, each a comma-separated list of overrides):
+
+* the settings ``default`` had before: 128 conv channels, 65,536 n-gram buckets, batch 64;
+* ``default`` as it is (64 channels, 16,384 buckets, batch 128) and single changes of it.
+
+Example:
+    python benchmarks/tune_ranker.py --threads 2
+    python benchmarks/tune_ranker.py --task tweeteval --variants "" "epochs=6"
+    python benchmarks/tune_ranker.py --quick          # CI smoke: 1,500 tweets, 20 steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    add_common_args,
+    apply_threads,
+    print_table,
+    write_results,
+)
+
+#: The variants of a full run: overrides of ``RankerConfig.named("default")``.
+VARIANTS = (
+    "conv_channels=128,ngram_buckets=65536,batch_size=64",
+    "",
+    "conv_channels=128",
+    "ngram_buckets=65536",
+    "batch_size=64",
+    "lr=3e-3",
+    "num_words=10000",
+)
+
+
+def parse_overrides(spec: str) -> dict[str, Any]:
+    """``"a=1,b=(2, 3)"`` → ``{"a": 1, "b": (2, 3)}`` (values are Python literals).
+
+    Example:
+        >>> parse_overrides("lr=3e-3,char_ngrams=(3, 5)")
+        {'lr': 0.003, 'char_ngrams': (3, 5)}
+    """
+    out: dict[str, Any] = {}
+    if not spec.strip():
+        return out
+    tree = ast.parse(f"dict({spec})", mode="eval")
+    call = tree.body
+    if not isinstance(call, ast.Call) or call.args:
+        raise SystemExit(f"bad variant {spec!r}: write name=value pairs separated by commas")
+    for kw in call.keywords:
+        out[str(kw.arg)] = ast.literal_eval(kw.value)
+    return out
+
+
+def run_variant(spec: str, task: str, data: tuple[list, list], folder: Path,
+                quick: bool) -> dict[str, Any]:
+    """Train one variant; its best tuning macro-F1, best epoch and seconds per epoch."""
+    from emojiqa.ranker import RankerConfig
+    from emojiqa.train_ranker import train_ranker
+    from quality import bench_vae
+
+    train, tune = data
+    config = RankerConfig.named("default", **parse_overrides(spec))
+    vae, _ = bench_vae()
+    if folder.exists():
+        shutil.rmtree(folder)
+    kwargs: dict[str, Any] = {"epochs": 1, "max_steps": 20} if quick else {}
+    train_ranker(config, train, tune, folder, vae=vae, progress=False, seed=0,
+                 log=lambda s: None, **kwargs)
+    hist = json.loads((folder / "history.json").read_text())
+    f1 = hist["val_macro_f1"]
+    best = max(range(len(f1)), key=f1.__getitem__)
+    secs = [float(s) for s in hist["epoch_s"]]
+    return {"variant": spec or "(default as it is)", "task": task,
+            "tune_macro_f1": 100 * f1[best], "tune_accuracy": 100 * hist["val_acc"][best],
+            "best_epoch": best + 1, "epochs_run": len(f1),
+            "s_per_epoch": sum(secs) / len(secs), "batch_size": config.batch_size,
+            "curve": [round(100 * x, 2) for x in f1]}
+
+
+def load_data(task: str, quick: bool) -> tuple[list, list]:
+    """(train, tuning split) of a task."""
+    from emojiqa.datasets import load_airline
+
+    if task == "airline":
+        train, tune = load_airline("train"), load_airline("val")
+    else:
+        from ranker import tweeteval_fit_tune
+
+        train, tune = tweeteval_fit_tune()
+    if quick:
+        train, tune = train[:1500], tune[:300]
+    return train, tune
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    parser.add_argument("--task", choices=("airline", "tweeteval"), default="airline")
+    parser.add_argument("--variants", nargs="*", default=None,
+                        help='overrides of the default config, e.g. "lr=3e-3,batch_size=64" '
+                             '("" = default as it is)')
+    args = parser.parse_args(argv)
+    threads = apply_threads(args)
+    variants = list(args.variants) if args.variants is not None else list(VARIANTS)
+    if args.quick and args.variants is None:
+        variants = variants[:2]
+    data = load_data(args.task, args.quick)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in variants:
+            print(f"[{args.task}] {spec or '(default as it is)'} ...", flush=True)
+            rows.append(run_variant(spec, args.task, data, Path(tmp) / "run", args.quick))
+            print(f"    tune macro-F1 {rows[-1]['tune_macro_f1']:.1f} at epoch "
+                  f"{rows[-1]['best_epoch']}/{rows[-1]['epochs_run']}", flush=True)
+    print_table(rows, ["variant", "task", ("tune_macro_f1", "tune macro-F1", 1),
+                       ("tune_accuracy", "tune acc %", 1), "best_epoch", "epochs_run",
+                       "batch_size", ("s_per_epoch", "s/epoch", 2)],
+                title="Default-config variants on the tuning split")
+    split = "val" if args.task == "airline" else "10 % of train"
+    write_results("tune_ranker", {
+        "threads": threads, "task": args.task, "rows": rows,
+        "notes": [f"{args.task}: trained on train, early stopping and scores on {split} "
+                  "(the tuning split); test is scored only by benchmarks/ranker.py"],
+    }, quick=args.quick, out=args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
