@@ -30,7 +30,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 OUT_MD = ROOT / "docs" / "readme" / "results.md"
 #: Benchmarks owned elsewhere, rendered generically (their ``rows`` / ``targets`` tables).
 OTHER = (("vae", "VAE"), ("ranker", "Ranker"),
-         ("tune_ranker", "Choosing the default ranker settings (tuning split)"),
+         ("tune_ranker", "Choosing the default ranker settings (airline val)"),
+         ("tune_ranker_tweeteval", "Choosing the default ranker settings (TweetEval tuning split)"),
          ("suggest", "Suggestions"),
          ("web", "Web server"), ("scale", "Batch and distributed scale"),
          ("fuzz", "Robustness (fuzzing)"))

@@ -5,7 +5,8 @@ training split (11,524 tweets), early-stops on val (1,463) and is reported by it
 macro-F1 and the epoch that reached it, with its training seconds per epoch measured in the
 same run. The test split is never touched here: settings are chosen on val, and
 ``benchmarks/ranker.py`` scores the chosen ``default`` once on test. ``--task tweeteval`` does
-the same on TweetEval (fit on 90 % of train, tune on the other 10 %).
+the same on TweetEval (fit on 90 % of train, tune on the other 10 %) and writes
+``tune_ranker_tweeteval.json`` instead of ``tune_ranker.json``.
 
 Variants (``--variants`` takes more, each a comma-separated list of overrides):
 
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                        "batch_size", ("s_per_epoch", "s/epoch", 2)],
                 title="Default-config variants on the tuning split")
     split = "val" if args.task == "airline" else "10 % of train"
-    write_results("tune_ranker", {
+    write_results("tune_ranker" if args.task == "airline" else "tune_ranker_tweeteval", {
         "threads": threads, "task": args.task, "rows": rows,
         "notes": [f"{args.task}: trained on train, early stopping and scores on {split} "
                   "(the tuning split); test is scored only by benchmarks/ranker.py"],
