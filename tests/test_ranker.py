@@ -179,15 +179,20 @@ def test_rank_of_a_list_matches_each_text_alone_with_the_boost(twemoji):
 
 
 def test_training_bag_and_trim_give_the_embedding_bag_gradients(twemoji):
-    """The training path (gather + index_add_, batch trimmed to its longest text) computes
-    the same features and the same gradients as nn.EmbeddingBag over the full width."""
+    """The training path (distinct ids + counts as a sparse mean, batch trimmed to its
+    longest text) computes the same features and gradients as nn.EmbeddingBag over every id
+    at the full width."""
+    from emojiqa.train_ranker import _batch, _text_tensors
+
     r = tiny_ranker(twemoji)
     net = r.net.train()
-    texts = ["great flight thanks", "late again awful where is my bag", "ok", "zzz"]
-    batch = r.text_batch(texts)
-    ids, offsets = batch["bag_ids"], batch["bag_offsets"]
-    ids = torch.cat([ids, torch.zeros(3, dtype=torch.long)])  # a text of padding ids only
-    offsets = torch.cat([offsets, torch.tensor([len(batch["bag_ids"])])])
+    texts = ["great flight thanks thanks", "late again awful where is my bag", "ok", "zzz", ""]
+    raw = r.text_batch(texts[:-1]) | {}
+    ids = torch.cat([raw["bag_ids"], torch.zeros(1, dtype=torch.long)])  # "": padding only
+    offsets = torch.cat([raw["bag_offsets"], torch.tensor([len(raw["bag_ids"])])])
+    tt = _text_tensors(r, texts)
+    batch = _batch(tt, torch.arange(len(texts)), torch.device("cpu"))
+    assert len(batch["bag_ids"]) < len(ids)  # repeated n-grams were merged into counts
 
     def grads(fn):
         net.zero_grad(set_to_none=True)
@@ -196,12 +201,13 @@ def test_training_bag_and_trim_give_the_embedding_bag_gradients(twemoji):
         return out.detach(), {k: p.grad.clone() for k, p in net.named_parameters()
                                if p.grad is not None}
 
-    fast, g_fast = grads(lambda: net._bag(ids, offsets))
+    fast, g_fast = grads(lambda: net._bag(batch["bag_ids"], batch["bag_offsets"],
+                                          batch["bag_counts"]))
     ref, g_ref = grads(lambda: net.bag(ids, offsets))
     assert torch.allclose(fast, ref, atol=1e-6) and (fast[-1] == 0).all()
     assert torch.allclose(g_fast["bag.weight"], g_ref["bag.weight"], atol=1e-6)
 
-    tokens = batch["tokens"]
+    tokens = raw["tokens"]
     trimmed, g_trim = grads(lambda: net._token_features(tokens))
     full, g_full = grads(lambda: net.tower(net.embedding(tokens), tokens != 0))
     assert torch.allclose(trimmed, full, atol=1e-5)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,26 +329,31 @@ class RankerNet(nn.Module):
             out[idx] = self.tower(self.embedding(sub), sub != 0)
         return out
 
-    def _bag(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    def _bag(self, ids: torch.Tensor, offsets: torch.Tensor,
+             counts: torch.Tensor | None = None) -> torch.Tensor:
         """Mean of the n-gram vectors of each text (padding id 0 left out; no id: 0).
 
-        ``nn.EmbeddingBag`` computes it; for a training-sized batch with gradients the same
-        mean as a gather + ``index_add_`` trains about twice as fast on CPU (its backward
-        skips the bag's offset bookkeeping), so training uses that.
+        ``ids``/``offsets`` as ``nn.EmbeddingBag`` takes them (what :meth:`EmojiRanker.
+        text_batch` gives), which computes the mean. With ``counts`` (training batches, see
+        :func:`emojiqa.train_ranker`) each text's ids are sorted and distinct and
+        ``counts`` holds how often each occurs; the mean is then a sparse ``(B, buckets)``
+        CSR matrix (``count / total`` at each id, 0 at padding) times the table: the same
+        values and gradients, and the backward is one sparse-dense product instead of the
+        bag's per-id bookkeeping (2–3× faster on CPU).
         """
-        if not (torch.is_grad_enabled() and self.bag.weight.requires_grad
-                and ids.numel() <= 100_000):
+        weight = self.bag.weight
+        if counts is None:
             return self.bag(ids, offsets)
         n = offsets.numel()
-        seg = torch.repeat_interleave(
-            torch.arange(n, device=ids.device),
-            torch.diff(offsets, append=offsets.new_tensor([ids.numel()])))
-        keep = ids != 0
-        if not bool(keep.all()):
-            ids, seg = ids[keep], seg[keep]
-        sums = self.bag.weight.new_zeros(n, self.bag.weight.shape[1]).index_add_(
-            0, seg, F.embedding(ids, self.bag.weight))
-        return sums / torch.bincount(seg, minlength=n).clamp(min=1)[:, None]
+        ends = torch.cat([offsets, offsets.new_tensor([ids.numel()])])
+        seg = torch.repeat_interleave(torch.arange(n, device=ids.device), ends.diff())
+        real = counts.to(weight.dtype) * (ids != 0)
+        total = torch.zeros(n, dtype=weight.dtype, device=ids.device).index_add_(0, seg, real)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support.*")
+            mean = torch.sparse_csr_tensor(ends, ids, real / total.clamp(min=1)[seg],
+                                           (n, weight.shape[0]), check_invariants=False)
+        return mean @ weight
 
     def encode_text(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Prepared text batch → ``(B, shared_dims[-1])`` codes (not normalised)."""
@@ -357,7 +363,8 @@ class RankerNet(nn.Module):
         if "minilm" in batch:
             parts.append(batch["minilm"])  # (B, 384)
         if self.bag is not None:
-            parts.append(self._bag(batch["bag_ids"], batch["bag_offsets"]))  # (B, ngram_dim)
+            parts.append(self._bag(batch["bag_ids"], batch["bag_offsets"],
+                                   batch.get("bag_counts")))  # (B, ngram_dim)
         x = self.drop(torch.cat(parts, 1))
         return self._shared(F.relu(self.text_proj(x)))  # (B, D)
 

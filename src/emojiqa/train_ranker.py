@@ -108,9 +108,12 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
     if c.ngram_buckets:
         ids, offsets = ngram_batch(texts, [ranker.tokenizer.words(t) for t in texts],
                                    c.ngram_buckets, c.word_ngrams, tuple(c.char_ngrams), {})
-        ends = [*offsets[1:].tolist(), len(ids)]
-        out["bags"] = [torch.from_numpy(ids[a:b]) for a, b in zip(offsets.tolist(), ends,
-                                                                   strict=True)]
+        # per text: its distinct ids, sorted, and how often each occurs (for the sparse mean)
+        text_of = np.repeat(np.arange(len(texts)), np.diff(np.append(offsets, len(ids))))
+        keys, counts = np.unique(text_of * c.ngram_buckets + ids, return_counts=True)
+        rows = keys // c.ngram_buckets
+        out["bags"] = (keys % c.ngram_buckets, counts,
+                       np.searchsorted(rows, np.arange(len(texts) + 1)))  # ids, counts, starts
     return out
 
 
@@ -122,11 +125,14 @@ def _batch(tt: dict[str, Any], idx: torch.Tensor, device: torch.device
     if "minilm" in tt:
         b["minilm"] = tt["minilm"][idx].to(device)
     if "bags" in tt:
-        parts = [tt["bags"][i] for i in idx.tolist()]
-        lens = torch.tensor([len(p) for p in parts])
-        b["bag_ids"] = torch.cat(parts).to(device)
-        b["bag_offsets"] = torch.cat([torch.zeros(1, dtype=torch.long),
-                                      lens.cumsum(0)[:-1]]).to(device)
+        ids, counts, starts = tt["bags"]
+        spans = [(starts[i], starts[i + 1]) for i in idx.tolist()]
+        lens = np.array([e - s for s, e in spans])
+        b["bag_ids"] = torch.from_numpy(np.concatenate([ids[s:e] for s, e in spans])).to(device)
+        b["bag_counts"] = torch.from_numpy(
+            np.concatenate([counts[s:e] for s, e in spans])).to(device)
+        b["bag_offsets"] = torch.from_numpy(np.concatenate([[0], np.cumsum(lens)[:-1]])).to(
+            device)
     return b
 
 
