@@ -106,14 +106,27 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
     if c.text_tower == "minilm":
         out["minilm"] = torch.from_numpy(minilm_encoder().embed(texts, progress=False))
     if c.ngram_buckets:
-        ids, offsets = ngram_batch(texts, [ranker.tokenizer.words(t) for t in texts],
-                                   c.ngram_buckets, c.word_ngrams, tuple(c.char_ngrams), {})
-        # per text: its distinct ids, sorted, and how often each occurs (for the sparse mean)
-        text_of = np.repeat(np.arange(len(texts)), np.diff(np.append(offsets, len(ids))))
-        keys, counts = np.unique(text_of * c.ngram_buckets + ids, return_counts=True)
-        rows = keys // c.ngram_buckets
-        out["bags"] = (keys % c.ngram_buckets, counts,
-                       np.searchsorted(rows, np.arange(len(texts) + 1)))  # ids, counts, starts
+        # per text: its distinct ids, sorted, and how often each occurs (for the sparse mean),
+        # as three flat arrays; built in chunks so the temporaries stay small
+        cache: dict = {}
+        ids_parts, count_parts, sizes = [], [], []
+        for lo in range(0, len(texts), 4096):
+            chunk = texts[lo:lo + 4096]
+            ids, offsets = ngram_batch(chunk, [ranker.tokenizer.words(t) for t in chunk],
+                                       c.ngram_buckets, c.word_ngrams, tuple(c.char_ngrams),
+                                       cache)
+            text_of = np.repeat(np.arange(len(chunk)), np.diff(np.append(offsets, len(ids))))
+            keys, counts = np.unique(text_of * c.ngram_buckets + ids, return_counts=True)
+            ids_parts.append(keys % c.ngram_buckets)
+            count_parts.append(counts)
+            sizes.append(np.bincount(keys // c.ngram_buckets, minlength=len(chunk)))
+            if len(cache) > 500_000:
+                cache.clear()
+        empty = np.zeros(0, dtype=np.int64)
+        out["bags"] = (np.concatenate(ids_parts) if ids_parts else empty,
+                       np.concatenate(count_parts) if count_parts else empty,
+                       np.concatenate([[0], np.cumsum(np.concatenate(sizes) if sizes
+                                                      else empty)]))  # ids, counts, starts
     return out
 
 
