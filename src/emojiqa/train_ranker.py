@@ -107,7 +107,8 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
         out["minilm"] = torch.from_numpy(minilm_encoder().embed(texts, progress=False))
     if c.ngram_buckets:
         # per text: its distinct ids, sorted, and how often each occurs (for the sparse mean),
-        # as three flat arrays; built in chunks so the temporaries stay small
+        # as three flat arrays (int32 ids, uint16 counts: a few bytes per id at a million
+        # texts); built in chunks so the temporaries stay small
         cache: dict = {}
         ids_parts, count_parts, sizes = [], [], []
         for lo in range(0, len(texts), 4096):
@@ -117,8 +118,9 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
                                        cache)
             text_of = np.repeat(np.arange(len(chunk)), np.diff(np.append(offsets, len(ids))))
             keys, counts = np.unique(text_of * c.ngram_buckets + ids, return_counts=True)
-            ids_parts.append(keys % c.ngram_buckets)
-            count_parts.append(counts)
+            ids_parts.append((keys % c.ngram_buckets).astype(
+                np.int32 if c.ngram_buckets < 2**31 else np.int64))
+            count_parts.append(counts.astype(np.uint16 if counts.max() < 2**16 else np.int32))
             sizes.append(np.bincount(keys // c.ngram_buckets, minlength=len(chunk)))
             if len(cache) > 500_000:
                 cache.clear()
@@ -141,9 +143,10 @@ def _batch(tt: dict[str, Any], idx: torch.Tensor, device: torch.device
         ids, counts, starts = tt["bags"]
         spans = [(starts[i], starts[i + 1]) for i in idx.tolist()]
         lens = np.array([e - s for s, e in spans])
-        b["bag_ids"] = torch.from_numpy(np.concatenate([ids[s:e] for s, e in spans])).to(device)
+        b["bag_ids"] = torch.from_numpy(
+            np.concatenate([ids[s:e] for s, e in spans]).astype(np.int64)).to(device)
         b["bag_counts"] = torch.from_numpy(
-            np.concatenate([counts[s:e] for s, e in spans])).to(device)
+            np.concatenate([counts[s:e] for s, e in spans]).astype(np.int64)).to(device)
         b["bag_offsets"] = torch.from_numpy(np.concatenate([[0], np.cumsum(lens)[:-1]])).to(
             device)
     return b
