@@ -271,8 +271,8 @@ def _save_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer,
 def _load_checkpoint(path: Path, model: VAE, opt: torch.optim.Optimizer,
                      noise: torch.Generator) -> dict[str, Any]:
     try:
-        state = torch.load(io.BytesIO(path.read_bytes()), map_location=model.device,
-                           weights_only=True)
+        raw = io.BytesIO(path.read_bytes())
+        state = torch.load(raw, map_location=model.device, weights_only=True)  # no pickles
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         noise.set_state(state["noise"].cpu() if noise.device.type == "cpu" else state["noise"])
