@@ -22,10 +22,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -443,8 +443,8 @@ class EmojiRanker:
         self._answer_images = answer_images
         self._emojis: EmojiSet | None = None
         self._ngram_cache: dict = {}
-        self._matrix_cache: dict[tuple, tuple[EmojiSet, EmojiSet, np.ndarray]] = {}
-        self._keyword_cache: dict[int, tuple[EmojiSet, KeywordIndex]] = {}
+        self._matrix_cache: dict[tuple, tuple[EmojiSet, Any]] = {}  # see _cached
+        self._keyword_cache: dict[tuple, tuple[EmojiSet, Any]] = {}
         #: Keyword-boost weight :meth:`rank` uses when it is given none (0 turns it off).
         self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._answer_set: EmojiSet | None = None
@@ -599,21 +599,17 @@ class EmojiRanker:
             if bad:
                 raise ValueError(f"unknown emoji group(s) {bad}; groups in this set are "
                                  f"{sorted(g for g in known_groups if g)}")
-        ck = (id(es), len(es), group_skin_tones, tone, gs, xs, use_known)
-        hit = self._matrix_cache.get(ck)
-        if hit is not None and hit[0] is es:  # same object, not a recycled id
-            return hit[1], hit[2]
-        cand = es
-        if group_skin_tones or gs or xs:
-            cand = es.filter(skin_tones=not group_skin_tones, groups=gs, exclude_groups=xs)
-        if group_skin_tones and tone is not None:
-            idx = [es.index(es.with_skin_tone(k, tone)) for k in cand.keys]
-            cand = es.subset(idx)
-        matrix = self.encode_emojis(cand, use_known=use_known)
-        if len(self._matrix_cache) > 16:
-            self._matrix_cache.clear()
-        self._matrix_cache[ck] = (es, cand, matrix)
-        return cand, matrix
+        def build() -> tuple[EmojiSet, np.ndarray]:
+            cand = es
+            if group_skin_tones or gs or xs:
+                cand = es.filter(skin_tones=not group_skin_tones, groups=gs, exclude_groups=xs)
+            if group_skin_tones and tone is not None:
+                idx = [es.index(es.with_skin_tone(k, tone)) for k in cand.keys]
+                cand = es.subset(idx)
+            return cand, self.encode_emojis(cand, use_known=use_known)
+
+        return _cached(self._matrix_cache, es,
+                       (len(es), group_skin_tones, tone, gs, xs, use_known), build)
 
     def rank(self, text: str | Sequence[str], top_k: int = 5,
              emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,
@@ -679,14 +675,7 @@ class EmojiRanker:
 
     def _keyword_index(self, cand: EmojiSet) -> KeywordIndex:
         """The (cached) :class:`~emojiqa.keywords.KeywordIndex` of a candidate set."""
-        hit = self._keyword_cache.get(id(cand))
-        if hit is not None and hit[0] is cand:
-            return hit[1]
-        index = KeywordIndex(cand)
-        if len(self._keyword_cache) > 16:
-            self._keyword_cache.clear()
-        self._keyword_cache[id(cand)] = (cand, index)
-        return index
+        return _cached(self._keyword_cache, cand, (), lambda: KeywordIndex(cand))
 
     # persistence ----------------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike[str], *, half: bool = False,
@@ -764,6 +753,26 @@ class EmojiRanker:
                 [lookup[k] if k in lookup else es.image(es.index(k)) for k in keys])
             ranker._answer_set = None
         return ranker
+
+
+_T = TypeVar("_T")
+
+
+def _cached(cache: dict[tuple, tuple[Any, Any]], owner: EmojiSet, key: tuple,
+            build: Callable[[], _T]) -> _T:
+    """``build()`` for ``owner`` (an emoji set) and ``key``, kept in ``cache``.
+
+    Entries are keyed by the owner's ``id`` and checked by identity, so a recycled id never
+    returns another set's value; the cache is emptied when it passes 16 entries.
+    """
+    hit = cache.get((id(owner), *key))
+    if hit is not None and hit[0] is owner:
+        return hit[1]
+    value = build()
+    if len(cache) > 16:
+        cache.clear()
+    cache[(id(owner), *key)] = (owner, value)
+    return value
 
 
 def _text_list(texts: Any) -> list[str]:

@@ -297,6 +297,8 @@ def glove_matrix(tokenizer: Tokenizer, glove: tuple[list[str], np.ndarray],
 # ------------------------------------------------------------------------------------------
 # hashed n-grams (fastText-style)
 
+#: The bag of a text with no n-gram at all: one padding id (left out of the mean).
+_PAD_ID = np.zeros(1, dtype=np.int64)
 
 
 def ngram_ids(text: str, buckets: int, words: Sequence[str], word_ngrams: int = 2,
@@ -377,9 +379,6 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
             n_ids += 1
     ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     return ids, np.array(starts, dtype=np.int64)
-
-
-_PAD_ID = np.zeros(1, dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------------------
