@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 
@@ -117,3 +118,20 @@ def test_bad_training_data(tmp_path, data, vae):
     blocker.write_text("x")
     with pytest.raises(TrainingError, match="cannot write"):
         run(blocker / "out", data, vae)
+
+
+def test_ngram_table_learns_at_its_own_rate(tmp_path, data, vae):
+    # one Adam step moves each weight by about lr * sign(grad): the n-gram table by
+    # lr * ngram_lr_scale, everything else by lr, from the same initialisation and batch
+    nets = {}
+    for scale in (1.0, 10.0):
+        cfg = dataclasses.replace(CFG, ngram_lr_scale=scale)
+        run(tmp_path / str(scale), data, vae, config=cfg, epochs=1, max_steps=1)
+        nets[scale] = final_weights(tmp_path / str(scale))
+    a, b = nets[1.0], nets[10.0]
+    for k in a:
+        if k == "bag.weight":
+            step = float((b[k] - a[k]).abs().max())
+            assert step == pytest.approx(9 * CFG.lr, rel=0.05)
+        else:
+            assert torch.equal(a[k], b[k]), k

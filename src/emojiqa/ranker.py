@@ -70,6 +70,7 @@ class RankerConfig:
         conv_channels / conv_kernels: the ``cnn`` and ``attention`` towers.
         ngram_buckets: hashed word/char n-gram bag size (0 = no bag).
         ngram_dim / word_ngrams / char_ngrams: the bag's vector size and n-gram ranges.
+        ngram_lr_scale: the n-gram table's learning rate is ``lr * ngram_lr_scale``.
         side_dim: size of each side before the shared tower (the seed: 10).
         answer_tower: ``latent`` (VAE μ) or ``pixels`` (small CNN over RGBA).
         answer_hidden: hidden Dense sizes of the latent tower (the seed, bug kept: ``()``).
@@ -105,6 +106,7 @@ class RankerConfig:
     ngram_dim: int = 32
     word_ngrams: int = 2
     char_ngrams: tuple[int, ...] = (2, 5)
+    ngram_lr_scale: float = 1.0
     side_dim: int = 128
     answer_tower: str = "latent"
     answer_hidden: tuple[int, ...] = (64,)
@@ -147,6 +149,8 @@ class RankerConfig:
             raise ConfigError(f"max_len={self.max_len} must be >= pool={self.pool}")
         if self.text_tower == "bag" and self.ngram_buckets < 2:
             raise ConfigError("text_tower='bag' needs ngram_buckets >= 2")
+        if not self.ngram_lr_scale > 0:
+            raise ConfigError(f"ngram_lr_scale must be > 0, got {self.ngram_lr_scale}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if len(self.char_ngrams) != 2:

@@ -290,11 +290,15 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
 
         model = DDP(net, find_unused_parameters=True)
     params = [p for p in net.parameters() if p.requires_grad]
+    # the n-gram table learns at its own rate: each row is touched by few steps, and at the
+    # network's rate most rows barely leave their initialisation within an epoch budget
+    bag = [p for p in net.bag.parameters() if p.requires_grad] if net.bag is not None else []
+    groups = [{"params": [p for p in params if all(p is not b for b in bag)]},
+              {"params": bag, "lr": c.lr * c.ngram_lr_scale}]
     try:  # the fused kernel is ~3x faster on CPU for the large n-gram table
-        opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay,
-                               fused=True)
+        opt = torch.optim.Adam(groups, lr=c.lr, weight_decay=c.weight_decay, fused=True)
     except (RuntimeError, TypeError):
-        opt = torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        opt = torch.optim.Adam(groups, lr=c.lr, weight_decay=c.weight_decay)
 
     state = {"epoch": 0, "step": 0, "history": {}, "best": None, "best_epoch": -1, "bad": 0,
              "run_loss": 0.0, "run_n": 0.0}
