@@ -213,3 +213,90 @@ def test_training_bag_and_trim_give_the_embedding_bag_gradients(twemoji):
     assert torch.allclose(trimmed, full, atol=1e-5)
     for k in g_full:
         assert torch.allclose(g_trim[k], g_full[k], atol=1e-5), k
+
+
+def test_idf_bag_training_path_matches_inference_and_a_hand_computed_case(twemoji, tmp_path):
+    """``ngram_weighting="idf"``: the training path (distinct ids + counts, sparse) and the
+    inference path (EmbeddingBag with per-occurrence weights) give the same features and
+    gradients, equal to sum(count * idf * v) / sqrt(sum(count * idf^2)) computed by hand;
+    the idf survives save → load."""
+    from emojiqa.train_ranker import _batch, _text_tensors
+
+    r = tiny_ranker(twemoji, ngram_weighting="idf")
+    net = r.net.train()
+    net.bag_idf.copy_(torch.linspace(1.0, 5.0, net.bag_idf.numel()))
+    texts = ["great flight thanks thanks", "late again awful where is my bag", "ok", "zzz"]
+    raw = r.text_batch(texts)
+    tt = _text_tensors(r, texts)
+    batch = _batch(tt, torch.arange(len(texts)), torch.device("cpu"))
+
+    def grads(fn):
+        net.zero_grad(set_to_none=True)
+        out = fn()
+        (out * torch.arange(out.numel()).reshape(out.shape)).sum().backward()
+        return out.detach(), net.bag.weight.grad.clone()
+
+    train, g_train = grads(lambda: net._bag(batch["bag_ids"], batch["bag_offsets"],
+                                            batch["bag_counts"]))
+    infer, g_infer = grads(lambda: net._bag(raw["bag_ids"], raw["bag_offsets"]))
+    assert torch.allclose(train, infer, atol=1e-6)
+    assert torch.allclose(g_train, g_infer, atol=1e-6)
+    ends = [*raw["bag_offsets"].tolist(), len(raw["bag_ids"])]
+    with torch.no_grad():
+        for i in range(len(texts)):
+            ids = raw["bag_ids"][ends[i]:ends[i + 1]]
+            ids = ids[ids != 0]
+            w = net.bag_idf[ids]
+            want = (w[:, None] * net.bag.weight[ids]).sum(0) / w.square().sum().sqrt()
+            assert torch.allclose(infer[i], want, atol=1e-5)
+    net.eval()
+    r.save_pretrained(tmp_path / "m")
+    r2 = EmojiRanker.from_pretrained(tmp_path / "m")
+    assert torch.equal(r2.net.bag_idf, net.bag_idf)
+    assert np.allclose(r2.encode_text(texts), r.encode_text(texts), atol=1e-6)
+
+
+def test_idf_is_set_from_the_training_texts(tmp_path):
+    """train_ranker sets each bucket's smoothed idf, log((1 + N) / (1 + df)) + 1, from the
+    training texts: an n-gram in every text gets 1, one in no text log(N + 1) + 1."""
+    import math
+
+    from emojiqa.datasets import Example
+    from emojiqa.train_ranker import train_ranker
+
+    keys = ["1f389", "1f621"]
+    train = [Example(f"flight {w}", keys[i % 2]) for i, w in
+             enumerate(["great", "awful", "thanks", "late", "love", "worst"] * 3)]
+    cfg = RankerConfig.named("default", text_tower="bag", ngram_weighting="idf",
+                             ngram_buckets=256, ngram_dim=4, side_dim=8, shared_dims=(8, 6),
+                             epochs=1, patience=0)
+    vae = VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
+    r = train_ranker(cfg, train, train[:4], tmp_path / "run", vae=vae, progress=False,
+                     glove=False, log=lambda s: None)
+    idf = r.net.bag_idf
+    n = len(train)
+    flight = int(r.text_batch(["flight"])["bag_ids"][0])  # the word 1-gram, in every text
+    assert math.isclose(float(idf[flight]), 1.0, rel_tol=1e-6)
+    assert math.isclose(float(idf.max()), math.log(n + 1) + 1, rel_tol=1e-6)
+    assert float(idf.min()) >= 1.0 - 1e-6
+
+
+def test_models_saved_before_added_fields_still_load(twemoji, tmp_path):
+    """A model folder written before ``ngram_lr_scale`` / ``ngram_weighting`` existed loads
+    with their defaults (its behaviour then); any other missing field is still an error."""
+    import json
+
+    r = tiny_ranker(twemoji)
+    r.save_pretrained(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    data = json.loads(path.read_text())
+    for name in RankerConfig.ADDED_FIELDS:
+        del data["config"][name]
+    path.write_text(json.dumps(data))
+    r2 = EmojiRanker.from_pretrained(tmp_path / "m")
+    assert r2.config == r.config
+    assert r2.rank(TEXTS, top_k=2, emojis="answers") == r.rank(TEXTS, top_k=2, emojis="answers")
+    del data["config"]["lr"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"missing field\(s\) \['lr'\]"):
+        EmojiRanker.from_pretrained(tmp_path / "m")

@@ -148,11 +148,12 @@ class KeywordIndex:
             return sims
         pos = np.concatenate(cols) + np.repeat(np.asarray(rows, dtype=np.int64) * self.size,
                                                sizes)
-        acc = np.zeros(sims.size, dtype=np.float32)
-        np.add.at(acc, pos, np.concatenate(logs))  # log prod(1 - s) per (text, candidate)
+        # log prod(1 - s) per distinct (text, candidate), summed in float64 by bincount
+        uniq, inv = np.unique(pos, return_inverse=True)
+        acc = np.bincount(inv, weights=np.concatenate(logs), minlength=len(uniq))
         flat = sims.reshape(-1)
-        # noisy-or 1 - prod(1 - s); a position listed twice gets the same value twice
-        flat[pos] = flat[pos] + np.float32(weight) * (1.0 - np.exp(acc[pos]))
+        # noisy-or 1 - prod(1 - s)
+        flat[uniq] += np.float32(weight) * (1.0 - np.exp(acc)).astype(np.float32)
         return sims
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:

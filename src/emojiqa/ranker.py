@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ PRETRAINED_DIR = Path(__file__).parent / "pretrained" / "ranker"
 TEXT_TOWERS = ("bilstm", "cnn", "attention", "bag", "minilm")
 ANSWER_TOWERS = ("latent", "pixels")
 LOSSES = ("hinge", "hinge_all", "infonce")
+NGRAM_WEIGHTINGS = ("mean", "idf")
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ class RankerConfig:
         ngram_buckets: hashed word/char n-gram bag size (0 = no bag).
         ngram_dim / word_ngrams / char_ngrams: the bag's vector size and n-gram ranges.
         ngram_lr_scale: the n-gram table's learning rate is ``lr * ngram_lr_scale``.
+        ngram_weighting: how a text's n-gram vectors are pooled: ``mean`` (fastText) or
+            ``idf`` (each occurrence weighted by its bucket's inverse document frequency over
+            the training texts, the weights L2-normalised per text: a linear layer over the
+            text's TF-IDF vector, as TF-IDF + logistic regression sees it).
         side_dim: size of each side before the shared tower (the seed: 10).
         answer_tower: ``latent`` (VAE μ) or ``pixels`` (small CNN over RGBA).
         answer_hidden: hidden Dense sizes of the latent tower (the seed, bug kept: ``()``).
@@ -92,6 +97,11 @@ class RankerConfig:
         emoji_style: bundled style of the default candidate set.
     """
 
+    #: Fields added after the first release; a model folder saved without them loads with
+    #: their defaults, which reproduce how it was trained (:func:`~emojiqa.storage.
+    #: config_from_dict`).
+    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("ngram_lr_scale", "ngram_weighting")
+
     name: str = "default"
     text_tower: str = "attention"
     num_words: int = 20000
@@ -107,6 +117,7 @@ class RankerConfig:
     word_ngrams: int = 2
     char_ngrams: tuple[int, ...] = (2, 5)
     ngram_lr_scale: float = 1.0
+    ngram_weighting: str = "mean"
     side_dim: int = 128
     answer_tower: str = "latent"
     answer_hidden: tuple[int, ...] = (64,)
@@ -134,7 +145,8 @@ class RankerConfig:
 
     def __post_init__(self) -> None:
         choices = {"text_tower": TEXT_TOWERS, "answer_tower": ANSWER_TOWERS, "loss": LOSSES,
-                   "latent_stats": ("answers", "all"), "early_stop": ("loss", "macro_f1")}
+                   "latent_stats": ("answers", "all"), "early_stop": ("loss", "macro_f1"),
+                   "ngram_weighting": NGRAM_WEIGHTINGS}
         for fname, allowed in choices.items():
             if getattr(self, fname) not in allowed:
                 raise ConfigError(f"RankerConfig.{fname}={getattr(self, fname)!r} is not "
@@ -270,11 +282,14 @@ class RankerNet(nn.Module):
             feat += self.tower.out_dim
         elif c.text_tower == "minilm":
             feat += MiniLMEncoder.dim
-        self.bag = (nn.EmbeddingBag(c.ngram_buckets, c.ngram_dim, mode="mean", padding_idx=0)
-                    if c.ngram_buckets else None)
+        idf = c.ngram_weighting == "idf"
+        self.bag = (nn.EmbeddingBag(c.ngram_buckets, c.ngram_dim, mode="sum" if idf else "mean",
+                                    padding_idx=0) if c.ngram_buckets else None)
         if self.bag is not None:
             nn.init.normal_(self.bag.weight, std=0.1)
             feat += c.ngram_dim
+        if self.bag is not None and idf:  # per-bucket idf, set from the training texts
+            self.register_buffer("bag_idf", torch.ones(c.ngram_buckets))
         self.text_proj = nn.Linear(feat, c.side_dim)
         if c.answer_tower == "latent":
             self.register_buffer("latent_mean", torch.zeros(latent_dim))
@@ -335,7 +350,9 @@ class RankerNet(nn.Module):
 
     def _bag(self, ids: torch.Tensor, offsets: torch.Tensor,
              counts: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean of the n-gram vectors of each text (padding id 0 left out; no id: 0).
+        """Mean of the n-gram vectors of each text (padding id 0 left out; no id: 0), or with
+        ``ngram_weighting="idf"`` their sum weighted by ``bag_idf``, the weights of a text
+        L2-normalised over its n-gram occurrences.
 
         ``ids``/``offsets`` as ``nn.EmbeddingBag`` takes them (what :meth:`EmojiRanker.
         text_batch` gives), which computes the mean. With ``counts`` (training batches, see
@@ -346,16 +363,28 @@ class RankerNet(nn.Module):
         bag's per-id bookkeeping (2–3× faster on CPU).
         """
         weight = self.bag.weight
-        if counts is None:
-            return self.bag(ids, offsets)
+        idf: torch.Tensor | None = getattr(self, "bag_idf", None)
         n = offsets.numel()
         ends = torch.cat([offsets, offsets.new_tensor([ids.numel()])])
         seg = torch.repeat_interleave(torch.arange(n, device=ids.device), ends.diff())
+        if counts is None:
+            if idf is None:
+                return self.bag(ids, offsets)
+            w = idf[ids] * (ids != 0)
+            norm = torch.zeros(n, dtype=w.dtype, device=ids.device).index_add_(0, seg, w * w)
+            return self.bag(ids, offsets, per_sample_weights=w / norm.sqrt().clamp(min=1e-12)[seg])
         real = counts.to(weight.dtype) * (ids != 0)
-        total = torch.zeros(n, dtype=weight.dtype, device=ids.device).index_add_(0, seg, real)
+        if idf is None:
+            total = torch.zeros(n, dtype=weight.dtype, device=ids.device).index_add_(0, seg, real)
+            vals = real / total.clamp(min=1)[seg]
+        else:  # count * idf, normalised by the L2 norm over occurrences: sqrt(sum count idf^2)
+            w = idf[ids]
+            norm = torch.zeros(n, dtype=w.dtype, device=ids.device).index_add_(
+                0, seg, real * w * w)
+            vals = real * w / norm.sqrt().clamp(min=1e-12)[seg]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support.*")
-            mean = torch.sparse_csr_tensor(ends, ids, real / total.clamp(min=1)[seg],
+            mean = torch.sparse_csr_tensor(ends, ids, vals,
                                            (n, weight.shape[0]), check_invariants=False)
         return mean @ weight
 
@@ -449,6 +478,7 @@ class EmojiRanker:
         self._ngram_cache: dict = {}
         self._matrix_cache: dict[tuple, tuple[EmojiSet, Any]] = {}  # see _cached
         self._keyword_cache: dict[tuple, tuple[EmojiSet, Any]] = {}
+        self._meta_cache: dict[tuple, tuple[EmojiSet, Any]] = {}
         #: Keyword-boost weight :meth:`rank` uses when it is given none (0 turns it off).
         self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._answer_set: EmojiSet | None = None
@@ -668,14 +698,18 @@ class EmojiRanker:
             self._keyword_index(cand).add_to(sims, texts, w)
         scores = torch.from_numpy(sims)
         vals, idx = scores.topk(k, dim=1) if k else (scores[:, :0], scores[:, :0].long())
-        out = []
-        for row_v, row_i in zip(vals.tolist(), idx.tolist(), strict=True):
-            res = []
-            for v, i in zip(row_v, row_i, strict=True):
-                info = cand.info(i)
-                res.append(RankedEmoji(info.key, info.emoji, info.name, v))
-            out.append(res)
-        return out
+        meta = self._meta(cand)
+        make = RankedEmoji._make
+        return [[make((*meta[i], v)) for v, i in zip(row_v, row_i, strict=True)]
+                for row_v, row_i in zip(vals.tolist(), idx.tolist(), strict=True)]
+
+    def _meta(self, cand: EmojiSet) -> list[tuple[str, str, str]]:
+        """``(key, emoji, name)`` of each candidate, built once per candidate set."""
+        def build() -> list[tuple[str, str, str]]:
+            infos = (cand.info(i) for i in range(len(cand)))
+            return [(info.key, info.emoji, info.name) for info in infos]
+
+        return _cached(self._meta_cache, cand, (), build)
 
     def _keyword_index(self, cand: EmojiSet) -> KeywordIndex:
         """The (cached) :class:`~emojiqa.keywords.KeywordIndex` of a candidate set."""

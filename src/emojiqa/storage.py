@@ -123,8 +123,11 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def config_from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "config") -> T:
     """Build the frozen config dataclass ``cls`` from ``data``, strictly.
 
-    Unknown and missing fields are errors that name the field and the fields allowed.
-    Lists are turned back into tuples where the dataclass default is a tuple.
+    Unknown and missing fields are errors that name the field and the fields allowed, except
+    the fields ``cls.ADDED_FIELDS`` lists (if any): those were added after the first release
+    and their defaults reproduce how older models behave, so a folder saved before them
+    loads as it was trained. Lists are turned back into tuples where the dataclass default is
+    a tuple.
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
@@ -135,7 +138,7 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "co
             f"{source}: unknown field(s) {unknown} for {cls.__name__}; allowed fields are "
             f"{sorted(fields)}. Remove them or check the file comes from this emojiqa version."
         )
-    missing = sorted(set(fields) - set(data))
+    missing = sorted(set(fields) - set(data) - set(getattr(cls, "ADDED_FIELDS", ())))
     if missing:
         raise ConfigError(
             f"{source}: missing field(s) {missing} for {cls.__name__}. The file is incomplete: "

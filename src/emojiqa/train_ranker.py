@@ -282,6 +282,10 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                            dtype=torch.float32)
     weights = weights / weights.mean()
     tt = _text_tensors(ranker, train_texts)
+    if getattr(net, "bag_idf", None) is not None:  # smoothed idf of each bucket, as sklearn's
+        df = np.bincount(tt["bags"][0], minlength=c.ngram_buckets)
+        idf = np.log((1 + len(train_texts)) / (1 + df)) + 1
+        net.bag_idf.copy_(torch.from_numpy(idf.astype(np.float32)))
     val_targets = torch.tensor([kpos[e.key] for e in val])
 
     model: torch.nn.Module = net
