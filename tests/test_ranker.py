@@ -184,7 +184,7 @@ def test_training_bag_and_trim_give_the_embedding_bag_gradients(twemoji):
     at the full width."""
     from emojiqa.train_ranker import _batch, _text_tensors
 
-    r = tiny_ranker(twemoji)
+    r = tiny_ranker(twemoji, ngram_weighting="mean")
     net = r.net.train()
     texts = ["great flight thanks thanks", "late again awful where is my bag", "ok", "zzz", ""]
     raw = r.text_batch(texts[:-1]) | {}
@@ -283,10 +283,12 @@ def test_idf_is_set_from_the_training_texts(tmp_path):
 
 def test_models_saved_before_added_fields_still_load(twemoji, tmp_path):
     """A model folder written before ``ngram_lr_scale`` / ``ngram_weighting`` existed loads
-    with their defaults (its behaviour then); any other missing field is still an error."""
+    with the values of that time (``RankerConfig.ADDED_FIELDS``), not today's defaults; any
+    other missing field is still an error."""
     import json
 
-    r = tiny_ranker(twemoji)
+    r = tiny_ranker(twemoji, **RankerConfig.ADDED_FIELDS)
+    assert r.config.ngram_weighting != RankerConfig().ngram_weighting
     r.save_pretrained(tmp_path / "m")
     path = tmp_path / "m" / "config.json"
     data = json.loads(path.read_text())

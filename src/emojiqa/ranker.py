@@ -5,8 +5,8 @@ bag of hashed n-grams, or MiniLM sentence vectors) and a projection; an emoji go
 *answer tower* over its VAE code μ (standardised with statistics stored in the model — the
 seed's ``scale``) or over its 36×36 RGBA pixels. Emojis seen in training also get a learned
 per-emoji correction added to that code; new emojis fall back to the tower alone. Both sides
-then pass through one *shared tower* (Dense 100 → 50 → 10, tanh last) and are compared by
-cosine.
+then pass through one *shared tower* (the seed: Dense 100 → 50 → 10; ``default``: one
+Dense 256 → 64; tanh last) and are compared by cosine.
 
 The ``seed`` config reproduces the 2017 notebook, bug included: its answer tower was meant to
 be Dense(64) → Dense(10) but the second line overwrote the first, so it is one Dense(10, ReLU)
@@ -22,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
@@ -97,10 +98,11 @@ class RankerConfig:
         emoji_style: bundled style of the default candidate set.
     """
 
-    #: Fields added after the first release; a model folder saved without them loads with
-    #: their defaults, which reproduce how it was trained (:func:`~emojiqa.storage.
-    #: config_from_dict`).
-    ADDED_FIELDS: ClassVar[tuple[str, ...]] = ("ngram_lr_scale", "ngram_weighting")
+    #: Fields added after the first release, with the value that reproduces how a model saved
+    #: before them was trained: a folder without them loads with these
+    #: (:func:`~emojiqa.storage.config_from_dict`).
+    ADDED_FIELDS: ClassVar[Mapping[str, Any]] = MappingProxyType(
+        {"ngram_lr_scale": 1.0, "ngram_weighting": "mean"})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -116,16 +118,16 @@ class RankerConfig:
     ngram_dim: int = 32
     word_ngrams: int = 2
     char_ngrams: tuple[int, ...] = (2, 5)
-    ngram_lr_scale: float = 1.0
-    ngram_weighting: str = "mean"
-    side_dim: int = 128
+    ngram_lr_scale: float = 10.0
+    ngram_weighting: str = "idf"
+    side_dim: int = 256
     answer_tower: str = "latent"
     answer_hidden: tuple[int, ...] = (64,)
     pixel_channels: tuple[int, ...] = (32, 64, 64)
     pixel_init_from_vae: bool = False
     latent_stats: str = "all"
     known_emojis: bool = True
-    shared_dims: tuple[int, ...] = (100, 50, 10)
+    shared_dims: tuple[int, ...] = (64,)
     dropout: float = 0.2
     loss: str = "infonce"
     margin: float = 0.2
@@ -174,9 +176,11 @@ class RankerConfig:
 
         ``seed``: the 2017 notebook (BiLSTM over GloVe, Dense(10) answer tower, hinge with
         one random wrong answer, margin 0.2, Adam 1e-3 clipnorm 1, batch 64, 3 epochs).
-        ``default``: GloVe + conv attention pooling + hashed n-gram bag (fastText-style),
-        fixed answer tower, per-emoji corrections, InfoNCE over the answer table,
-        class-balanced, dropout 0.2, Adam 2e-3, batch 128, early stopping on val macro-F1.
+        ``default``: GloVe + conv attention pooling + hashed n-gram bag pooled by idf
+        (a linear layer over the text's TF-IDF n-grams, the table at 10x the learning rate),
+        fixed answer tower, per-emoji corrections, one wide shared layer (256 → 64, tanh)
+        instead of the seed's 100 → 50 → 10, InfoNCE over the answer table, class-balanced,
+        dropout 0.2, Adam 2e-3, batch 128, early stopping on val macro-F1.
 
         Example:
             >>> RankerConfig.named("seed").answer_hidden
@@ -184,7 +188,9 @@ class RankerConfig:
         """
         if name == "seed":
             base = cls(name="seed", text_tower="bilstm", num_words=2000, max_len=20,
-                       ngram_buckets=0, side_dim=10, answer_hidden=(), latent_stats="answers",
+                       ngram_buckets=0, ngram_weighting="mean", ngram_lr_scale=1.0,
+                       side_dim=10, shared_dims=(100, 50, 10), answer_hidden=(),
+                       latent_stats="answers",
                        known_emojis=False, dropout=0.0, loss="hinge", margin=0.2,
                        num_negatives=1, class_balance=0.0, lr=1e-3, clipnorm=1.0,
                        batch_size=64, epochs=3, patience=0, early_stop="loss")

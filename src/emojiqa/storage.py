@@ -99,8 +99,14 @@ def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     # A safetensors file starts with an 8-byte little-endian header length and then "{"; its
     # first byte can be anything (0x80 included), so only a file that is not safetensors is
     # checked against the pickle signatures.
+    # A pickle (protocol 2+) starts with 0x80 and its protocol number and ends with STOP
+    # (".") — a safetensors file cut short can also start with 0x80, and is reported as
+    # truncated, not as a pickle.
     looks_safetensors = len(data) >= 9 and data[8:9] == b"{"
-    if not looks_safetensors and (data[:1] == _PICKLE_MAGIC[0] or data[:4] == _PICKLE_MAGIC[1]):
+    looks_pickle = (data[:1] == _PICKLE_MAGIC[0] and data[1:2] in (b"\x02", b"\x03", b"\x04",
+                                                                   b"\x05")
+                    and data.endswith(b".")) or data[:4] == _PICKLE_MAGIC[1]
+    if not looks_safetensors and looks_pickle:
         raise ModelLoadError(
             f"{path} looks like a pickle or torch.save archive; emojiqa only loads safetensors "
             "and never unpickles files (a pickle can run arbitrary code). Convert the weights "
@@ -124,10 +130,10 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "co
     """Build the frozen config dataclass ``cls`` from ``data``, strictly.
 
     Unknown and missing fields are errors that name the field and the fields allowed, except
-    the fields ``cls.ADDED_FIELDS`` lists (if any): those were added after the first release
-    and their defaults reproduce how older models behave, so a folder saved before them
-    loads as it was trained. Lists are turned back into tuples where the dataclass default is
-    a tuple.
+    the fields of the mapping ``cls.ADDED_FIELDS`` (if any): those were added after the first
+    release, and a folder saved before them gets the value given there (how such models
+    behave), so it loads as it was trained. Lists are turned back into tuples where the
+    dataclass default is a tuple.
     """
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
@@ -138,7 +144,9 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "co
             f"{source}: unknown field(s) {unknown} for {cls.__name__}; allowed fields are "
             f"{sorted(fields)}. Remove them or check the file comes from this emojiqa version."
         )
-    missing = sorted(set(fields) - set(data) - set(getattr(cls, "ADDED_FIELDS", ())))
+    added: Mapping[str, Any] = getattr(cls, "ADDED_FIELDS", {})
+    data = {**{k: v for k, v in added.items() if k not in data}, **data}
+    missing = sorted(set(fields) - set(data))
     if missing:
         raise ConfigError(
             f"{source}: missing field(s) {missing} for {cls.__name__}. The file is incomplete: "
