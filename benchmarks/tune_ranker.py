@@ -10,8 +10,10 @@ the same on TweetEval (fit on 90 % of train, tune on the other 10 %) and writes
 
 Variants (``--variants`` takes more, each a comma-separated list of overrides):
 
-* the settings ``default`` had before: 128 conv channels, 65,536 n-gram buckets, batch 64;
-* ``default`` as it is (64 channels, 16,384 buckets, batch 128) and single changes of it.
+* the settings ``default`` had before: the n-gram bag pooled by its mean at the network's
+  learning rate, side 128 and the seed's shared tower 100 → 50 → 10;
+* ``default`` as it is (bag pooled by idf at 10× the learning rate, side 256, one shared
+  layer 256 → 64) and single changes of it.
 
 Example:
     python benchmarks/tune_ranker.py --threads 2
@@ -40,13 +42,17 @@ from _common import (  # noqa: E402
 
 #: The variants of a full run: overrides of ``RankerConfig.named("default")``.
 VARIANTS = (
-    "conv_channels=128,ngram_buckets=65536,batch_size=64",
+    # the settings ``default`` had before: n-grams pooled by their mean at the network's
+    # learning rate, side 128, the seed's shared tower 100 → 50 → 10
+    "ngram_weighting='mean',ngram_lr_scale=1.0,side_dim=128,shared_dims=(100, 50, 10)",
     "",
-    "conv_channels=128",
+    "ngram_weighting='mean',ngram_lr_scale=1.0",
+    "ngram_lr_scale=1.0",
+    "side_dim=128,shared_dims=(100, 50, 10)",
+    "shared_dims=(256,)",
     "ngram_buckets=65536",
-    "batch_size=64",
-    "lr=3e-3",
-    "num_words=10000",
+    "text_tower='bag'",
+    "class_balance=0.25",
 )
 
 
