@@ -73,17 +73,7 @@ def ranker_config(name: str) -> Any:
     """The :class:`RankerConfig` for ``seed``/``default``/``minilm`` (MiniLM text tower)."""
     from emojiqa.ranker import RankerConfig
 
-    try:
-        return RankerConfig.named(name)
-    except Exception:  # noqa: BLE001 - "minilm" may not be a named config: derive it
-        if name != "minilm":
-            raise
-    base = RankerConfig.named("default")
-    fields = {f.name for f in dataclasses.fields(base)}
-    for field in ("text_tower", "tower", "text_encoder"):
-        if field in fields:
-            return dataclasses.replace(base, **{field: "minilm"})
-    raise RuntimeError(f"no MiniLM text tower field in RankerConfig ({sorted(fields)})")
+    return RankerConfig.named(name)
 
 
 _VAE: dict[str, Any] = {}

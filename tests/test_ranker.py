@@ -140,6 +140,11 @@ def test_save_load_identical(twemoji, tmp_path, over):
 def test_config_errors(tmp_path):
     assert RankerConfig.named("seed").answer_hidden == ()
     assert RankerConfig.named("default").answer_hidden == (64,)
+    minilm = RankerConfig.named("minilm")
+    assert (minilm.text_tower, minilm.ngram_lr_scale) == ("minilm", 1.0)
+    assert minilm.shared_dims == RankerConfig.named("default").shared_dims
+    with pytest.raises(ConfigError, match="seed, default or minilm"):
+        RankerConfig.named("bert")
     with pytest.raises(ConfigError, match="text_tower"):
         RankerConfig(text_tower="gpt")
     with pytest.raises(ConfigError, match="fields"):
