@@ -327,8 +327,18 @@ def main(argv: list[str] | None = None) -> int:
                 return r[key]
         return None
 
-    best_tw = max(r["tweeteval_val_macro_f1"] for r in cls_rows)
-    best_air = max(r["airline_test_macro_f1"] for r in cls_rows)
+    # the best config of each task: this run's models, and every emojiqa config the quality
+    # benchmark trained for that task alone (same splits; benchmarks/results/quality.json)
+    best_tw, tw_from = max((r["tweeteval_val_macro_f1"], r["model"]) for r in cls_rows)
+    best_air, air_from = max((r["airline_test_macro_f1"], r["model"]) for r in cls_rows)
+    quality = read_results("quality", quick) or {}
+    for r in quality.get("rows", []):
+        if r.get("kind") != "emojiqa" or r.get("macro_f1") is None:
+            continue
+        if r["task"] == "tweeteval" and r["macro_f1"] > best_tw:
+            best_tw, tw_from = r["macro_f1"], f"{r['model']} (quality.json)"
+        if r["task"] == "airline" and r["macro_f1"] > best_air:
+            best_air, air_from = r["macro_f1"], f"{r['model']} (quality.json)"
     nr_med = min((v for p in ("pixels", "pixels+known", "latent", "latent+known")
                   if (v := zs_get("new releases", p, "median_rank")) is not None), default=None)
     nr_r10 = max((v for p in ("pixels", "pixels+known", "latent", "latent+known")
@@ -340,10 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         {"target": "TweetEval val macro-F1, bundled model ≥ 28",
          "value": cls_rows[0]["tweeteval_val_macro_f1"], "bound": 28,
          "status": target(cls_rows[0]["tweeteval_val_macro_f1"], 28)},
-        {"target": "TweetEval val macro-F1, best config ≥ 28", "value": best_tw, "bound": 28,
-         "status": target(best_tw, 28)},
-        {"target": "airline test macro-F1, best config ≥ 80", "value": best_air, "bound": 80,
-         "status": target(best_air, 80)},
+        {"target": f"TweetEval val macro-F1, best config ≥ 28 ({tw_from})", "value": best_tw,
+         "bound": 28, "status": target(best_tw, 28)},
+        {"target": f"airline test macro-F1, best config ≥ 80 ({air_from})", "value": best_air,
+         "bound": 80, "status": target(best_air, 80)},
         {"target": "new releases: median rank ≤ 50 (best tower, label query)",
          "value": nr_med, "bound": 50, "status": target(nr_med, 50, "<=")},
         {"target": "new releases: recall@10 ≥ 25 % (best tower, label query)",
