@@ -168,11 +168,11 @@ class _Interrupt:
     def __init__(self, ranker, fail_at: int) -> None:
         self.ranker, self.fail_at, self.calls = ranker, fail_at, 0
 
-    def rank(self, texts, top_k=5):
+    def rank(self, texts, top_k=5, **options):
         self.calls += 1
         if self.calls == self.fail_at:
             raise KeyboardInterrupt
-        return self.ranker.rank(texts, top_k=top_k)
+        return self.ranker.rank(texts, top_k=top_k, **options)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
@@ -270,3 +270,39 @@ def test_ray_data_gives_the_same_suggestions_as_the_single_process_path(tmp_path
                 b[f"emoji_{i}"], b[f"key_{i}"], b[f"name_{i}"])
             # float32 scores: equal up to rounding (batches of another size sum differently)
             assert float(a[f"score_{i}"]) == pytest.approx(b[f"score_{i}"], abs=1e-6)
+
+
+def test_candidate_options_match_rank_and_guard_resume(tmp_path, ranker):
+    """``emojis`` / ``skin_tone`` / ``groups`` / ``exclude_groups`` reach ``rank`` for every
+    batch (the same suggestions as ``rank`` with them), and a resume with other options is
+    refused instead of mixing two candidate sets in one output."""
+    src = _write_txt(tmp_path / "in.txt", TEXTS)
+    noto = EmojiSet.bundled("noto")
+    cases = [
+        ({"emojis": "answers"}, {"emojis": ranker.answers}),
+        ({"emojis": "noto", "exclude_groups": ["flags"]},
+         {"emojis": noto, "exclude_groups": ["flags"]}),
+        ({"groups": ["smileys-emotion"], "skin_tone": 3},
+         {"groups": ["smileys-emotion"], "skin_tone": 3}),
+    ]
+    texts = [validate_text(t) for t in TEXTS]
+    for i, (options, rank_options) in enumerate(cases):
+        out = tmp_path / f"out{i}.jsonl"
+        suggest_file(ranker, src, out, top_k=3, batch_size=5, progress=False, **options)
+        got = [[s["key"] for s in json.loads(line)["suggestions"]]
+               for line in out.read_text(encoding="utf-8").splitlines()]
+        want = [[s.key for s in res] for res in ranker.rank(texts, top_k=3, **rank_options)]
+        assert got == want, options
+    answers = {json.loads(line)["suggestions"][0]["key"]
+               for line in (tmp_path / "out0.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert answers <= set(ranker.answer_keys)
+
+    out = tmp_path / "cut.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        suggest_file(_Interrupt(ranker, 2), src, out, top_k=2, batch_size=4, progress=False,
+                     exclude_groups=["flags"])
+    with pytest.raises(DataFileError, match="candidates changed"):
+        suggest_file(ranker, src, out, top_k=2, batch_size=4, resume=True, progress=False)
+    stats = suggest_file(ranker, src, out, top_k=2, batch_size=4, resume=True, progress=False,
+                         exclude_groups=["flags"])
+    assert stats["resumed_from"] == 4 and stats["rows"] == len(TEXTS)

@@ -140,3 +140,30 @@ def test_precomputed_vectors_give_the_same_ranking(model_dir, tmp_path):
     # anything else is still computed
     noto = EmojiSet.bundled("noto").subset(range(20))
     assert np.allclose(fast.encode_emojis(noto), slow.encode_emojis(noto), atol=1e-6)
+
+
+def test_cli_answers_candidates_and_batch_filters(model_dir, tmp_path, capsys):
+    """``--emojis answers`` ranks the model's answer table (suggest, show, batch), and the
+    candidate flags reach the batch path: ``--exclude-group`` leaves no such emoji in a file's
+    suggestions."""
+    answers = set(EmojiRanker.from_pretrained(model_dir).answer_keys)
+    assert main(["suggest", "so angry", "--model", model_dir, "--emojis", "answers",
+                 "--json", "--top-k", "3"]) == 0
+    got = json.loads(capsys.readouterr().out)["emojis"]
+    assert len(got) == 3 and {e["key"] for e in got} <= answers
+    assert main(["show", "so angry", "--model", model_dir, "--emojis", "answers",
+                 "--out", str(tmp_path / "strip.png")]) == 0
+    assert (tmp_path / "strip.png").stat().st_size > 0
+    src = tmp_path / "in.txt"
+    src.write_text("happy birthday\nso angry\ngo team usa\n", encoding="utf-8")
+    for flags, ok in ((["--emojis", "answers"], lambda k, g: k in answers),
+                      (["--exclude-group", "flags"], lambda k, g: g != "flags")):
+        dst = tmp_path / f"out{len(flags[0])}.jsonl"
+        assert main(["suggest", "--input", str(src), "--output", str(dst), "--model",
+                     model_dir, "--top-k", "10", *flags]) == 0
+        rows = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
+        es = EmojiSet.bundled("twemoji")
+        for row in rows:
+            for s in row["suggestions"]:
+                group = es.info(es.index(s["key"])).group if s["key"] in es.keys else None
+                assert ok(s["key"], group), (flags, s)

@@ -62,7 +62,7 @@ _PROGRESS_VERSION = 1
 
 
 class _Ranker(Protocol):
-    def rank(self, text: list[str], top_k: int = 5) -> list[list[Any]]: ...
+    def rank(self, text: list[str], top_k: int = 5, **options: Any) -> list[list[Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ def suggest_file(
     progress: bool = True,
     id_column: str | None = None,
     on_empty: str = "error",
+    emojis: str | None = None,
+    skin_tone: int | str | None = None,
+    groups: Sequence[str] | None = None,
+    exclude_groups: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Write the top-k emoji suggestions for every text of a file, streamed in batches.
 
@@ -100,6 +104,9 @@ def suggest_file(
         id_column: write this column's value as ``id`` instead of the text.
         on_empty: ``"error"`` (default) stops at the first empty text, naming its row;
             ``"keep"`` writes such rows with no suggestions and ``empty=true``.
+        emojis: candidates, as ``rank`` takes them: a bundled style, a folder of images or
+            ``"answers"`` (loaded once for the whole file); None: the ranker's own set.
+        skin_tone / groups / exclude_groups: as ``EmojiRanker.rank`` takes them.
 
     Returns:
         Stats: ``rows`` (input rows), ``written`` (rows written by this call), ``resumed_from``
@@ -118,6 +125,15 @@ def suggest_file(
     fmt_in, fmt_out = _check_args(src, dst, text_column, top_k, batch_size, on_empty, id_column)
     from tqdm.auto import tqdm
 
+    options: dict[str, Any] = {
+        "skin_tone": skin_tone, "groups": list(groups) if groups else None,
+        "exclude_groups": list(exclude_groups) if exclude_groups else None}
+    if emojis is not None:  # resolve once, not per batch
+        from .emojis import EmojiSet
+
+        options["emojis"] = (ranker.answers if str(emojis) == "answers"  # type: ignore[attr-defined]
+                             else EmojiSet.load(emojis))
+    options = {k: v for k, v in options.items() if v is not None}
     reader = _open_reader(src, fmt_in, text_column, id_column, batch_size)
     settings = {
         "version": _PROGRESS_VERSION,
@@ -130,6 +146,10 @@ def suggest_file(
         "on_empty": on_empty,
         "output_format": fmt_out,
     }
+    if options:  # recorded only when set, so progress files of plain runs stay valid
+        settings["candidates"] = {"emojis": None if emojis is None else str(emojis),
+                                  "skin_tone": skin_tone, "groups": options.get("groups"),
+                                  "exclude_groups": options.get("exclude_groups")}
     progress_path = dst.with_name(dst.name + ".progress.json")
     writer = _make_writer(dst, fmt_out, top_k, id_column, on_empty == "keep")
     done = _resume_point(progress_path, settings, writer) if resume else None
@@ -151,11 +171,13 @@ def suggest_file(
             text = _clean(validate, raw, row, src, reader.where(row), on_empty)
             buffer.append(_Row(row, text, ident if id_column else raw))
             if len(buffer) >= batch_size:
-                rows_done = _flush(ranker, buffer, top_k, writer, progress_path, settings, stats)
+                rows_done = _flush(ranker, buffer, top_k, writer, progress_path, settings, stats,
+                                   options)
                 bar.update(len(buffer))
                 buffer = []
         if buffer:
-            rows_done = _flush(ranker, buffer, top_k, writer, progress_path, settings, stats)
+            rows_done = _flush(ranker, buffer, top_k, writer, progress_path, settings, stats,
+                                   options)
             bar.update(len(buffer))
     finally:
         bar.close()
@@ -217,9 +239,10 @@ def _visible(raw: str) -> bool:
 
 
 def _flush(ranker: _Ranker, buffer: list[_Row], top_k: int, writer: _Writer,
-           progress_path: Path, settings: dict[str, Any], stats: dict[str, Any]) -> int:
+           progress_path: Path, settings: dict[str, Any], stats: dict[str, Any],
+           options: dict[str, Any]) -> int:
     texts = [r.text for r in buffer if r.text is not None]
-    ranked = iter(ranker.rank(texts, top_k=top_k) if texts else [])
+    ranked = iter(ranker.rank(texts, top_k=top_k, **options) if texts else [])
     results = [next(ranked) if r.text is not None else None for r in buffer]
     writer.write(buffer, results)
     rows_done = buffer[-1].row
@@ -240,7 +263,7 @@ def _resume_point(progress_path: Path, settings: dict[str, Any], writer: _Writer
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataFileError(f"cannot resume: progress file {progress_path} is unreadable ({exc})."
                             " Delete it and run again without resume.") from exc
-    changed = sorted(k for k, v in settings.items() if saved.get(k) != v)
+    changed = sorted(k for k in {*settings, "candidates"} if saved.get(k) != settings.get(k))
     if changed:
         raise DataFileError(
             f"cannot resume from {progress_path}: {', '.join(changed)} changed since the "

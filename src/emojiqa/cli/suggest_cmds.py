@@ -68,8 +68,9 @@ def register(sub: Any) -> None:
 def _common_rank_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="ranker folder (default: the bundled model)")
     p.add_argument("--emojis", default=None,
-                   help="candidates: a bundled style (twemoji, noto, openmoji) or a folder of "
-                   "images (default: the model's own set)")
+                   help="candidates: a bundled style (twemoji, noto, openmoji), a folder of "
+                   "images, or 'answers' (the emojis the model was trained on; default: the "
+                   "model's own set)")
     p.add_argument("--top-k", type=int, default=5, help="how many emojis to return")
     p.add_argument("--skin-tone", default=None,
                    help="render people in this tone: 1-5 or light, medium-light, medium, "
@@ -102,11 +103,21 @@ def _check_top_k(k: int) -> None:
         raise ConfigError(f"--top-k must be between 1 and 1000, got {k}")
 
 
+def _candidates(ranker: Any, spec: str | None) -> Any:
+    """``--emojis``: a bundled style, a folder of images, ``answers`` (the model's answer
+    table) or None (the model's own set)."""
+    from ..emojis import EmojiSet
+
+    if spec is None:
+        return None
+    return ranker.answers if spec == "answers" else EmojiSet.load(spec)
+
+
 def _rank(ranker: Any, texts: str | list[str], args: argparse.Namespace) -> Any:
-    from ..emojis import EmojiSet, parse_skin_tone
+    from ..emojis import parse_skin_tone
 
     _check_top_k(args.top_k)
-    emojis = EmojiSet.load(args.emojis) if args.emojis else None
+    emojis = _candidates(ranker, args.emojis)
     return ranker.rank(texts, top_k=args.top_k, emojis=emojis, group_skin_tones=True,
                        skin_tone=parse_skin_tone(args.skin_tone), groups=args.group,
                        exclude_groups=args.exclude_group)
@@ -156,11 +167,14 @@ def _run_batch(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     from ..batch import suggest_file
+    from ..emojis import parse_skin_tone
 
     stats = suggest_file(_load(args), args.input, args.output, text_column=args.text_column,
                          top_k=args.top_k, batch_size=args.batch_size, resume=args.resume,
                          progress=sys.stderr.isatty(), id_column=args.id_column,
-                         on_empty="keep" if args.keep_empty else "error")
+                         on_empty="keep" if args.keep_empty else "error",
+                         emojis=args.emojis, skin_tone=parse_skin_tone(args.skin_tone),
+                         groups=args.group, exclude_groups=args.exclude_group)
     if args.json:
         print_json(stats)
     else:
@@ -171,13 +185,12 @@ def _run_batch(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from ..emojis import EmojiSet
     from ..text import validate_text
 
     texts = [validate_text(t) for t in args.texts]
     ranker = _load(args)
     ranked = _rank(ranker, texts, args)
-    es = EmojiSet.load(args.emojis) if args.emojis else ranker.emojis
+    es = _candidates(ranker, args.emojis) or ranker.emojis
     rows = []
     for text, rs in zip(texts, ranked, strict=True):
         imgs = [es.image(r.key) if r.key in es.keys else _blank() for r in rs]
