@@ -177,7 +177,7 @@ def suggest_file(
                 buffer = []
         if buffer:
             rows_done = _flush(ranker, buffer, top_k, writer, progress_path, settings, stats,
-                                   options)
+                               options)
             bar.update(len(buffer))
     finally:
         bar.close()

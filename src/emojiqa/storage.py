@@ -98,14 +98,14 @@ def load_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     data = path.read_bytes()
     # A safetensors file starts with an 8-byte little-endian header length and then "{"; its
     # first byte can be anything (0x80 included), so only a file that is not safetensors is
-    # checked against the pickle signatures.
-    # A pickle (protocol 2+) starts with 0x80 and its protocol number and ends with STOP
-    # (".") — a safetensors file cut short can also start with 0x80, and is reported as
-    # truncated, not as a pickle.
+    # checked against the pickle signatures: a torch.save zip archive, or a pickle (protocol
+    # 2+: 0x80, the protocol number, and either STOP "." at the end or, as the legacy
+    # torch.save format starts, its magic number as a LONG1). A safetensors file cut short
+    # that starts with 0x80 is reported as truncated, not as a pickle.
     looks_safetensors = len(data) >= 9 and data[8:9] == b"{"
-    looks_pickle = (data[:1] == _PICKLE_MAGIC[0] and data[1:2] in (b"\x02", b"\x03", b"\x04",
-                                                                   b"\x05")
-                    and data.endswith(b".")) or data[:4] == _PICKLE_MAGIC[1]
+    looks_pickle = data[:4] == _PICKLE_MAGIC[1] or (
+        data[:1] == _PICKLE_MAGIC[0] and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+        and (data.endswith(b".") or data[2:3] == b"\x8a"))
     if not looks_safetensors and looks_pickle:
         raise ModelLoadError(
             f"{path} looks like a pickle or torch.save archive; emojiqa only loads safetensors "

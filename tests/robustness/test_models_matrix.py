@@ -232,13 +232,15 @@ class _Marker:
 
 def _pickles(marker: Path) -> dict[str, bytes]:
     payload = {"w": _Marker(marker)}
-    torch_zip = io.BytesIO()
+    torch_zip, torch_legacy = io.BytesIO(), io.BytesIO()
     torch.save(payload, torch_zip)  # what a .pt / .bin checkpoint looks like
+    torch.save(payload, torch_legacy, _use_new_zipfile_serialization=False)  # older .pt / .bin
     return {
         "pickle-protocol-0": pickle.dumps(payload, protocol=0),
         "pickle-protocol-2": pickle.dumps(payload, protocol=2),
         "pickle-protocol-5": pickle.dumps(payload, protocol=5),
         "torch-save-zip": torch_zip.getvalue(),
+        "torch-save-legacy": torch_legacy.getvalue(),
     }
 
 
@@ -246,7 +248,7 @@ def test_marker_pickles_really_create_the_marker(tmp_path):
     """Control: unpickling these payloads does create the marker, so its absence is proof."""
     for name, data in _pickles(tmp_path / "marker").items():
         marker = tmp_path / "marker"
-        if name == "torch-save-zip":
+        if name.startswith("torch-save"):
             torch.load(io.BytesIO(data), weights_only=False)
         else:
             pickle.loads(data)
@@ -255,7 +257,7 @@ def test_marker_pickles_really_create_the_marker(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["pickle-protocol-0", "pickle-protocol-2", "pickle-protocol-5",
-                                  "torch-save-zip"])
+                                  "torch-save-zip", "torch-save-legacy"])
 def test_pickle_as_weights_is_refused_and_never_unpickled(model, kind, tmp_path,
                                                           raises_clearly):
     load, folder = model
