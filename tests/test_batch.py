@@ -261,8 +261,16 @@ def test_ray_data_gives_the_same_suggestions_as_the_single_process_path(tmp_path
                                  override_num_blocks=4)
         out = suggest_dataset(ds, ranker_dir, top_k=3, batch_size=8, num_workers=2)
         got = sorted(out.take_all(), key=lambda r: r["row"])
+        filtered = suggest_dataset(ds, ranker_dir, top_k=3, batch_size=8, num_workers=2,
+                                   emojis="noto", exclude_groups=["flags"])
+        got_filtered = sorted(filtered.take_all(), key=lambda r: r["row"])
     finally:
         ray.shutdown()
+    suggest_file(ranker, src, tmp_path / "filtered.parquet", top_k=3, batch_size=16,
+                 progress=False, emojis="noto", exclude_groups=["flags"])
+    want = pq.read_table(tmp_path / "filtered.parquet").to_pylist()
+    assert [[r[f"key_{i}"] for i in (1, 2, 3)] for r in got_filtered] == [
+        [r[f"key_{i}"] for i in (1, 2, 3)] for r in want]
     assert [r["row"] for r in got] == [r["row"] for r in single]
     for a, b in zip(got, single, strict=True):
         for i in (1, 2, 3):
@@ -306,3 +314,21 @@ def test_candidate_options_match_rank_and_guard_resume(tmp_path, ranker):
     stats = suggest_file(ranker, src, out, top_k=2, batch_size=4, resume=True, progress=False,
                          exclude_groups=["flags"])
     assert stats["resumed_from"] == 4 and stats["rows"] == len(TEXTS)
+
+
+def test_ray_worker_applies_candidate_options(ranker_dir, ranker):
+    """The Ray actor (called directly, no cluster) ranks with the candidate options it was
+    built with, loading a style or the answer table once."""
+    import numpy as np
+
+    from emojiqa.ray_data import RankerWorker
+
+    texts = TEXTS[:6]
+    for options, rank_options in (({"emojis": "answers"}, {"emojis": ranker.answers}),
+                                  ({"exclude_groups": ["flags"], "skin_tone": 2},
+                                   {"exclude_groups": ["flags"], "skin_tone": 2})):
+        worker = RankerWorker(str(ranker_dir), "text", 3, "error", options)
+        out = worker({"text": np.array(texts, dtype=object)})
+        want = ranker.rank([validate_text(t) for t in texts], top_k=3, **rank_options)
+        assert [list(out[f"key_{i}"]) for i in (1, 2, 3)] == [
+            [row[i - 1].key for row in want] for i in (1, 2, 3)]

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -47,14 +47,25 @@ class RankerWorker:
         top_k: suggestions per row.
         on_empty: ``"error"`` or ``"keep"`` (empty rows get no suggestions), as in
             :func:`emojiqa.batch.suggest_file`.
+        options: candidate options for ``rank`` (``emojis`` as a bundled style, a folder or
+            ``"answers"``, loaded once per worker; ``skin_tone``, ``groups``,
+            ``exclude_groups``).
     """
 
-    def __init__(self, model: ModelSpec, text_column: str, top_k: int, on_empty: str) -> None:
+    def __init__(self, model: ModelSpec, text_column: str, top_k: int, on_empty: str,
+                 options: dict[str, Any] | None = None) -> None:
         from .text import validate_text
 
         self.ranker = load_ranker(model)
         self.validate = validate_text
         self.text_column, self.top_k, self.on_empty = text_column, top_k, on_empty
+        self.options = {k: v for k, v in (options or {}).items() if v is not None}
+        spec = self.options.get("emojis")
+        if isinstance(spec, str | os.PathLike):  # resolve once, not per batch
+            from .emojis import EmojiSet
+
+            self.options["emojis"] = (self.ranker.answers if str(spec) == "answers"
+                                      else EmojiSet.load(spec))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.text_column not in batch:
@@ -72,7 +83,8 @@ class RankerWorker:
                 raise DataFileError(f"bad text at position {i} of a batch ({str(text)[:60]!r}):"
                                     f" {exc}") from exc
         clean = [t for t in texts if t is not None]
-        ranked = iter(self.ranker.rank(clean, top_k=self.top_k) if clean else [])
+        ranked = iter(self.ranker.rank(clean, top_k=self.top_k, **self.options)
+                      if clean else [])
         results = [next(ranked) if t is not None else None for t in texts]
         out = dict(batch)
         if self.on_empty == "keep":
@@ -105,6 +117,10 @@ def suggest_dataset(
     num_cpus: float = 1.0,
     num_gpus: float = 0.0,
     on_empty: str = "error",
+    emojis: str | os.PathLike[str] | None = None,
+    skin_tone: int | str | None = None,
+    groups: Sequence[str] | None = None,
+    exclude_groups: Sequence[str] | None = None,
 ) -> Any:
     """Add the top-k emoji suggestions of ``text_column`` to every row of a Ray Dataset.
 
@@ -123,6 +139,9 @@ def suggest_dataset(
         num_gpus: GPUs reserved per actor (the ranker then runs on CUDA).
         on_empty: ``"error"`` stops at an empty text; ``"keep"`` adds a boolean ``empty``
             column and leaves those rows without suggestions.
+        emojis: candidates: a bundled style, a folder every node can read, or ``"answers"``
+            (the ranker's answer table); None: the ranker's own set.
+        skin_tone / groups / exclude_groups: as ``EmojiRanker.rank`` takes them.
 
     Returns:
         A ``ray.data.Dataset`` with the input columns plus ``emoji_i``, ``key_i``, ``name_i``
@@ -147,7 +166,10 @@ def suggest_dataset(
         raise ImportError("suggest_dataset needs Ray Data: pip install 'emojiqa[ray]'") from exc
     return ds.map_batches(
         RankerWorker,
-        fn_constructor_args=(model, text_column, top_k, on_empty),
+        fn_constructor_args=(model, text_column, top_k, on_empty, {
+            "emojis": None if emojis is None else os.fspath(emojis), "skin_tone": skin_tone,
+            "groups": list(groups) if groups else None,
+            "exclude_groups": list(exclude_groups) if exclude_groups else None}),
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=num_workers),
