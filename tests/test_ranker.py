@@ -307,3 +307,14 @@ def test_models_saved_before_added_fields_still_load(twemoji, tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=r"missing field\(s\) \['lr'\]"):
         EmojiRanker.from_pretrained(tmp_path / "m")
+
+
+def test_emoji_set_names_what_rank_ranks(ranker, twemoji, tmp_path):
+    """``emoji_set``: None → the model's own set, "answers" → the answer table, a style or a
+    folder → that set, an EmojiSet as is; anything else is refused with what it accepts."""
+    assert ranker.emoji_set(None) is ranker.emojis
+    assert ranker.emoji_set("answers").keys == KEYS
+    assert ranker.emoji_set("noto").style == "noto"
+    assert ranker.emoji_set(twemoji) is twemoji
+    with pytest.raises(ValueError, match="neither a bundled style"):
+        ranker.emoji_set(str(tmp_path / "missing"))

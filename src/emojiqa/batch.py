@@ -64,6 +64,8 @@ _PROGRESS_VERSION = 1
 class _Ranker(Protocol):
     def rank(self, text: list[str], top_k: int = 5, **options: Any) -> list[list[Any]]: ...
 
+    def emoji_set(self, emojis: Any) -> Any: ...
+
 
 @dataclass(frozen=True)
 class _Row:
@@ -129,10 +131,7 @@ def suggest_file(
         "skin_tone": skin_tone, "groups": list(groups) if groups else None,
         "exclude_groups": list(exclude_groups) if exclude_groups else None}
     if emojis is not None:  # resolve once, not per batch
-        from .emojis import EmojiSet
-
-        options["emojis"] = (ranker.answers if str(emojis) == "answers"  # type: ignore[attr-defined]
-                             else EmojiSet.load(emojis))
+        options["emojis"] = ranker.emoji_set(emojis)
     options = {k: v for k, v in options.items() if v is not None}
     reader = _open_reader(src, fmt_in, text_column, id_column, batch_size)
     settings = {

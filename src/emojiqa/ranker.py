@@ -622,6 +622,16 @@ class EmojiRanker:
         return [self.answer_keys[i] for i in s.argmax(1)]
 
     # ranking --------------------------------------------------------------------------------
+    def emoji_set(self, emojis: EmojiSet | str | os.PathLike[str] | None = None) -> EmojiSet:
+        """The emoji set ``emojis`` names: an :class:`EmojiSet` as is, ``None`` the model's own
+        set (:attr:`emojis`), ``"answers"`` the answer table, else a bundled style or a folder
+        of images (what ``--emojis`` accepts)."""
+        if emojis is None:
+            return self.emojis
+        if isinstance(emojis, str) and emojis == "answers":
+            return self.answers
+        return EmojiSet.load(emojis)
+
     def candidates(self, emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,
                    skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
                    exclude_groups: Sequence[str] | None = None, use_known: bool = True
@@ -629,12 +639,7 @@ class EmojiRanker:
         """The candidate set and its normalised code matrix ``(N, D)`` (cached)."""
         from .emojis import parse_skin_tone
 
-        if emojis is None:
-            es = self.emojis
-        elif isinstance(emojis, str) and emojis == "answers":
-            es = self.answers
-        else:
-            es = EmojiSet.load(emojis)
+        es = self.emoji_set(emojis)
         tone = parse_skin_tone(skin_tone)
         gs = tuple(groups) if groups else None
         xs = tuple(exclude_groups) if exclude_groups else None

@@ -60,12 +60,8 @@ class RankerWorker:
         self.validate = validate_text
         self.text_column, self.top_k, self.on_empty = text_column, top_k, on_empty
         self.options = {k: v for k, v in (options or {}).items() if v is not None}
-        spec = self.options.get("emojis")
-        if isinstance(spec, str | os.PathLike):  # resolve once, not per batch
-            from .emojis import EmojiSet
-
-            self.options["emojis"] = (self.ranker.answers if str(spec) == "answers"
-                                      else EmojiSet.load(spec))
+        if "emojis" in self.options:  # resolve once, not per batch
+            self.options["emojis"] = self.ranker.emoji_set(self.options["emojis"])
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.text_column not in batch:

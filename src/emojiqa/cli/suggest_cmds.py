@@ -103,21 +103,11 @@ def _check_top_k(k: int) -> None:
         raise ConfigError(f"--top-k must be between 1 and 1000, got {k}")
 
 
-def _candidates(ranker: Any, spec: str | None) -> Any:
-    """``--emojis``: a bundled style, a folder of images, ``answers`` (the model's answer
-    table) or None (the model's own set)."""
-    from ..emojis import EmojiSet
-
-    if spec is None:
-        return None
-    return ranker.answers if spec == "answers" else EmojiSet.load(spec)
-
-
 def _rank(ranker: Any, texts: str | list[str], args: argparse.Namespace) -> Any:
     from ..emojis import parse_skin_tone
 
     _check_top_k(args.top_k)
-    emojis = _candidates(ranker, args.emojis)
+    emojis = ranker.emoji_set(args.emojis) if args.emojis else None
     return ranker.rank(texts, top_k=args.top_k, emojis=emojis, group_skin_tones=True,
                        skin_tone=parse_skin_tone(args.skin_tone), groups=args.group,
                        exclude_groups=args.exclude_group)
@@ -190,7 +180,7 @@ def run_show(args: argparse.Namespace) -> int:
     texts = [validate_text(t) for t in args.texts]
     ranker = _load(args)
     ranked = _rank(ranker, texts, args)
-    es = _candidates(ranker, args.emojis) or ranker.emojis
+    es = ranker.emoji_set(args.emojis)
     rows = []
     for text, rs in zip(texts, ranked, strict=True):
         imgs = [es.image(r.key) if r.key in es.keys else _blank() for r in rs]
