@@ -378,13 +378,10 @@ class RankerNet(nn.Module):
         n = offsets.numel()
         ends = torch.cat([offsets, offsets.new_tensor([ids.numel()])])
         seg = torch.repeat_interleave(torch.arange(n, device=ids.device), ends.diff())
-        if counts is None:
-            if idf is None:
-                return self.bag(ids, offsets)
-            w = idf[ids] * (ids != 0)
-            norm = torch.zeros(n, dtype=w.dtype, device=ids.device).index_add_(0, seg, w * w)
-            return self.bag(ids, offsets, per_sample_weights=w / norm.sqrt().clamp(min=1e-12)[seg])
-        real = counts.to(weight.dtype) * (ids != 0)
+        if counts is None and idf is None:
+            return self.bag(ids, offsets)
+        # each id's weight: its count (1 per occurrence at inference), 0 for padding
+        real = (torch.ones_like(ids) if counts is None else counts).to(weight.dtype) * (ids != 0)
         if idf is None:
             total = torch.zeros(n, dtype=weight.dtype, device=ids.device).index_add_(0, seg, real)
             vals = real / total.clamp(min=1)[seg]
@@ -393,6 +390,8 @@ class RankerNet(nn.Module):
             norm = torch.zeros(n, dtype=w.dtype, device=ids.device).index_add_(
                 0, seg, real * w * w)
             vals = real * w / norm.sqrt().clamp(min=1e-12)[seg]
+        if counts is None:  # inference: the bag's own kernel, weighted per occurrence
+            return self.bag(ids, offsets, per_sample_weights=vals)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support.*")
             mean = torch.sparse_csr_tensor(ends, ids, vals,
