@@ -375,11 +375,11 @@ class RankerNet(nn.Module):
         """
         weight = self.bag.weight
         idf: torch.Tensor | None = getattr(self, "bag_idf", None)
+        if counts is None and idf is None:
+            return self.bag(ids, offsets)
         n = offsets.numel()
         ends = torch.cat([offsets, offsets.new_tensor([ids.numel()])])
         seg = torch.repeat_interleave(torch.arange(n, device=ids.device), ends.diff())
-        if counts is None and idf is None:
-            return self.bag(ids, offsets)
         # each id's weight: its count (1 per occurrence at inference), 0 for padding
         real = (torch.ones_like(ids) if counts is None else counts).to(weight.dtype) * (ids != 0)
         if idf is None:
