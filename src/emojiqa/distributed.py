@@ -146,6 +146,9 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def cleanup(info: DistInfo) -> None:
-    """Leave the process group."""
+    """Leave the process group, once every rank has got here: a rank that tears its gloo
+    threads down while another still writes the final model aborted the run at exit
+    ("terminate called without an active exception") now and then."""
     if info.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
