@@ -79,5 +79,5 @@ def test_evaluate_zero_shot(trained, capsys):
     rc = main(["evaluate", "--model", str(trained), "--zero-shot", "new-releases", "--json"])
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
-    assert set(res) == {"known", "pixels"}
+    assert set(res) == {"known", "lookalike", "pixels"}
     assert res["known"]["n_candidates"] > 1000 and 0 <= res["known"]["mrr"] <= 1

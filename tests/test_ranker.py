@@ -318,3 +318,37 @@ def test_emoji_set_names_what_rank_ranks(ranker, twemoji, tmp_path):
     assert ranker.emoji_set(twemoji) is twemoji
     with pytest.raises(ValueError, match="neither a bundled style"):
         ranker.emoji_set(str(tmp_path / "missing"))
+
+
+def test_lookalikes_find_the_drawing_itself(twemoji):
+    r = tiny_ranker(twemoji, lookalike_k=2)
+    idx, w = r.lookalikes(r.answers.images)
+    assert idx.shape == w.shape == (3, 2)
+    assert list(idx[:, 0]) == [0, 1, 2]  # each answer drawing looks most like itself
+    assert np.allclose(w.sum(1), 1) and np.all(w[:, 0] >= w[:, 1])
+    idx1, w1 = r.lookalikes(twemoji.images[:5], k=1)
+    assert idx1.shape == (5, 1) and np.allclose(w1, 1)
+
+
+def test_lookalike_borrows_corrections_for_unseen_only(twemoji):
+    import dataclasses
+
+    r = tiny_ranker(twemoji, lookalike_k=1)
+    seen = r.answers
+    # a bare copy of a training drawing borrows exactly that answer's correction (k = 1)
+    bare = r.encode_emojis(np.ascontiguousarray(seen.images), lookalike=True)
+    assert np.allclose(bare, r.encode_emojis(seen), atol=1e-5)
+    assert not np.allclose(bare, r.encode_emojis(np.ascontiguousarray(seen.images)))
+    # seen emojis keep their own correction whatever the switch says
+    assert np.allclose(r.encode_emojis(seen, lookalike=True),
+                       r.encode_emojis(seen, lookalike=False), atol=1e-6)
+    # an unseen emoji of a set borrows by default when the config asks for it ...
+    es = twemoji.subset(range(0, 400, 40)).filter(skin_tones=False)
+    assert not any(k in KEYS for k in es.keys)
+    on = r.encode_emojis(es)
+    assert not np.allclose(on, r.encode_emojis(es, lookalike=False))
+    # ... and scores from its pixels alone when it does not (old models: lookalike_k = 0)
+    r.config = dataclasses.replace(r.config, lookalike_k=0)
+    assert np.allclose(r.encode_emojis(es), r.encode_emojis(es, use_known=False), atol=1e-6)
+    with pytest.raises(ConfigError, match="lookalike"):
+        RankerConfig.named("default", lookalike_k=-1)

@@ -135,3 +135,17 @@ def test_ngram_table_learns_at_its_own_rate(tmp_path, data, vae):
             assert step == pytest.approx(9 * CFG.lr, rel=0.05)
         else:
             assert torch.equal(a[k], b[k]), k
+
+
+def test_known_dropout_withholds_corrections(tmp_path, data, vae):
+    # the corrections start at zero; a step moves only the rows of answers scored with theirs
+    moved = {}
+    for p in (0.0, 0.999):
+        cfg = dataclasses.replace(CFG, known_dropout=p)
+        run(tmp_path / str(p), data, vae, config=cfg, epochs=1, max_steps=1)
+        w = final_weights(tmp_path / str(p))["known.weight"]
+        moved[p] = int((w.abs().sum(1) > 0).sum())
+    assert moved[0.0] == 3  # every answer of the airline table
+    assert moved[0.999] == 0  # (seeded: every answer drew "drawing alone")
+    with pytest.raises(Exception, match="known_dropout"):
+        dataclasses.replace(CFG, known_dropout=1.0)

@@ -50,7 +50,7 @@ class _Oracle:
             out[i, self.pos[k]] = 1
         return out
 
-    def encode_emojis(self, emojis):
+    def encode_emojis(self, emojis, lookalike=False):
         keys = emojis.keys if hasattr(emojis, "keys") else None
         if keys is None:  # pixel path: an oracle that cannot see, all scores tie
             return np.ones((len(emojis), len(self.keys)), np.float32) / np.sqrt(len(self.keys))
@@ -74,6 +74,10 @@ def test_new_releases_with_a_perfect_ranker():
 def test_new_drawings_and_cldr_retrieval():
     m = Z.new_drawings(_Oracle(), style="noto")
     assert m["n_candidates"] == 1678 and m["recall@1"] == 0.0  # the oracle cannot see
+    # the keys stay hidden on the lookalike path too: no candidate's own code can answer
+    assert Z.new_drawings(_Oracle(), style="noto", path="lookalike")["recall@1"] == 0.0
+    with pytest.raises(ValueError, match="path"):
+        Z.new_drawings(_Oracle(), path="known")
     c = Z.cldr_retrieval(_Oracle())
     assert c["recall@1"] == 1.0 and c["n_queries"] > 1900
     assert "R@10 100.0%" in Z.format_metrics(c)

@@ -84,6 +84,15 @@ class RankerConfig:
         pixel_init_from_vae: copy matching conv weights from the VAE encoder.
         latent_stats: standardise μ over the ``answers`` (the seed) or ``all`` emojis.
         known_emojis: learn a per-emoji correction for emojis seen in training.
+        known_dropout: probability that an answer is scored without its correction in a
+            training step (per answer, per step), so the drawing alone must also rank it
+            well: without it the corrections learn every answer and the drawing path, the
+            only one an emoji never seen in training has, learns nothing.
+        lookalike_k / lookalike_temperature: an emoji with no correction of its own (never
+            seen in training, or a seen emoji's new drawing) borrows the corrections of the
+            ``lookalike_k`` training drawings it looks most like (cosine of centred 18×18 RGBA
+            pixels), softmax-weighted at this temperature; 0 scores it from its pixels alone.
+            Used at inference only.
         shared_dims: the shared tower (the seed: 100, 50, 10; tanh on the last).
         dropout: dropout on each side's features (training only).
         loss / margin / num_negatives / temperature / hard_negatives: see :mod:`losses`.
@@ -102,7 +111,8 @@ class RankerConfig:
     #: before them was trained: a folder without them loads with these
     #: (:func:`~emojiqa.storage.config_from_dict`).
     ADDED_FIELDS: ClassVar[Mapping[str, Any]] = MappingProxyType(
-        {"ngram_lr_scale": 1.0, "ngram_weighting": "mean"})
+        {"ngram_lr_scale": 1.0, "ngram_weighting": "mean", "known_dropout": 0.0,
+         "lookalike_k": 0, "lookalike_temperature": 0.02})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -127,6 +137,9 @@ class RankerConfig:
     pixel_init_from_vae: bool = False
     latent_stats: str = "all"
     known_emojis: bool = True
+    known_dropout: float = 0.0
+    lookalike_k: int = 0
+    lookalike_temperature: float = 0.02
     shared_dims: tuple[int, ...] = (64,)
     dropout: float = 0.2
     loss: str = "infonce"
@@ -167,6 +180,11 @@ class RankerConfig:
             raise ConfigError(f"ngram_lr_scale must be > 0, got {self.ngram_lr_scale}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.known_dropout < 1.0:
+            raise ConfigError(f"known_dropout must be in [0, 1), got {self.known_dropout}")
+        if int(self.lookalike_k) < 0 or not self.lookalike_temperature > 0:
+            raise ConfigError("lookalike_k must be >= 0 and lookalike_temperature > 0, got "
+                              f"{self.lookalike_k} and {self.lookalike_temperature}")
         if len(self.char_ngrams) != 2:
             raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
 
@@ -411,7 +429,8 @@ class RankerNet(nn.Module):
         x = self.drop(torch.cat(parts, 1))
         return self._shared(F.relu(self.text_proj(x)))  # (B, D)
 
-    def encode_answers(self, inputs: torch.Tensor, known_idx: torch.Tensor | None = None
+    def encode_answers(self, inputs: torch.Tensor, known_idx: torch.Tensor | None = None,
+                       borrowed: tuple[torch.Tensor, torch.Tensor] | None = None
                        ) -> torch.Tensor:
         """Answer inputs → ``(N, shared_dims[-1])`` codes (not normalised).
 
@@ -419,6 +438,9 @@ class RankerNet(nn.Module):
             inputs: ``(N, latent_dim)`` raw VAE μ, or ``(N, 4, 36, 36)`` pixels in [0, 1].
             known_idx: ``(N,)`` index in the answer table, ``-1`` for emojis never seen in
                 training (no correction); ``None`` → no corrections at all.
+            borrowed: ``(idx, weights)``, both ``(N, k)``: rows without a correction of their
+                own (``known_idx`` -1 or ``None``) add ``Σ weights · correction[idx]``, the
+                corrections of the answers they look like.
         """
         if self.pixels is None:
             x = (inputs - self.latent_mean) / self.latent_std  # (N, L), the seed's `scale`
@@ -426,9 +448,16 @@ class RankerNet(nn.Module):
             x = self.pixels(inputs)  # (N, C)
         for layer in self.answer_mlp:
             x = F.relu(layer(x))
+        seen = None
         if self.known is not None and known_idx is not None:
             seen = known_idx >= 0
             corr = self.known(known_idx.clamp_min(0)) * seen[:, None].to(x.dtype)
+            x = x + corr
+        if self.known is not None and borrowed is not None:
+            idx, w = borrowed
+            corr = (w.to(x.dtype)[:, :, None] * self.known(idx)).sum(1)  # (N, side)
+            if seen is not None:
+                corr = corr * (~seen)[:, None].to(x.dtype)
             x = x + corr
         return self._shared(self.drop(x))
 
@@ -492,6 +521,7 @@ class EmojiRanker:
         #: Keyword-boost weight :meth:`rank` uses when it is given none (0 turns it off).
         self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._answer_set: EmojiSet | None = None
+        self._lookalike_ref: tuple[np.ndarray, np.ndarray] | None = None
         self.device = next(net.parameters()).device
 
     # candidate sets --------------------------------------------------------------------------
@@ -547,6 +577,33 @@ class EmojiRanker:
         return torch.tensor([self.answer_index.get(k, -1) for k in keys], dtype=torch.long,
                             device=self.device)
 
+    def lookalikes(self, images: np.ndarray, k: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """The answers each image looks most like: ``(idx, weights)``, both ``(N, k)``.
+
+        Looks are compared as the cosine of centred 18×18 RGBA pixels (the answer table's own
+        drawings are the reference); weights are the softmax of those cosines at
+        ``config.lookalike_temperature``. ``k`` defaults to ``config.lookalike_k`` (at least 1).
+
+        Example:
+            >>> idx, w = ranker.lookalikes(EmojiSet.bundled("noto").images[:2])  # doctest: +SKIP
+            >>> [ranker.answer_keys[i] for i in idx[:, 0]]                       # doctest: +SKIP
+        """
+        k = max(1, min(int(k if k is not None else self.config.lookalike_k),
+                       len(self.answer_keys)))
+        if self._lookalike_ref is None:
+            ref = _look_features(self.answers.images)
+            mean = ref.mean(0)
+            self._lookalike_ref = (mean, _unit(ref - mean))
+        mean, ref = self._lookalike_ref
+        sims = _unit(_look_features(_check_images(images)) - mean) @ ref.T  # (N, A)
+        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(sims, idx, 1)
+        order = np.argsort(-top, axis=1)
+        idx, top = np.take_along_axis(idx, order, 1), np.take_along_axis(top, order, 1)
+        w = np.exp((top - top[:, :1]) / self.config.lookalike_temperature)
+        return idx.astype(np.int64), (w / w.sum(1, keepdims=True)).astype(np.float32)
+
     # encoders -------------------------------------------------------------------------------
     @torch.no_grad()
     def encode_text(self, texts: str | Sequence[str], normalize: bool = True,
@@ -571,7 +628,8 @@ class EmojiRanker:
 
     @torch.no_grad()
     def encode_emojis(self, emojis: EmojiSet | np.ndarray, normalize: bool = True, *,
-                      use_known: bool = True, batch_size: int = 1024) -> np.ndarray:
+                      use_known: bool = True, lookalike: bool | None = None,
+                      batch_size: int = 1024) -> np.ndarray:
         """Emoji codes ``(N, D)`` float32 for an :class:`EmojiSet` or ``uint8`` images.
 
         Args:
@@ -580,18 +638,30 @@ class EmojiRanker:
             normalize: unit-length rows.
             use_known: add the learned corrections of seen emojis; False scores every emoji
                 from its drawing alone, as if it were new.
+            lookalike: emojis without a correction of their own borrow those of the answers
+                they look like (:meth:`lookalikes`). ``None``: for the rows of a set, when
+                ``use_known`` and the config sets ``lookalike_k``; bare images only when
+                asked with ``True``.
         """
         if isinstance(emojis, EmojiSet):
             images, keys = emojis.images, emojis.keys
         else:
             images, keys = _check_images(emojis), None
+        if lookalike is None:
+            lookalike = use_known and keys is not None and self.config.lookalike_k > 0
+        lookalike = bool(lookalike) and self.net.known is not None
         self.net.eval()
         out = []
         for i in range(0, len(images), batch_size):
             x = self.answer_inputs(images[i:i + batch_size])
             known = (self.known_index(keys[i:i + batch_size])
                      if use_known and keys is not None else None)
-            a = self.net.encode_answers(x, known)
+            borrowed = None
+            if lookalike:
+                idx, w = self.lookalikes(images[i:i + batch_size])
+                borrowed = (torch.from_numpy(idx).to(self.device),
+                            torch.from_numpy(w).to(self.device))
+            a = self.net.encode_answers(x, known, borrowed)
             out.append(F.normalize(a, dim=-1) if normalize else a)
         if not out:
             return np.zeros((0, self.config.shared_dims[-1]), np.float32)
@@ -843,6 +913,18 @@ def _text_list(texts: Any) -> list[str]:
         except TextError as exc:
             raise TextError(f"text at index {i} of the list: {exc}") from exc
     return out
+
+
+def _look_features(images: np.ndarray) -> np.ndarray:
+    """``(N, 1296)`` float32: RGBA in [0, 1] averaged over 2×2 blocks (18×18), flattened."""
+    x = images.astype(np.float32).reshape(len(images), 18, 2, 18, 2, 4).mean((2, 4))
+    return x.reshape(len(images), -1) / 255.0
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (all-zero rows stay zero)."""
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(n > 0, n, 1.0)
 
 
 def _check_images(images: Any) -> np.ndarray:

@@ -390,7 +390,11 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                     rest = torch.randperm(n_ans, generator=gen)[:c.max_answers_per_step]
                     sub = torch.unique(torch.cat([y, rest]))
                     y = torch.searchsorted(sub, y)
-                q, a = model(tb, ans_in[sub].to(dev), sub.to(dev))
+                known = sub
+                if c.known_dropout > 0 and c.known_emojis:  # these answers: drawing alone
+                    off = torch.rand(len(sub), generator=gen) < c.known_dropout
+                    known = torch.where(off, torch.full_like(sub, -1), sub)
+                q, a = model(tb, ans_in[sub].to(dev), known.to(dev))
                 cos = q @ a.T  # (B, N')
                 allowed = losses.negative_mask(y, base_ids[sub])
                 per = losses.ranking_loss(

@@ -30,8 +30,11 @@ import numpy as np
 from .emojis import EmojiSet, load_metadata
 from .sources import HELD_OUT_MIN_VERSION, candidate_set, held_out_keys
 
-#: The three answer paths compared by the benchmark: VAE μ, pixels, pixels + per-emoji code.
-ANSWER_PATHS = ("known", "pixels")
+#: The answer paths: ``known`` (the answer tower with each seen emoji's own correction; an
+#: unseen emoji from its drawing alone), ``lookalike`` (as ``known``, and an emoji without a
+#: correction of its own borrows those of the training drawings it looks like), ``pixels``
+#: (every emoji from its drawing alone, as if it were new).
+ANSWER_PATHS = ("known", "lookalike", "pixels")
 
 
 def random_baseline(n_candidates: int) -> dict[str, float]:
@@ -81,13 +84,17 @@ def ranks_of_targets(text_vecs: np.ndarray, emoji_vecs: np.ndarray,
     return np.sum(scores >= target, axis=1)  # itself included: 1-based, ties pessimistic
 
 
-def _emoji_vectors(ranker: Any, emojis: EmojiSet, path: str) -> np.ndarray:
-    """Candidate vectors through ``path``: ``known`` (the model's full answer tower) or
-    ``pixels`` (drawing only: what the model would do for an emoji it never met)."""
+def _emoji_vectors(ranker: Any, emojis: EmojiSet, path: str, *, hide_keys: bool = False
+                   ) -> np.ndarray:
+    """Candidate vectors through ``path`` (see :data:`ANSWER_PATHS`); ``hide_keys`` encodes
+    the drawings as bare images, so no candidate can use its own correction."""
+    images = np.ascontiguousarray(emojis.images)
     if path == "known":
-        return ranker.encode_emojis(emojis)
+        return ranker.encode_emojis(images if hide_keys else emojis, lookalike=False)
+    if path == "lookalike":
+        return ranker.encode_emojis(images if hide_keys else emojis, lookalike=True)
     if path == "pixels":
-        return ranker.encode_emojis(np.ascontiguousarray(emojis.images))
+        return ranker.encode_emojis(images, lookalike=False)
     raise ValueError(f"unknown answer path {path!r}; use one of {ANSWER_PATHS}")
 
 
@@ -155,19 +162,25 @@ def new_releases(ranker: Any, *, query: str = "label", path: str = "known",
 
 
 def new_drawings(ranker: Any, *, style: str = "noto", keys: Sequence[str] | None = None,
-                 query: str = "label") -> dict[str, Any]:
+                 query: str = "label", path: str = "pixels") -> dict[str, Any]:
     """The *new drawings* protocol: label queries ranked among another artist's drawings.
 
     ``ranker`` should have been trained on Twemoji images only; the candidates are every base
-    emoji drawn in ``style`` (Noto ≈ 1,680, OpenMoji ≈ 1,950) and go through the pixel path only,
-    so a per-emoji code learned from Twemoji cannot stand in for looking at the drawing.
+    emoji drawn in ``style`` (Noto ≈ 1,680, OpenMoji ≈ 1,950) and go in as bare images, so a
+    per-emoji code learned from Twemoji cannot stand in for looking at the drawing: ``pixels``
+    scores the drawing alone, ``lookalike`` adds the corrections of the Twemoji drawings it
+    looks like (found from its pixels, never from its key).
 
     Args:
         keys: restrict queries to these emojis (default: every candidate with a label).
+        path: ``pixels`` or ``lookalike``.
     """
+    if path not in ("pixels", "lookalike"):
+        raise ValueError(f"new_drawings path must be 'pixels' or 'lookalike', got {path!r}")
     cands = candidate_set(style)
     texts, qkeys = label_queries(keys if keys is not None else cands.keys, query)
-    out = evaluate_queries(ranker, texts, qkeys, cands, path="pixels")
+    out = evaluate_queries(ranker, texts, qkeys, cands, path=path,
+                           encode=lambda r, es, p: _emoji_vectors(r, es, p, hide_keys=True))
     out.update(protocol="new_drawings", style=style, query=query)
     return out
 

@@ -185,6 +185,9 @@ def _zero_shot(ranker: Any, args: argparse.Namespace) -> int:
     elif args.zero_shot == "new-drawings":
         for style in ("noto", "openmoji"):
             results[style] = zeroshot.new_drawings(ranker, style=style)
+            if ranker.net.known is not None:  # corrections to borrow
+                results[f"{style}+lookalike"] = zeroshot.new_drawings(ranker, style=style,
+                                                                      path="lookalike")
     else:
         for path in zeroshot.ANSWER_PATHS:
             results[path] = zeroshot.cldr_retrieval(ranker, path=path)
