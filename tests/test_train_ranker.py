@@ -13,7 +13,7 @@ import torch
 from emojiqa import losses
 from emojiqa.datasets import Example, load_airline
 from emojiqa.errors import TrainingError
-from emojiqa.ranker import EmojiRanker, RankerConfig, RankerNet
+from emojiqa.ranker import EmojiRanker, RankerConfig
 from emojiqa.train_ranker import train_ranker
 from emojiqa.vae import VAE, VAEConfig
 
@@ -149,45 +149,3 @@ def test_known_dropout_withholds_corrections(tmp_path, data, vae):
     assert moved[0.999] == 0  # (seeded: every answer drew "drawing alone")
     with pytest.raises(Exception, match="known_dropout"):
         dataclasses.replace(CFG, known_dropout=1.0)
-
-
-BANK = dataclasses.replace(CFG, answer_tower="pixels", pixel_channels=(4, 4),
-                           max_answers_per_step=1, answer_bank=True)
-
-
-def test_answer_bank_scores_every_answer(tmp_path, data, vae, monkeypatch):
-    widths = []
-    real = losses.ranking_loss
-
-    def spy(kind, cos, *a, **k):
-        widths.append(cos.shape[1])
-        return real(kind, cos, *a, **k)
-
-    monkeypatch.setattr(losses, "ranking_loss", spy)
-    seen = []
-    real_features = RankerNet.answer_features
-    monkeypatch.setattr(RankerNet, "answer_features",
-                        lambda self, x: seen.append(len(x)) or real_features(self, x))
-    run(tmp_path, data, vae, config=BANK, epochs=1, max_steps=2)
-    assert widths[:2] == [3, 3]  # every answer scored at each step ...
-    assert seen[0] == 3  # ... from a bank of all 3 built at the epoch's start
-
-
-def test_answer_bank_resume_after_a_signal(tmp_path, data, vae, monkeypatch):
-    run(tmp_path / "a", data, vae, config=BANK, seed=2)
-    calls = {"n": 0}
-    real = losses.ranking_loss
-
-    def interrupting(*a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:  # mid-epoch: the bank travels in the checkpoint
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real(*a, **k)
-
-    monkeypatch.setattr(losses, "ranking_loss", interrupting)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "b", data, vae, config=BANK, seed=2)
-    monkeypatch.setattr(losses, "ranking_loss", real)
-    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["bank"] is not None
-    run(tmp_path / "b", data, vae, config=BANK, seed=2, resume=True)
-    assert same(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))

@@ -98,11 +98,6 @@ class RankerConfig:
         loss / margin / num_negatives / temperature / hard_negatives: see :mod:`losses`.
         max_answers_per_step: with the pixel tower, score at most this many answers per step
             (the batch's positives plus random others); the latent tower uses the whole table.
-        answer_bank: with the pixel tower, score every answer each step all the same: the
-            drawings of this step's ``max_answers_per_step`` answers go through the CNN, the
-            others reuse their features from a bank (no gradient; refreshed each epoch and
-            whenever a drawing goes through), so each text meets every wrong answer at the
-            cost of a few.
         class_balance: weight examples by (answer frequency) ** -class_balance.
         lr / weight_decay / clipnorm / batch_size / epochs: optimisation (Adam; clipnorm
             clips each gradient tensor, as Keras does).
@@ -117,7 +112,6 @@ class RankerConfig:
     #: (:func:`~emojiqa.storage.config_from_dict`).
     ADDED_FIELDS: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"ngram_lr_scale": 1.0, "ngram_weighting": "mean", "known_dropout": 0.0,
-         "answer_bank": False,
          "lookalike_k": 0, "lookalike_temperature": 0.02})
 
     name: str = "default"
@@ -154,7 +148,6 @@ class RankerConfig:
     temperature: float = 0.1
     hard_negatives: bool = False
     max_answers_per_step: int = 512
-    answer_bank: bool = False
     class_balance: float = 0.5
     lr: float = 2e-3
     weight_decay: float = 0.0
@@ -436,16 +429,9 @@ class RankerNet(nn.Module):
         x = self.drop(torch.cat(parts, 1))
         return self._shared(F.relu(self.text_proj(x)))  # (B, D)
 
-    def answer_features(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Answer inputs → the features the answer MLP reads: the standardised VAE μ
-        ``(N, latent_dim)``, or the pixel CNN's ``(N, pixel_channels[-1])``."""
-        if self.pixels is None:
-            return (inputs - self.latent_mean) / self.latent_std  # the seed's `scale`
-        return self.pixels(inputs)
-
-    def encode_answers(self, inputs: torch.Tensor | None, known_idx: torch.Tensor | None = None,
-                       borrowed: tuple[torch.Tensor, torch.Tensor] | None = None, *,
-                       features: torch.Tensor | None = None) -> torch.Tensor:
+    def encode_answers(self, inputs: torch.Tensor, known_idx: torch.Tensor | None = None,
+                       borrowed: tuple[torch.Tensor, torch.Tensor] | None = None
+                       ) -> torch.Tensor:
         """Answer inputs → ``(N, shared_dims[-1])`` codes (not normalised).
 
         Args:
@@ -455,9 +441,11 @@ class RankerNet(nn.Module):
             borrowed: ``(idx, weights)``, both ``(N, k)``: rows without a correction of their
                 own (``known_idx`` -1 or ``None``) add ``Σ weights · correction[idx]``, the
                 corrections of the answers they look like.
-            features: :meth:`answer_features` already computed (``inputs`` is then unused).
         """
-        x = features if features is not None else self.answer_features(inputs)
+        if self.pixels is None:
+            x = (inputs - self.latent_mean) / self.latent_std  # (N, L), the seed's `scale`
+        else:
+            x = self.pixels(inputs)  # (N, C)
         for layer in self.answer_mlp:
             x = F.relu(layer(x))
         seen = None
@@ -473,26 +461,12 @@ class RankerNet(nn.Module):
             x = x + corr
         return self._shared(self.drop(x))
 
-    def forward(self, batch: dict[str, torch.Tensor], answer_inputs: torch.Tensor | None,
-                known_idx: torch.Tensor | None, bank: tuple[torch.Tensor, torch.Tensor] | None
-                = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised ``(B, D)`` text codes and ``(N, D)`` answer codes.
-
-        ``bank``: ``(features, rows)``: the answers' stored features ``(N, C)``, of which the
-        ``rows`` are recomputed from ``answer_inputs`` (with gradient); ``known_idx`` then
-        covers all ``N`` answers.
-        """
+    def forward(self, batch: dict[str, torch.Tensor], answer_inputs: torch.Tensor,
+                known_idx: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised ``(B, D)`` text codes and ``(N, D)`` answer codes."""
         q = F.normalize(self.encode_text(batch), dim=-1)
-        if bank is None:
-            a = self.encode_answers(answer_inputs, known_idx)
-        else:
-            stored, rows = bank
-            fresh = self.answer_features(answer_inputs)
-            feats = stored.index_copy(0, rows, fresh)
-            with torch.no_grad():  # these rows are now the freshest features there are
-                stored.index_copy_(0, rows, fresh.detach())
-            a = self.encode_answers(None, known_idx, features=feats)
-        return q, F.normalize(a, dim=-1)
+        a = F.normalize(self.encode_answers(answer_inputs, known_idx), dim=-1)
+        return q, a
 
 
 # ------------------------------------------------------------------------------------------

@@ -304,7 +304,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     except (RuntimeError, TypeError):
         opt = torch.optim.Adam(groups, lr=c.lr, weight_decay=c.weight_decay)
 
-    bank: torch.Tensor | None = None  # answer_bank: banked pixel features of every answer
     state = {"epoch": 0, "step": 0, "history": {}, "best": None, "best_epoch": -1, "bad": 0,
              "run_loss": 0.0, "run_n": 0.0}
     ckpt_path = out / CHECKPOINT
@@ -333,7 +332,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         torch.set_rng_state(ck["rng"])
         state = json.loads(ck["state"])
         best_state = ck.get("best_net")
-        bank = ck.get("bank")
         say(f"resuming from epoch {state['epoch'] + 1}, step {state['step']}")
 
     def save_checkpoint() -> None:
@@ -343,7 +341,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                     "rng": torch.get_rng_state(), "state": json.dumps(state),
                     "config": json.dumps(_cfg(c)), "n_answers": n_ans,
-                    "best_net": best_state, "bank": bank}, buf)
+                    "best_net": best_state}, buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
 
     def save_model(weights: dict | None) -> None:
@@ -370,10 +368,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             epoch = state["epoch"]
             order = D.shard_indices(n, info, shuffle=True, seed=seed, epoch=epoch)
             t0 = time.perf_counter()
-            if c.answer_bank and c.answer_tower == "pixels" and n_ans > c.max_answers_per_step:
-                if bank is None or state["step"] == 0:  # (a resumed epoch keeps its bank)
-                    bank = _answer_bank(net, per_style, avail, gen, dev)
-                bank = bank.to(dev)
             net.train()
             bar = tqdm(total=steps, initial=state["step"], desc=f"epoch {epoch + 1}/{n_epochs}",
                        disable=not (progress and info.is_main), leave=False, unit="step")
@@ -392,20 +386,15 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                 else:
                     ans_in = per_style[0]
                 sub = torch.arange(n_ans)
-                rows = None
                 if c.answer_tower == "pixels" and n_ans > c.max_answers_per_step:
                     rest = torch.randperm(n_ans, generator=gen)[:c.max_answers_per_step]
-                    rows = torch.unique(torch.cat([y, rest]))
-                    if bank is None:  # score only these answers
-                        sub, y, rows = rows, torch.searchsorted(rows, y), None
+                    sub = torch.unique(torch.cat([y, rest]))
+                    y = torch.searchsorted(sub, y)
                 known = sub
                 if c.known_dropout > 0 and c.known_emojis:  # these answers: drawing alone
                     off = torch.rand(len(sub), generator=gen) < c.known_dropout
                     known = torch.where(off, torch.full_like(sub, -1), sub)
-                if rows is not None:  # every answer: these drawings fresh, the rest banked
-                    q, a = model(tb, ans_in[rows].to(dev), known.to(dev), (bank, rows.to(dev)))
-                else:
-                    q, a = model(tb, ans_in[sub].to(dev), known.to(dev))
+                q, a = model(tb, ans_in[sub].to(dev), known.to(dev))
                 cos = q @ a.T  # (B, N')
                 allowed = losses.negative_mask(y, base_ids[sub])
                 per = losses.ranking_loss(
@@ -481,25 +470,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         save_model(None)
     D.cleanup(info)
     return ranker
-
-
-@torch.no_grad()
-def _answer_bank(net: Any, per_style: torch.Tensor, avail: torch.Tensor | None,
-                 gen: torch.Generator, dev: torch.device, chunk: int = 512) -> torch.Tensor:
-    """Pixel features ``(N, C)`` of every answer, one drawing each (a random style where
-    several are available), for :attr:`RankerConfig.answer_bank`."""
-    n_ans = per_style.shape[1]
-    if per_style.shape[0] > 1 and avail is not None:
-        pick = torch.multinomial(avail.T.float(), 1, generator=gen)[:, 0]
-        ans_in = per_style[pick, torch.arange(n_ans)]
-    else:
-        ans_in = per_style[0]
-    was = net.training
-    net.eval()
-    out = torch.cat([net.answer_features(ans_in[i:i + chunk].to(dev))
-                     for i in range(0, n_ans, chunk)])
-    net.train(was)
-    return out
 
 
 def _cfg(c: RankerConfig) -> dict[str, Any]:
