@@ -8,7 +8,8 @@ Measures, in one run (JSON in ``benchmarks/results/suggest.json`` and tables on 
   path (pixels + per-emoji correction) and through pixels alone;
 * the *new releases* protocol (Emoji ≥ 14.0 held out entirely) and the *new drawings*
   protocol (Twemoji-only training, Noto and OpenMoji candidates) for a pixel and a latent
-  (VAE μ) answer tower, each with and without the per-emoji corrections, with the exact random
+  (VAE μ) answer tower, each through the per-emoji corrections, the corrections of look-alike
+  training drawings (for emojis without their own) and the drawing alone, with the exact random
   baselines; the protocol models are trained here (cached under
   ``benchmarks/results/cache/suggest_models``; ``--retrain`` trains them again);
 * the bundled model's top 5 for the 20 everyday texts of ``benchmarks/everyday_texts.txt``
@@ -122,7 +123,8 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             print(f"new_releases/{tower}: {exc}", file=sys.stderr)
             rows.append({"protocol": "new releases", "path": tower, "error": str(exc)[:200]})
         else:
-            for path, label in (("known", f"{tower}+known"), ("pixels", tower)):
+            for path, label in (("known", f"{tower}+known"), ("lookalike", f"{tower}+lookalike"),
+                                ("pixels", tower)):
                 for query in ("label", "keywords"):
                     m = Z.new_releases(r, query=query, path=path)
                     rows.append(_row(label, m, protocol="new releases", query=query))
@@ -133,8 +135,10 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             rows.append({"protocol": "new drawings", "path": tower, "error": str(exc)[:200]})
         else:
             for style in ("noto", "openmoji"):
-                m = Z.new_drawings(r, style=style)
-                rows.append(_row(tower, m, protocol=f"new drawings ({style})", query="label"))
+                for path, label in (("pixels", tower), ("lookalike", f"{tower}+lookalike")):
+                    m = Z.new_drawings(r, style=style, path=path)
+                    rows.append(_row(label, m, protocol=f"new drawings ({style})",
+                                     query="label"))
     return rows
 
 
@@ -339,11 +343,12 @@ def main(argv: list[str] | None = None) -> int:
             best_tw, tw_from = r["macro_f1"], f"{r['model']} (quality.json)"
         if r["task"] == "airline" and r["macro_f1"] > best_air:
             best_air, air_from = r["macro_f1"], f"{r['model']} (quality.json)"
-    nr_med = min((v for p in ("pixels", "pixels+known", "latent", "latent+known")
+    paths = [t + s for t in ("pixels", "latent") for s in ("", "+known", "+lookalike")]
+    nr_med = min((v for p in paths
                   if (v := zs_get("new releases", p, "median_rank")) is not None), default=None)
-    nr_r10 = max((v for p in ("pixels", "pixels+known", "latent", "latent+known")
+    nr_r10 = max((v for p in paths
                   if (v := zs_get("new releases", p, "recall_at_10")) is not None), default=None)
-    nd_r10 = max((v for p in ("pixels", "latent")
+    nd_r10 = max((v for p in paths
                   if (v := zs_get("new drawings (noto)", p, "recall_at_10")) is not None),
                  default=None)
     targets = [

@@ -53,6 +53,7 @@ BUNDLED_OVERRIDES: Mapping[str, Any] = {
     "lr": 3e-3,
     "epochs": 8,
     "patience": 2,
+    "lookalike_k": 5,
 }
 #: The zero-shot protocols :func:`train_protocol` knows.
 PROTOCOLS = ("new_releases", "new_drawings")
