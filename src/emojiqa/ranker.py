@@ -90,9 +90,9 @@ class RankerConfig:
             only one an emoji never seen in training has, learns nothing.
         lookalike_k / lookalike_temperature: an emoji with no correction of its own (never
             seen in training, or a seen emoji's new drawing) borrows the corrections of the
-            ``lookalike_k`` training drawings it looks most like (cosine of centred 18×18 RGBA
-            pixels), softmax-weighted at this temperature; 0 scores it from its pixels alone.
-            Used at inference only.
+            ``lookalike_k`` training drawings it looks most like (cosine of centred RGBA pixels
+            at 18×18 and 9×9), softmax-weighted at this temperature; 0 scores it from its
+            pixels alone. Used at inference only.
         shared_dims: the shared tower (the seed: 100, 50, 10; tanh on the last).
         dropout: dropout on each side's features (training only).
         loss / margin / num_negatives / temperature / hard_negatives: see :mod:`losses`.
@@ -581,8 +581,8 @@ class EmojiRanker:
                    ) -> tuple[np.ndarray, np.ndarray]:
         """The answers each image looks most like: ``(idx, weights)``, both ``(N, k)``.
 
-        Looks are compared as the cosine of centred 18×18 RGBA pixels (the answer table's own
-        drawings are the reference); weights are the softmax of those cosines at
+        Looks are compared as the cosine of centred RGBA pixels at 18×18 and 9×9 (the answer
+        table's own drawings are the reference); weights are the softmax of those cosines at
         ``config.lookalike_temperature``. ``k`` defaults to ``config.lookalike_k`` (at least 1).
 
         Example:
@@ -916,9 +916,13 @@ def _text_list(texts: Any) -> list[str]:
 
 
 def _look_features(images: np.ndarray) -> np.ndarray:
-    """``(N, 1296)`` float32: RGBA in [0, 1] averaged over 2×2 blocks (18×18), flattened."""
-    x = images.astype(np.float32).reshape(len(images), 18, 2, 18, 2, 4).mean((2, 4))
-    return x.reshape(len(images), -1) / 255.0
+    """``(N, 1620)`` float32: the RGBA drawing at 18×18 and at 9×9 (block means), each scale
+    flattened and scaled to unit length, side by side (two scales find another artist's
+    drawing of the same emoji more often than one: Noto → Twemoji nearest neighbour 31 % vs
+    26 % on half of the Noto drawings)."""
+    x = images.astype(np.float32).reshape(len(images), 18, 2, 18, 2, 4).mean((2, 4)) / 255.0
+    coarse = x.reshape(len(images), 9, 2, 9, 2, 4).mean((2, 4))
+    return np.concatenate([_unit(x.reshape(len(x), -1)), _unit(coarse.reshape(len(x), -1))], 1)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
