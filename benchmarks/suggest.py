@@ -20,7 +20,7 @@ Measures, in one run (JSON in ``benchmarks/results/suggest.json`` and tables on 
 
 Usage::
 
-    python benchmarks/suggest.py            # full run (trains 4 protocol models, 1 epoch each)
+    python benchmarks/suggest.py            # full run (trains 4 protocol models by the recipe)
     python benchmarks/suggest.py --quick    # CI smoke: tiny protocol models, few texts
 """
 
@@ -250,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="bundled model folder (default: package)")
     parser.add_argument("--best", action="append", default=[],
                         help="another model folder to score as a candidate best config")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs of the protocol models")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of the protocol models (default: the bundled recipe's)")
     parser.add_argument("--retrain", action="store_true", help="retrain the protocol models")
     parser.add_argument("--skip-zeroshot", action="store_true",
                         help="train no protocol models; keep the zero-shot rows of the last "

@@ -8,10 +8,12 @@ for 🍕 whatever the model learned. :class:`KeywordIndex` turns those words int
 ``(1 - w) * cosine + w * keyword_score`` (``w`` = ``keyword_weight``, 0 switches it off, and
 the mix stays in ``[-1, 1]``).
 
-A word scores 1 when it is in the emoji's name or keywords and 0.7 when it is one of the extra
-keywords, times its specificity ``1 / (1 + log2(n) / 8)`` where ``n`` is how many candidates
-carry it (``dog`` names a handful of emojis, ``face`` hundreds). An emoji's score combines the
-text's words as ``1 - prod(1 - s_word)``, so two words that both name ☕ count more than one.
+A word scores 1 when it is the emoji's whole name, 0.85 when it is a word of a longer name or
+one of its keywords, and 0.7 when it is one of the extra keywords (so "pizza" names 🍕 before
+🍄‍🟫, which lists it as a keyword, and "dog" names 🐕 before 🌭), times its specificity
+``1 / (1 + log2(n) / 8)`` where ``n`` is how many candidates carry it (``dog`` names a
+handful of emojis, ``face`` hundreds). An emoji's score combines the text's words as
+``1 - prod(1 - s_word)``, so two words that both name ☕ count more than one.
 Words are lower-cased, split on anything but letters and digits, a plural ``s`` is dropped,
 and words of fewer than 3 letters or in :data:`STOPWORDS` are ignored.
 Emojis without metadata (a user's own images) score 0.
@@ -34,7 +36,9 @@ import numpy as np
 
 from .emojis import EmojiSet, info_for
 
-#: Weight of a word that is one of the emoji's extra keywords (name and keywords weigh 1).
+#: Weight of a word of the emoji's CLDR name or keywords (the whole one-word name weighs 1).
+KEYWORD_WEIGHT = 0.85
+#: Weight of a word that is one of the emoji's extra keywords.
 EXTRA_WEIGHT = 0.7
 #: Default ``keyword_weight`` of :meth:`~emojiqa.ranker.EmojiRanker.rank`.
 DEFAULT_KEYWORD_WEIGHT = 0.6
@@ -84,12 +88,13 @@ class KeywordIndex:
         weights: dict[str, dict[int, float]] = {}
         for i, key in enumerate(emojis.keys):
             info = info_for(key)
-            for phrases, w in (((info.label, *info.keywords), 1.0),
+            name = words_of(info.label)
+            for phrases, w in (((info.label, *info.keywords), KEYWORD_WEIGHT),
                                (info.extra_keywords, EXTRA_WEIGHT)):
                 for phrase in phrases:
                     for word in words_of(phrase):
                         row = weights.setdefault(word, {})
-                        row[i] = max(row.get(i, 0.0), w)
+                        row[i] = max(row.get(i, 0.0), 1.0 if name == [word] else w)
         self._index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for word, row in weights.items():
             spec = 1.0 / (1.0 + math.log2(len(row)) / 8)

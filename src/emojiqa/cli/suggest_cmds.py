@@ -58,7 +58,7 @@ def register(sub: Any) -> None:
                    help="output folder (default: the package's pretrained/ranker)")
     t.add_argument("--work-dir", default=None, help="folder for checkpoints and curves")
     t.add_argument("--epochs", type=int, default=None,
-                   help="override the recipe's epochs (default: the recipe's 3)")
+                   help="override the recipe's epochs (default: the recipe's)")
     t.add_argument("--seed", type=int, default=0, help="random seed")
     t.add_argument("--resume", action="store_true", help="resume from the work folder")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
