@@ -37,8 +37,18 @@ def test_words_are_lowered_split_singular_and_filtered():
 def test_a_text_that_names_an_emoji_scores_it_highest(index, twemoji, text, key):
     s = index.scores([text])[0]
     assert s.shape == (len(twemoji),) and s.dtype == np.float32
-    assert key in {twemoji.keys[i] for i in np.flatnonzero(s == s.max())}  # ties: 🍄‍🟫 "pizza"
+    assert twemoji.keys[int(s.argmax())] == key
     assert 0 < s.max() <= 1 and s.min() >= 0
+
+
+@pytest.mark.parametrize(("word", "named", "listed"), [
+    ("pizza", "1f355", "1f344-200d-1f7eb"),  # 🍕 "pizza" vs 🍄‍🟫, whose keywords list it
+    ("dog", "1f415", "1f32d"),  # 🐕 "dog" vs 🌭 "hot dog"
+])
+def test_a_whole_name_beats_a_keyword_or_a_word_of_a_longer_name(index, twemoji, word, named,
+                                                                   listed):
+    s = index.scores([word])[0]
+    assert s[twemoji.index(named)] > s[twemoji.index(listed)] > 0
 
 
 def test_more_specific_words_weigh_more(index, twemoji):
