@@ -53,6 +53,7 @@ VARIANTS = (
     "ngram_buckets=65536",
     "text_tower='bag'",
     "class_balance=0.25",
+    "batch_size=128",
 )
 
 
