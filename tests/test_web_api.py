@@ -347,6 +347,29 @@ def test_score_image_with_own_texts(client):
     assert {t["text"] for t in r.json()["texts"]} == {"got the job", "happy birthday"}
 
 
+def test_uploaded_drawing_borrows_the_corrections_of_its_lookalikes(ranker):
+    import dataclasses
+
+    answers = ranker.answers
+    torch.manual_seed(1)
+    torch.nn.init.normal_(ranker.net.known.weight)  # corrections that matter
+    try:
+        ranker.config = dataclasses.replace(ranker.config, lookalike_k=1)
+        c = TestClient(create_app(ranker), raise_server_exceptions=False)
+        key = answers.keys[3]
+        r = c.post("/api/score-image", files={"file": ("a.png", png_bytes(answers.image(key)),
+                                                       "image/png")},
+                   data={"texts": "got the job"})
+        assert r.status_code == 200, r.text
+        # a copy of a training drawing scores as that emoji does, correction included
+        want = float(ranker.encode_text(["got the job"])[0] @ ranker.encode_emojis(
+            answers.subset([3]))[0])
+        assert r.json()["texts"][0]["score"] == pytest.approx(want, abs=1e-3)
+    finally:
+        ranker.config = dataclasses.replace(ranker.config, lookalike_k=0)
+        torch.nn.init.zeros_(ranker.net.known.weight)
+
+
 def _bomb() -> bytes:
     buf = io.BytesIO()
     Image.new("1", (10_000, 10_000)).save(buf, format="PNG")  # ~15 kB, 100 M pixels

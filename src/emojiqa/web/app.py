@@ -733,7 +733,10 @@ def create_app(
         es = models.neighbours(style)
         with models.lock:
             tv = np.asarray(ranker_.encode_text(texts, normalize=True), np.float32)  # (T, D)
-            ev = np.asarray(ranker_.encode_emojis(image[None]), np.float32)  # (1, D)
+            # a new drawing: it borrows the corrections of the training drawings it looks
+            # like when the model sets lookalike_k (the bundled one does), else pixels alone
+            ev = np.asarray(ranker_.encode_emojis(
+                image[None], lookalike=ranker_.config.lookalike_k > 0), np.float32)  # (1, D)
             vae_ = models.vae()
             recon = vae_.decode_images(vae_.embed(image[None]))[0]
             near = nearest_known(vae_, image[None], es, k=5)[0]
