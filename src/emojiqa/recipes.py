@@ -4,7 +4,7 @@
 of every emoji + TweetEval emoji train + the airline tweets (:mod:`emojiqa.sources`), the three
 bundled drawing styles as augmentation, a pixel answer tower with per-emoji corrections (new
 emojis fall back to their pixels), a GloVe attention + hashed n-gram text tower (no
-sentence-transformers at run time) — in about 15 minutes on 2 CPU cores, and writes it as a
+sentence-transformers at run time) — in about 5 minutes on 2 idle CPU cores, and writes it as a
 float16 self-contained folder (by default into the package, ``emojiqa/pretrained/ranker``).
 
 :func:`train_protocol` trains the models of the zero-shot protocols
