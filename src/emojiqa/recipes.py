@@ -3,9 +3,10 @@
 :func:`train_bundled` trains the default suggestion model from bundled data only — CLDR texts
 of every emoji + TweetEval emoji train + the airline tweets (:mod:`emojiqa.sources`), the three
 bundled drawing styles as augmentation, a pixel answer tower with per-emoji corrections (new
-emojis fall back to their pixels), a GloVe attention + hashed n-gram text tower (no
-sentence-transformers at run time) — in about 5 minutes on 2 idle CPU cores, and writes it as a
-float16 self-contained folder (by default into the package, ``emojiqa/pretrained/ranker``).
+emojis borrow the corrections of the training drawings they look like), a GloVe attention +
+hashed n-gram text tower (no sentence-transformers at run time) — in about 5 minutes on 2 idle
+CPU cores, and writes it as a float16 self-contained folder (by default into the package,
+``emojiqa/pretrained/ranker``).
 
 :func:`train_protocol` trains the models of the zero-shot protocols
 (:mod:`emojiqa.zeroshot`): ``new_releases`` (every Emoji ≥ 14.0 emoji held out, no text and
