@@ -91,8 +91,8 @@ class RankerConfig:
         lookalike_k / lookalike_temperature: an emoji with no correction of its own (never
             seen in training, or a seen emoji's new drawing) borrows the corrections of the
             ``lookalike_k`` training drawings it looks most like (cosine of centred RGBA pixels
-            at 18×18 and 9×9), softmax-weighted at this temperature; 0 scores it from its
-            pixels alone. Used at inference only.
+            at 18×18 and 9×9, cropped to the drawing), softmax-weighted at this
+            temperature; 0 scores it from its pixels alone. Used at inference only.
         shared_dims: the shared tower (the seed: 100, 50, 10; tanh on the last).
         dropout: dropout on each side's features (training only).
         loss / margin / num_negatives / temperature / hard_negatives: see :mod:`losses`.
@@ -583,8 +583,9 @@ class EmojiRanker:
                    ) -> tuple[np.ndarray, np.ndarray]:
         """The answers each image looks most like: ``(idx, weights)``, both ``(N, k)``.
 
-        Looks are compared as the cosine of centred RGBA pixels at 18×18 and 9×9 (the answer
-        table's own drawings are the reference); weights are the softmax of those cosines at
+        Looks are compared as the cosine of centred RGBA pixels at 18×18 and 9×9, each drawing
+        first cropped to its visible pixels (the answer table's own drawings are the
+        reference); weights are the softmax of those cosines at
         ``config.lookalike_temperature``. ``k`` defaults to ``config.lookalike_k`` (at least 1).
 
         Example:
@@ -918,13 +919,34 @@ def _text_list(texts: Any) -> list[str]:
 
 
 def _look_features(images: np.ndarray) -> np.ndarray:
-    """``(N, 1620)`` float32: the RGBA drawing at 18×18 and at 9×9 (block means), each scale
-    flattened and scaled to unit length, side by side (two scales find another artist's
-    drawing of the same emoji more often than one: Noto → Twemoji nearest neighbour 31 % vs
-    26 % on half of the Noto drawings)."""
-    x = images.astype(np.float32).reshape(len(images), 18, 2, 18, 2, 4).mean((2, 4)) / 255.0
-    coarse = x.reshape(len(images), 9, 2, 9, 2, 4).mean((2, 4))
+    """``(N, 1620)`` float32 features for comparing looks: each drawing cropped to the square
+    around its visible pixels (alpha > 10 %) and scaled back to 36×36, so artists who draw
+    larger or off-centre still match, then its RGBA at 18×18 and at 9×9 (block means), each
+    scale flattened and scaled to unit length, side by side. On the even half of the Noto
+    drawings, the nearest Twemoji drawing is the same emoji for 38 % of them (31 % without
+    the crop, 26 % at 18×18 alone)."""
+    x = np.stack([_crop_to_content(im) for im in images]) if len(images) else np.zeros(
+        (0, 36, 36, 4), np.uint8)
+    x = x.astype(np.float32).reshape(len(x), 18, 2, 18, 2, 4).mean((2, 4)) / 255.0
+    coarse = x.reshape(len(x), 9, 2, 9, 2, 4).mean((2, 4))
     return np.concatenate([_unit(x.reshape(len(x), -1)), _unit(coarse.reshape(len(x), -1))], 1)
+
+
+def _crop_to_content(image: np.ndarray) -> np.ndarray:
+    """A ``uint8 (36, 36, 4)`` drawing cropped to the centred square around its pixels with
+    alpha > 10 % and resized to 36×36 (bilinear); a blank drawing is returned as it is."""
+    from PIL import Image
+
+    ys, xs = np.nonzero(image[..., 3] > 25)
+    if ys.size == 0:
+        return image
+    side = max(int(ys.max()) + 1 - int(ys.min()), int(xs.max()) + 1 - int(xs.min()))
+    cy, cx = (int(ys.min()) + int(ys.max()) + 1) / 2, (int(xs.min()) + int(xs.max()) + 1) / 2
+    pad = 36  # room for a square that reaches past the edge (transparent there)
+    big = np.zeros((36 + 2 * pad, 36 + 2 * pad, 4), np.uint8)
+    big[pad:pad + 36, pad:pad + 36] = image
+    box = (cx - side / 2 + pad, cy - side / 2 + pad, cx + side / 2 + pad, cy + side / 2 + pad)
+    return np.asarray(Image.fromarray(big, "RGBA").resize((36, 36), Image.BILINEAR, box=box))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
