@@ -352,3 +352,19 @@ def test_lookalike_borrows_corrections_for_unseen_only(twemoji):
     assert np.allclose(r.encode_emojis(es), r.encode_emojis(es, use_known=False), atol=1e-6)
     with pytest.raises(ConfigError, match="lookalike"):
         RankerConfig.named("default", lookalike_k=-1)
+
+
+def test_lookalike_styles_add_their_drawings_as_references(twemoji):
+    from emojiqa.emojis import EmojiSet
+
+    noto = EmojiSet.bundled("noto")
+    plain, styled = tiny_ranker(twemoji, lookalike_k=1), tiny_ranker(
+        twemoji, lookalike_k=1, lookalike_styles=("noto",))
+    drawn = np.stack([noto.image(k) for k in KEYS])  # another artist's drawings of the answers
+    idx, w = styled.lookalikes(drawn)
+    assert list(idx[:, 0]) == [0, 1, 2] and np.allclose(w, 1)  # found among the references
+    assert styled._lookalike_ref[2].tolist() == [0, 1, 2, 0, 1, 2]  # each answer, twice
+    plain.lookalikes(drawn)
+    assert plain._lookalike_ref[2].tolist() == [0, 1, 2]
+    with pytest.raises(ConfigError, match="lookalike_styles"):
+        RankerConfig.named("default", lookalike_styles=("crayon",))

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .emojis import EmojiSet, info_for, to_chw_float
+from .emojis import STYLES, EmojiSet, info_for, to_chw_float
 from .errors import ConfigError, ModelLoadError, TextError
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .storage import read_json, read_model_folder, write_model_folder
@@ -93,6 +93,9 @@ class RankerConfig:
             ``lookalike_k`` training drawings it looks most like (cosine of centred RGBA pixels
             at 18×18 and 9×9, cropped to the drawing), softmax-weighted at this
             temperature; 0 scores it from its pixels alone. Used at inference only.
+        lookalike_styles: bundled styles whose drawings of the answers are also look
+            references (the styles the model trained on besides the answer table's own
+            drawings; a drawing in one of those styles then finds its emoji).
         shared_dims: the shared tower (the seed: 100, 50, 10; tanh on the last).
         dropout: dropout on each side's features (training only).
         loss / margin / num_negatives / temperature / hard_negatives: see :mod:`losses`.
@@ -112,7 +115,7 @@ class RankerConfig:
     #: (:func:`~emojiqa.storage.config_from_dict`).
     ADDED_FIELDS: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"ngram_lr_scale": 1.0, "ngram_weighting": "mean", "known_dropout": 0.0,
-         "lookalike_k": 0, "lookalike_temperature": 0.02})
+         "lookalike_k": 0, "lookalike_temperature": 0.02, "lookalike_styles": ()})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -140,6 +143,7 @@ class RankerConfig:
     known_dropout: float = 0.0
     lookalike_k: int = 0
     lookalike_temperature: float = 0.02
+    lookalike_styles: tuple[str, ...] = ()
     shared_dims: tuple[int, ...] = (64,)
     dropout: float = 0.2
     loss: str = "infonce"
@@ -182,6 +186,10 @@ class RankerConfig:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if not 0.0 <= self.known_dropout < 1.0:
             raise ConfigError(f"known_dropout must be in [0, 1), got {self.known_dropout}")
+        bad = [x for x in self.lookalike_styles if x not in STYLES]
+        if bad:
+            raise ConfigError(f"lookalike_styles {bad} are not bundled styles; choose from "
+                              f"{', '.join(STYLES)}")
         if int(self.lookalike_k) < 0 or not self.lookalike_temperature > 0:
             raise ConfigError("lookalike_k must be >= 0 and lookalike_temperature > 0, got "
                               f"{self.lookalike_k} and {self.lookalike_temperature}")
@@ -523,7 +531,7 @@ class EmojiRanker:
         #: Keyword-boost weight :meth:`rank` uses when it is given none (0 turns it off).
         self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._answer_set: EmojiSet | None = None
-        self._lookalike_ref: tuple[np.ndarray, np.ndarray] | None = None
+        self._lookalike_ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.device = next(net.parameters()).device
 
     # candidate sets --------------------------------------------------------------------------
@@ -584,28 +592,36 @@ class EmojiRanker:
         """The answers each image looks most like: ``(idx, weights)``, both ``(N, k)``.
 
         Looks are compared as the cosine of centred RGBA pixels at 18×18 and 9×9, each drawing
-        first cropped to its visible pixels (the answer table's own drawings are the
-        reference); weights are the softmax of those cosines at
+        first cropped to its visible pixels; the references are the answer table's own
+        drawings and those of ``config.lookalike_styles`` (an answer drawn in several styles
+        can appear more than once). Weights are the softmax of those cosines at
         ``config.lookalike_temperature``. ``k`` defaults to ``config.lookalike_k`` (at least 1).
 
         Example:
             >>> idx, w = ranker.lookalikes(EmojiSet.bundled("noto").images[:2])  # doctest: +SKIP
             >>> [ranker.answer_keys[i] for i in idx[:, 0]]                       # doctest: +SKIP
         """
-        k = max(1, min(int(k if k is not None else self.config.lookalike_k),
-                       len(self.answer_keys)))
         if self._lookalike_ref is None:
-            ref = _look_features(self.answers.images)
+            drawings, owners = [self.answers.images], [np.arange(len(self.answer_keys))]
+            for style in self.config.lookalike_styles:
+                es = EmojiSet.bundled(style)
+                pos = {key: i for i, key in enumerate(es.keys)}
+                have = [(a, pos[key]) for a, key in enumerate(self.answer_keys) if key in pos]
+                if have:
+                    drawings.append(es.images[[i for _, i in have]])
+                    owners.append(np.array([a for a, _ in have]))
+            ref = _look_features(np.concatenate(drawings))
             mean = ref.mean(0)
-            self._lookalike_ref = (mean, _unit(ref - mean))
-        mean, ref = self._lookalike_ref
-        sims = _unit(_look_features(_check_images(images)) - mean) @ ref.T  # (N, A)
+            self._lookalike_ref = (mean, _unit(ref - mean), np.concatenate(owners))
+        mean, ref, owner = self._lookalike_ref
+        k = max(1, min(int(k if k is not None else self.config.lookalike_k), len(ref)))
+        sims = _unit(_look_features(_check_images(images)) - mean) @ ref.T  # (N, R)
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(sims, idx, 1)
         order = np.argsort(-top, axis=1)
         idx, top = np.take_along_axis(idx, order, 1), np.take_along_axis(top, order, 1)
         w = np.exp((top - top[:, :1]) / self.config.lookalike_temperature)
-        return idx.astype(np.int64), (w / w.sum(1, keepdims=True)).astype(np.float32)
+        return owner[idx].astype(np.int64), (w / w.sum(1, keepdims=True)).astype(np.float32)
 
     # encoders -------------------------------------------------------------------------------
     @torch.no_grad()

@@ -140,6 +140,9 @@ def train_bundled(out_dir: str | os.PathLike[str] | None = None, *,
     out = Path(out_dir) if out_dir is not None else BUNDLED_DIR
     work = Path(work_dir) if work_dir is not None else Path("runs") / "bundled"
     cfg = config if config is not None else bundled_config()
+    # a new drawing finds its look-alikes among every style the model learned from
+    others = (*cfg.lookalike_styles, *(x for x in styles if x != cfg.emoji_style))
+    cfg = dataclasses.replace(cfg, lookalike_styles=tuple(dict.fromkeys(others)))
     mix = dict(weights if weights is not None else DEFAULT_WEIGHTS)
     t0, c0 = time.perf_counter(), time.process_time()
     train, val = bundled_data(mix, class_balance=cfg.class_balance)
