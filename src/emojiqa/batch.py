@@ -127,12 +127,8 @@ def suggest_file(
     fmt_in, fmt_out = _check_args(src, dst, text_column, top_k, batch_size, on_empty, id_column)
     from tqdm.auto import tqdm
 
-    options: dict[str, Any] = {
-        "skin_tone": skin_tone, "groups": list(groups) if groups else None,
-        "exclude_groups": list(exclude_groups) if exclude_groups else None}
-    if emojis is not None:  # resolve once, not per batch
-        options["emojis"] = ranker.emoji_set(emojis)
-    options = {k: v for k, v in options.items() if v is not None}
+    options = rank_options(ranker, emojis=emojis, skin_tone=skin_tone, groups=groups,
+                           exclude_groups=exclude_groups)
     reader = _open_reader(src, fmt_in, text_column, id_column, batch_size)
     settings = {
         "version": _PROGRESS_VERSION,
@@ -235,6 +231,17 @@ def _clean(validate: Any, raw: str, row: int, src: Path, where: str, on_empty: s
 
 def _visible(raw: str) -> bool:
     return any(c.isprintable() and not c.isspace() and c != "\ufe0f" for c in raw)
+
+
+def rank_options(ranker: _Ranker, *, emojis: Any = None, skin_tone: int | str | None = None,
+                 groups: Sequence[str] | None = None,
+                 exclude_groups: Sequence[str] | None = None) -> dict[str, Any]:
+    """The candidate options a batch passes to every ``rank`` call: only those set, the
+    ``emojis`` spec resolved to its set once (not per batch)."""
+    options = {"emojis": None if emojis is None else ranker.emoji_set(emojis),
+               "skin_tone": skin_tone, "groups": list(groups) if groups else None,
+               "exclude_groups": list(exclude_groups) if exclude_groups else None}
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _flush(ranker: _Ranker, buffer: list[_Row], top_k: int, writer: _Writer,

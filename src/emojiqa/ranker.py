@@ -676,8 +676,13 @@ class EmojiRanker:
             known = (self.known_index(keys[i:i + batch_size])
                      if use_known and keys is not None else None)
             borrowed = None
-            if lookalike:
-                idx, w = self.lookalikes(images[i:i + batch_size])
+            if lookalike:  # only rows without a correction of their own borrow one
+                need = (np.arange(len(x)) if known is None
+                        else np.flatnonzero(known.cpu().numpy() < 0))
+                found_idx, found_w = self.lookalikes(images[i:i + batch_size][need])
+                idx = np.zeros((len(x), found_idx.shape[1]), np.int64)
+                w = np.zeros((len(x), found_w.shape[1]), np.float32)  # 0: borrows nothing
+                idx[need], w[need] = found_idx, found_w
                 borrowed = (torch.from_numpy(idx).to(self.device),
                             torch.from_numpy(w).to(self.device))
             a = self.net.encode_answers(x, known, borrowed)
@@ -945,7 +950,8 @@ def _look_features(images: np.ndarray) -> np.ndarray:
         (0, 36, 36, 4), np.uint8)
     x = x.astype(np.float32).reshape(len(x), 18, 2, 18, 2, 4).mean((2, 4)) / 255.0
     coarse = x.reshape(len(x), 9, 2, 9, 2, 4).mean((2, 4))
-    return np.concatenate([_unit(x.reshape(len(x), -1)), _unit(coarse.reshape(len(x), -1))], 1)
+    return np.concatenate([_unit(x.reshape(len(x), 18 * 18 * 4)),
+                           _unit(coarse.reshape(len(x), 9 * 9 * 4))], 1)
 
 
 def _crop_to_content(image: np.ndarray) -> np.ndarray:

@@ -54,14 +54,13 @@ class RankerWorker:
 
     def __init__(self, model: ModelSpec, text_column: str, top_k: int, on_empty: str,
                  options: dict[str, Any] | None = None) -> None:
+        from .batch import rank_options
         from .text import validate_text
 
         self.ranker = load_ranker(model)
         self.validate = validate_text
         self.text_column, self.top_k, self.on_empty = text_column, top_k, on_empty
-        self.options = {k: v for k, v in (options or {}).items() if v is not None}
-        if "emojis" in self.options:  # resolve once, not per batch
-            self.options["emojis"] = self.ranker.emoji_set(self.options["emojis"])
+        self.options = rank_options(self.ranker, **(options or {}))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self.text_column not in batch:
@@ -164,8 +163,7 @@ def suggest_dataset(
         RankerWorker,
         fn_constructor_args=(model, text_column, top_k, on_empty, {
             "emojis": None if emojis is None else os.fspath(emojis), "skin_tone": skin_tone,
-            "groups": list(groups) if groups else None,
-            "exclude_groups": list(exclude_groups) if exclude_groups else None}),
+            "groups": groups, "exclude_groups": exclude_groups}),
         batch_size=batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=num_workers),
