@@ -109,6 +109,34 @@ def test_ngram_ids_do_not_depend_on_what_the_cache_saw():
                           fresh)
 
 
+def test_ngram_ids_are_pinned():
+    """The hashing is part of every trained model with an n-gram bag: these ids must never
+    change (they are those the shipped models were trained with)."""
+    assert ngram_ids("Good bad!", 1000, ["good", "bad"]).tolist() == [
+        687, 822, 781, 171, 774, 362, 152, 466, 742, 686, 664, 789, 415, 247, 74, 446, 815,
+        218, 473, 875, 639, 32, 958, 991, 886, 496, 293, 85, 643, 310, 242]
+
+
+def test_ngram_cache_is_per_setting_and_bounded(monkeypatch):
+    """One cache serves several bucket counts without mixing their ids, and a long-lived
+    cache starts over past NGRAM_CACHE_LIMIT entries instead of growing without end."""
+    import emojiqa.text as text_mod
+
+    tok = Tokenizer()
+    texts = [f"word{i} and more words {i % 7}" for i in range(200)]
+    words = [tok.words(t) for t in texts]
+    shared: dict = {}
+    for buckets in (1000, 5003):
+        ids, offsets = ngram_batch(texts, words, buckets, 2, (2, 5), shared)
+        fresh_ids, fresh_offsets = ngram_batch(texts, words, buckets, 2, (2, 5), {})
+        assert np.array_equal(ids, fresh_ids) and np.array_equal(offsets, fresh_offsets)
+    monkeypatch.setattr(text_mod, "NGRAM_CACHE_LIMIT", 50)
+    bounded: dict = {}
+    ids, _ = ngram_batch(texts, words, 1000, 2, (2, 5), bounded)
+    assert np.array_equal(ids, ngram_batch(texts, words, 1000, 2, (2, 5), {})[0])
+    assert all(len(table) <= 50 for table in bounded.values())
+
+
 def test_ngram_batch_is_the_texts_ids_concatenated():
     tok = Tokenizer()
     texts = ["Great flight!!", "", "late, late again 😡", "a b c d"]

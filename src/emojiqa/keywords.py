@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -80,6 +81,20 @@ def _normal(w: str) -> str | None:
     return w
 
 
+class _Lookup(dict):
+    """Raw lower-cased word → the index entry of its normal form (None: no emoji carries
+    it), computed on first use."""
+
+    def __init__(self, index: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        super().__init__()
+        self.index = index
+
+    def __missing__(self, raw: str) -> tuple[np.ndarray, np.ndarray] | None:
+        word = _normal(raw)
+        hit = self[raw] = self.index.get(word) if word is not None else None
+        return hit
+
+
 class KeywordIndex:
     """Inverted index from normalised words to the candidates whose metadata carries them."""
 
@@ -102,8 +117,8 @@ class KeywordIndex:
             val = np.fromiter(row.values(), dtype=np.float32, count=len(row)) * spec
             with np.errstate(divide="ignore"):  # a score of 1: log(0) = -inf, exp gives 0
                 self._index[word] = (idx, np.log1p(-val).astype(np.float32))
-        #: raw lower-cased word → its index entry (None: no emoji carries it)
-        self._lookup: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        #: raw lower-cased word → its index entry (None: no emoji carries it), filled on use
+        self._lookup = _Lookup(self._index)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -111,21 +126,14 @@ class KeywordIndex:
     def _hits(self, text: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(candidates, log(1 - score))`` of each distinct word of ``text`` that names a
         candidate."""
-        lookup, seen, out = self._lookup, set(), []
-        for raw in _SPLIT.split(text.lower()):
-            if raw in seen:
-                continue
-            seen.add(raw)
-            hit = lookup.get(raw, False)
-            if hit is False:
-                word = _normal(raw)
-                hit = self._index.get(word) if word is not None else None
-                if len(lookup) > 200_000:
-                    lookup.clear()
-                lookup[raw] = hit
-            if hit is not None and all(hit is not h for h in out):  # "dog", "dogs": once
-                out.append(hit)
-        return out
+        lookup = self._lookup
+        if len(lookup) > 200_000:
+            lookup.clear()
+        hits = [h for h in map(lookup.__getitem__, dict.fromkeys(_SPLIT.split(text.lower())))
+                if h is not None]
+        if len(hits) < 2:
+            return hits
+        return list({id(h): h for h in hits}.values())  # "dog", "dogs": the entry once
 
     def add_to(self, sims: np.ndarray, texts: Sequence[str], weight: float) -> np.ndarray:
         """``sims += weight * scores(texts)`` in place, touching only the non-zero scores.
@@ -142,17 +150,15 @@ class KeywordIndex:
                 sims.flags.c_contiguous and sims.flags.writeable):
             raise ValueError(f"sims must be a writeable C-contiguous float32 array of shape "
                              f"{(len(texts), self.size)}, got {sims.dtype} {sims.shape}")
-        cols, logs, rows, sizes = [], [], [], []
-        for r, text in enumerate(texts):
-            for idx, log_miss in self._hits(text):
-                cols.append(idx)
-                logs.append(log_miss)
-                rows.append(r)
-                sizes.append(len(idx))
-        if not cols:
+        per_text = list(map(self._hits, texts))
+        hits = list(itertools.chain.from_iterable(per_text))
+        if not hits:
             return sims
-        pos = np.concatenate(cols) + np.repeat(np.asarray(rows, dtype=np.int64) * self.size,
-                                               sizes)
+        cols = [idx for idx, _ in hits]
+        rows = np.repeat(np.arange(len(texts), dtype=np.int64) * self.size,
+                         [len(h) for h in per_text])
+        pos = np.concatenate(cols) + np.repeat(rows, [len(idx) for idx in cols])
+        logs = [log_miss for _, log_miss in hits]
         # log prod(1 - s) per distinct (text, candidate), summed in float64 by bincount
         uniq, inv = np.unique(pos, return_inverse=True)
         acc = np.bincount(inv, weights=np.concatenate(logs), minlength=len(uniq))

@@ -567,8 +567,6 @@ class EmojiRanker:
         if c.text_tower == "minilm":
             batch["minilm"] = torch.from_numpy(minilm_encoder().embed(texts)).to(self.device)
         if c.ngram_buckets:
-            if len(self._ngram_cache) > 500_000:
-                self._ngram_cache.clear()
             ids, offsets = ngram_batch(texts, words, c.ngram_buckets, c.word_ngrams,
                                        tuple(c.char_ngrams), self._ngram_cache)
             batch["bag_ids"] = torch.from_numpy(ids).to(self.device)
@@ -808,8 +806,8 @@ class EmojiRanker:
         scores = torch.from_numpy(sims)
         vals, idx = scores.topk(k, dim=1) if k else (scores[:, :0], scores[:, :0].long())
         meta = self._meta(cand)
-        make = RankedEmoji._make
-        return [[make((*meta[i], v)) for v, i in zip(row_v, row_i, strict=True)]
+        new, cls = tuple.__new__, RankedEmoji  # what RankedEmoji._make does, without its checks
+        return [[new(cls, (*meta[i], v)) for v, i in zip(row_v, row_i, strict=True)]
                 for row_v, row_i in zip(vals.tolist(), idx.tolist(), strict=True)]
 
     def _meta(self, cand: EmojiSet) -> list[tuple[str, str, str]]:

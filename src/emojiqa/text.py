@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import unicodedata
@@ -297,10 +298,6 @@ def glove_matrix(tokenizer: Tokenizer, glove: tuple[list[str], np.ndarray],
 # ------------------------------------------------------------------------------------------
 # hashed n-grams (fastText-style)
 
-#: The bag of a text with no n-gram at all: one padding id (left out of the mean).
-_PAD_ID = np.zeros(1, dtype=np.int64)
-
-
 def ngram_ids(text: str, buckets: int, words: Sequence[str], word_ngrams: int = 2,
               char_ngrams: tuple[int, int] = (2, 5), cache: dict | None = None) -> np.ndarray:
     """Hashed ids in ``[1, buckets)`` of a text's word 1..k-grams and character n-grams.
@@ -328,8 +325,9 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
     Args:
         texts: the texts (for the character n-grams).
         words: the tokenizer's words of each text (for the word n-grams).
-        cache: memo of hashes shared across calls (word n-grams are keyed with a leading
-            space, which no whitespace token holds, so the two kinds never collide).
+        cache: memo of hashes shared across calls: one table per hashing setting (buckets,
+            character n-gram range) inside it, each cleared when it passes
+            :data:`NGRAM_CACHE_LIMIT` entries, so a long-lived cache stays bounded.
 
     Returns:
         ``(ids, offsets)``: int64 ids of all texts concatenated, and the ``(len(texts),)``
@@ -341,44 +339,57 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
         (0, True)
     """
     cache = cache if cache is not None else {}
-    get = cache.get
     m = buckets - 1
     lo, hi = char_ngrams
-    parts: list[np.ndarray] = []
-    add = parts.append
+    word_key, char_key = ("word-ngrams", m), ("char-ngrams", m, lo, hi)
+    word_ids = cache.get(word_key)
+    if word_ids is None:
+        word_ids = cache[word_key] = _Memo(lambda g: zlib.crc32(("w" + g).encode()) % m + 1)
+    char_ids = cache.get(char_key)
+    if char_ids is None:
+        char_ids = cache[char_key] = _Memo(lambda tok: _char_ngram_ids(tok, m, lo, hi))
+    word_id, token_ids = word_ids.__getitem__, char_ids.__getitem__
+    chain, join = itertools.chain.from_iterable, " ".join
+    out: list[int] = []
+    extend = out.extend
     starts: list[int] = []
-    n_ids = 0
     for text, ws in zip(texts, words, strict=True):
-        starts.append(n_ids)
-        word_ids: list[int] = []
-        for n in range(1, word_ngrams + 1):
-            grams = [" w" + w for w in ws] if n == 1 else [
-                " w" + " ".join(ws[i:i + n]) for i in range(len(ws) - n + 1)]
-            for key in grams:
-                h = get(key)
-                if h is None:
-                    h = cache[key] = zlib.crc32(key[1:].encode()) % m + 1
-                word_ids.append(h)
-        if word_ids:
-            add(np.array(word_ids, dtype=np.int64))
-            n_ids += len(word_ids)
+        start = len(out)
+        starts.append(start)
+        if ws and word_ngrams > 0:
+            extend(map(word_id, ws))  # 1-grams, then 2-grams, ... ("a b" joined by a space)
+            for n in range(2, min(word_ngrams, len(ws)) + 1):
+                extend(map(word_id, map(join, zip(*(ws[i:] for i in range(n)), strict=False))))
         if hi > 0:
-            for tok in text.lower().split():
-                g = get(tok)
-                if g is None:
-                    t = f"<{tok[:60]}>"
-                    grams = {t[i:i + n] for n in range(lo, hi + 1)
-                             for i in range(len(t) - n + 1)}
-                    g = cache[tok] = np.array(
-                        [zlib.crc32(("c" + x).encode()) % m + 1 for x in sorted(grams)],
-                        dtype=np.int64)
-                add(g)
-                n_ids += len(g)
-        if n_ids == starts[-1]:  # nothing at all: one padding id keeps the bag non-empty
-            add(_PAD_ID)
-            n_ids += 1
-    ids = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-    return ids, np.array(starts, dtype=np.int64)
+            extend(chain(map(token_ids, text.lower().split())))
+        if len(out) == start:  # nothing at all: one padding id keeps the bag non-empty
+            out.append(0)
+    return np.array(out, dtype=np.int64), np.array(starts, dtype=np.int64)
+
+
+#: Entries a memo table of :func:`ngram_batch` holds before it starts over.
+NGRAM_CACHE_LIMIT = 500_000
+
+
+class _Memo(dict):
+    """A dict that computes (and keeps) a missing value with ``fn``; bounded."""
+
+    def __init__(self, fn: Any) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key: str) -> Any:
+        if len(self) >= NGRAM_CACHE_LIMIT:
+            self.clear()
+        value = self[key] = self.fn(key)
+        return value
+
+
+def _char_ngram_ids(token: str, m: int, lo: int, hi: int) -> tuple[int, ...]:
+    """Hashed ids of the character n-grams of one lower-cased token, in sorted n-gram order."""
+    t = f"<{token[:60]}>"
+    grams = {t[i:i + n] for n in range(lo, hi + 1) for i in range(len(t) - n + 1)}
+    return tuple(zlib.crc32(("c" + g).encode()) % m + 1 for g in sorted(grams))
 
 
 # ------------------------------------------------------------------------------------------

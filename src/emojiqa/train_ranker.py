@@ -109,7 +109,7 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
         # per text: its distinct ids, sorted, and how often each occurs (for the sparse mean),
         # as three flat arrays (int32 ids, uint16 counts: a few bytes per id at a million
         # texts); built in chunks so the temporaries stay small
-        cache: dict = {}
+        cache: dict = {}  # bounded by ngram_batch itself
         ids_parts, count_parts, sizes = [], [], []
         for lo in range(0, len(texts), 4096):
             chunk = texts[lo:lo + 4096]
@@ -122,8 +122,6 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
                 np.int32 if c.ngram_buckets < 2**31 else np.int64))
             count_parts.append(counts.astype(np.uint16 if counts.max() < 2**16 else np.int32))
             sizes.append(np.bincount(keys // c.ngram_buckets, minlength=len(chunk)))
-            if len(cache) > 500_000:
-                cache.clear()
         empty = np.zeros(0, dtype=np.int64)
         out["bags"] = (np.concatenate(ids_parts) if ids_parts else empty,
                        np.concatenate(count_parts) if count_parts else empty,
