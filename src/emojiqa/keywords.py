@@ -129,8 +129,8 @@ class KeywordIndex:
         lookup = self._lookup
         if len(lookup) > 200_000:
             lookup.clear()
-        hits = [h for h in map(lookup.__getitem__, dict.fromkeys(_SPLIT.split(text.lower())))
-                if h is not None]
+        hits = list(filter(None, map(lookup.__getitem__, dict.fromkeys(
+            _SPLIT.split(text.lower())))))
         if len(hits) < 2:
             return hits
         return list({id(h): h for h in hits}.values())  # "dog", "dogs": the entry once
@@ -154,11 +154,11 @@ class KeywordIndex:
         hits = list(itertools.chain.from_iterable(per_text))
         if not hits:
             return sims
-        cols = [idx for idx, _ in hits]
+        cols, logs = zip(*hits, strict=True)
         rows = np.repeat(np.arange(len(texts), dtype=np.int64) * self.size,
-                         [len(h) for h in per_text])
-        pos = np.concatenate(cols) + np.repeat(rows, [len(idx) for idx in cols])
-        logs = [log_miss for _, log_miss in hits]
+                         np.fromiter(map(len, per_text), np.int64, len(per_text)))
+        pos = np.concatenate(cols) + np.repeat(rows, np.fromiter(map(len, cols), np.int64,
+                                                                 len(cols)))
         # log prod(1 - s) per distinct (text, candidate), summed in float64 by bincount
         uniq, inv = np.unique(pos, return_inverse=True)
         acc = np.bincount(inv, weights=np.concatenate(logs), minlength=len(uniq))

@@ -161,11 +161,15 @@ class Tokenizer:
 
     def pad(self, seqs: Sequence[Sequence[int]]) -> np.ndarray:
         """``pad_sequences(seqs, maxlen=max_len)``: pre-padding, pre-truncation, int64."""
-        out = np.zeros((len(seqs), self.max_len), dtype=np.int64)
-        for i, s in enumerate(seqs):
-            s = list(s)[-self.max_len:]
-            if s:
-                out[i, -len(s):] = s
+        t = self.max_len
+        kept = [list(s)[-t:] for s in seqs]  # pre-truncation
+        lengths = np.fromiter(map(len, kept), dtype=np.int64, count=len(kept))
+        out = np.zeros((len(kept), t), dtype=np.int64)
+        if lengths.any():  # pre-padding: text i fills its last lengths[i] columns
+            ends = np.cumsum(lengths)
+            col = np.arange(int(ends[-1])) - np.repeat(ends - t, lengths)
+            out[np.repeat(np.arange(len(kept)), lengths), col] = np.fromiter(
+                itertools.chain.from_iterable(kept), dtype=np.int64, count=int(ends[-1]))
         return out
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -341,30 +345,38 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
     cache = cache if cache is not None else {}
     m = buckets - 1
     lo, hi = char_ngrams
-    word_key, char_key = ("word-ngrams", m), ("char-ngrams", m, lo, hi)
-    word_ids = cache.get(word_key)
-    if word_ids is None:
-        word_ids = cache[word_key] = _Memo(lambda g: zlib.crc32(("w" + g).encode()) % m + 1)
-    char_ids = cache.get(char_key)
-    if char_ids is None:
-        char_ids = cache[char_key] = _Memo(lambda tok: _char_ngram_ids(tok, m, lo, hi))
-    word_id, token_ids = word_ids.__getitem__, char_ids.__getitem__
-    chain, join = itertools.chain.from_iterable, " ".join
-    out: list[int] = []
-    extend = out.extend
+    # memo tables of packed ids (little-endian int64 bytes): a text's ids are then one
+    # bytes.join, and the batch one buffer
+    def word_hash(gram: str) -> bytes:
+        return (zlib.crc32(("w" + gram).encode()) % m + 1).to_bytes(8, "little")
+
+    word_key, gram_key, char_key = ("words", m), ("word-ngrams", m), ("chars", m, lo, hi)
+    if word_key not in cache:
+        cache[word_key] = _Memo(word_hash)
+        cache[gram_key] = _Memo(lambda gram: word_hash(" ".join(gram)))  # keyed by tuple
+    if char_key not in cache:
+        cache[char_key] = _Memo(
+            lambda tok: np.array(_char_ngram_ids(tok, m, lo, hi), dtype="<i8").tobytes())
+    word_id, gram_id = cache[word_key].__getitem__, cache[gram_key].__getitem__
+    token_ids = cache[char_key].__getitem__
+    chain, pack = itertools.chain, b"".join
+    pad = bytes(8)  # a text with no n-gram at all: one padding id keeps the bag non-empty
+    parts: list[bytes] = []
+    add = parts.append
     starts: list[int] = []
+    size = 0
     for text, ws in zip(texts, words, strict=True):
-        start = len(out)
-        starts.append(start)
-        if ws and word_ngrams > 0:
-            extend(map(word_id, ws))  # 1-grams, then 2-grams, ... ("a b" joined by a space)
-            for n in range(2, min(word_ngrams, len(ws)) + 1):
-                extend(map(word_id, map(join, zip(*(ws[i:] for i in range(n)), strict=False))))
+        starts.append(size)
+        grams = [map(word_id, ws)] if word_ngrams > 0 else []  # 1-grams, 2-grams, ...
+        grams += [map(gram_id, zip(*(ws[i:] for i in range(n)), strict=False))
+                  for n in range(2, min(word_ngrams, len(ws)) + 1)]
         if hi > 0:
-            extend(chain(map(token_ids, text.lower().split())))
-        if len(out) == start:  # nothing at all: one padding id keeps the bag non-empty
-            out.append(0)
-    return np.array(out, dtype=np.int64), np.array(starts, dtype=np.int64)
+            grams.append(map(token_ids, text.lower().split()))
+        piece = pack(chain.from_iterable(grams)) or pad
+        add(piece)
+        size += len(piece)
+    ids = np.frombuffer(bytearray(pack(parts)), dtype="<i8").astype(np.int64, copy=False)
+    return ids, np.array(starts, dtype=np.int64) // 8
 
 
 #: Entries a memo table of :func:`ngram_batch` holds before it starts over.
