@@ -18,6 +18,8 @@ Variants (``--variants`` takes more, each a comma-separated list of overrides):
 Example:
     python benchmarks/tune_ranker.py --threads 2
     python benchmarks/tune_ranker.py --task tweeteval --variants "" "epochs=6"
+    python benchmarks/tune_ranker.py --variants "" "batch_size=128" --seeds 0 1 2 3 \\
+        --out benchmarks/results/seeds     # several seeds per variant, and their mean
     python benchmarks/tune_ranker.py --quick          # CI smoke: 1,500 tweets, 20 steps
 """
 
@@ -77,7 +79,7 @@ def parse_overrides(spec: str) -> dict[str, Any]:
 
 
 def run_variant(spec: str, task: str, data: tuple[list, list], folder: Path,
-                quick: bool) -> dict[str, Any]:
+                quick: bool, seed: int = 0) -> dict[str, Any]:
     """Train one variant; its best tuning macro-F1, best epoch and seconds per epoch."""
     from emojiqa.ranker import RankerConfig
     from emojiqa.train_ranker import train_ranker
@@ -89,13 +91,13 @@ def run_variant(spec: str, task: str, data: tuple[list, list], folder: Path,
     if folder.exists():
         shutil.rmtree(folder)
     kwargs: dict[str, Any] = {"epochs": 1, "max_steps": 20} if quick else {}
-    train_ranker(config, train, tune, folder, vae=vae, progress=False, seed=0,
+    train_ranker(config, train, tune, folder, vae=vae, progress=False, seed=seed,
                  log=lambda s: None, **kwargs)
     hist = json.loads((folder / "history.json").read_text())
     f1 = hist["val_macro_f1"]
     best = max(range(len(f1)), key=f1.__getitem__)
     secs = [float(s) for s in hist["epoch_s"]]
-    return {"variant": spec or "(default as it is)", "task": task,
+    return {"variant": spec or "(default as it is)", "task": task, "seed": seed,
             "tune_macro_f1": 100 * f1[best], "tune_accuracy": 100 * hist["val_acc"][best],
             "best_epoch": best + 1, "epochs_run": len(f1),
             "s_per_epoch": sum(secs) / len(secs), "batch_size": config.batch_size,
@@ -123,26 +125,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="*", default=None,
                         help='overrides of the default config, e.g. "lr=3e-3,batch_size=64" '
                              '("" = default as it is)')
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="training seeds of each variant (several: one row each, then "
+                             "their mean per variant)")
     args = parser.parse_args(argv)
     threads = apply_threads(args)
     variants = list(args.variants) if args.variants is not None else list(VARIANTS)
     if args.quick and args.variants is None:
         variants = variants[:2]
     data = load_data(args.task, args.quick)
-    rows = []
+    rows, means = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for spec in variants:
-            print(f"[{args.task}] {spec or '(default as it is)'} ...", flush=True)
-            rows.append(run_variant(spec, args.task, data, Path(tmp) / "run", args.quick))
-            print(f"    tune macro-F1 {rows[-1]['tune_macro_f1']:.1f} at epoch "
-                  f"{rows[-1]['best_epoch']}/{rows[-1]['epochs_run']}", flush=True)
-    print_table(rows, ["variant", "task", ("tune_macro_f1", "tune macro-F1", 1),
+            runs = []
+            for seed in args.seeds:
+                print(f"[{args.task}] {spec or '(default as it is)'} seed {seed} ...",
+                      flush=True)
+                runs.append(run_variant(spec, args.task, data, Path(tmp) / "run", args.quick,
+                                        seed))
+                print(f"    tune macro-F1 {runs[-1]['tune_macro_f1']:.1f} at epoch "
+                      f"{runs[-1]['best_epoch']}/{runs[-1]['epochs_run']}", flush=True)
+            rows += runs
+            if len(runs) > 1:
+                f1s = [r["tune_macro_f1"] for r in runs]
+                means.append({"variant": runs[0]["variant"], "task": args.task,
+                              "seeds": len(runs), "mean_tune_macro_f1": sum(f1s) / len(f1s),
+                              "min_tune_macro_f1": min(f1s), "max_tune_macro_f1": max(f1s)})
+    print_table(rows, ["variant", "task", "seed", ("tune_macro_f1", "tune macro-F1", 1),
                        ("tune_accuracy", "tune acc %", 1), "best_epoch", "epochs_run",
                        "batch_size", ("s_per_epoch", "s/epoch", 2)],
                 title="Default-config variants on the tuning split")
+    if means:
+        print_table(means, ["variant", "seeds", ("mean_tune_macro_f1", "mean", 2),
+                            ("min_tune_macro_f1", "min", 1), ("max_tune_macro_f1", "max", 1)],
+                    title="Mean over seeds")
     split = "val" if args.task == "airline" else "10 % of train"
     write_results("tune_ranker" if args.task == "airline" else "tune_ranker_tweeteval", {
-        "threads": threads, "task": args.task, "rows": rows,
+        "threads": threads, "task": args.task, "seeds": list(args.seeds), "rows": rows,
+        "seed_means": means,
         "notes": [f"{args.task}: trained on train, early stopping and scores on {split} "
                   "(the tuning split); test is scored only by benchmarks/ranker.py"],
     }, quick=args.quick, out=args.out)

@@ -39,8 +39,9 @@ BUNDLED_STYLES = ("twemoji", "noto", "openmoji")
 #: tower (its cost per step dominates on CPU), few answers per step, large text batches, a
 #: 64-d shared code instead of the seed's 10-d (2,000 emojis crowd a 10-d sphere), every epoch
 #: trained (no early stopping: tweet val macro-F1 stalls by epoch 4 while what the model knows
-#: of the other 1,900 emojis keeps growing — CLDR-label retrieval R@10 46 % at epoch 4, 94 % at
-#: epoch 10 on the new-drawings protocol model), and look-alike corrections for new drawings.
+#: of the other 1,900 emojis keeps growing — CLDR-label retrieval R@10 52 % at epoch 4, 92 % at
+#: epoch 10 on the new-drawings protocol model, ``benchmarks/ablations.py``), and look-alike
+#: corrections for new drawings.
 BUNDLED_OVERRIDES: Mapping[str, Any] = {
     "name": "bundled",
     "answer_tower": "pixels",
