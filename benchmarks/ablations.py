@@ -16,6 +16,10 @@ Three parts, each printed as a table and written to ``benchmarks/results/ablatio
   the tweet val macro-F1 the training loop recorded.
 * **lookalike**: ``lookalike_k`` × ``lookalike_temperature`` on the 10-epoch model, Noto
   recall@10 on the even and odd halves (the shipped k = 5, τ = 0.02 were not tuned).
+* **look encoder**: the learned look code (:mod:`emojiqa.look`), trained on the 10-epoch
+  model's own answer drawings (Twemoji only): the look match of the learned code alone and
+  next to the pixel features, and Noto / OpenMoji recall@10 (even / odd halves) for each
+  weight ``lookalike_learned`` (0 = pixels alone). The weight is chosen on the even Noto half.
 
 Example:
     python benchmarks/ablations.py --threads 2          # ~15 min on 2 cores (3 trainings)
@@ -77,12 +81,17 @@ def look_features(images: np.ndarray, kind: str) -> np.ndarray:
 
 
 LOOK_KINDS = ("18×18", "18×18 + 9×9", "cropped 18×18 + 9×9")
+#: Weights of the learned look code tried (0: the pixel features alone).
+LEARNED_WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)
 
 
-def look_match(style: str, kinds: tuple[str, ...], limit: int | None) -> list[dict[str, Any]]:
-    """Nearest Twemoji drawing (of all base emojis) to each drawing of ``style``."""
+def look_match(style: str, kinds: tuple[str, ...], limit: int | None,
+               features: Any = None) -> list[dict[str, Any]]:
+    """Nearest Twemoji drawing (of all base emojis) to each drawing of ``style``;
+    ``features(images, kind)`` defaults to :func:`look_features`."""
     from emojiqa.sources import candidate_set
 
+    features = features or look_features
     tw, other = candidate_set("twemoji"), candidate_set(style)
     pos = {k: i for i, k in enumerate(tw.keys)}
     rows_of = [i for i, k in enumerate(other.keys) if k in pos]
@@ -91,8 +100,8 @@ def look_match(style: str, kinds: tuple[str, ...], limit: int | None) -> list[di
     target = np.array([pos[other.keys[i]] for i in rows_of])
     out = []
     for kind in kinds:
-        ref = look_features(tw.images, kind)
-        qry = look_features(other.images[rows_of], kind)
+        ref = features(tw.images, kind)
+        qry = features(other.images[rows_of], kind)
         mean = ref.mean(0)
         sims = _unit(qry - mean) @ _unit(ref - mean).T
         own = sims[np.arange(len(target)), target][:, None]
@@ -160,30 +169,75 @@ def recipe(work: Path, quick: bool) -> tuple[list[dict[str, Any]], Path]:
 
 
 def lookalike_sweep(model: Path, quick: bool) -> list[dict[str, Any]]:
-    """Noto R@10 (even / odd halves) over the look-alike grid."""
-    from emojiqa import zeroshot as Z
+    """Noto R@10 (even / odd halves) over the look-alike grid (pixel look features)."""
     from emojiqa.ranker import EmojiRanker
-    from emojiqa.sources import candidate_set
 
     ranker = EmojiRanker.from_pretrained(model)
-    cands = candidate_set("noto")
-    texts, keys = Z.label_queries(cands.keys, "label")
-    pos = {k: i for i, k in enumerate(cands.keys)}
-    text_vecs = ranker.encode_text(texts)
-    target = np.array([pos[k] for k in keys])
-    images = np.ascontiguousarray(cands.images)
+    base = dataclasses.replace(ranker.config, lookalike_learned=0.0)
     rows = []
     grid = [(k, t) for k in (KS[:2] if quick else KS) for t in (TAUS[:1] if quick else TAUS)]
-    base = ranker.config
     for k, tau in grid:
         ranker.config = dataclasses.replace(base, lookalike_k=k, lookalike_temperature=tau)
-        ranks = Z.ranks_of_targets(text_vecs, ranker.encode_emojis(images, lookalike=True),
-                                   target)
-        rows.append({"k": k, "temperature": tau, "candidates": len(cands),
+        ranks = _new_drawing_ranks(ranker, "noto")
+        rows.append({"k": k, "temperature": tau, "candidates": len(ranks),
                      "even_r10": 100 * float(np.mean(ranks[0::2] <= 10)),
                      "odd_r10": 100 * float(np.mean(ranks[1::2] <= 10)),
                      "median_rank": float(np.median(ranks))})
     return rows
+
+
+def look_encoder(model: Path, work: Path, quick: bool
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The learned look code on the 10-epoch model: look-match rows and the weight sweep."""
+    from emojiqa.look import LookConfig, crop_to_content
+    from emojiqa.ranker import EmojiRanker, _look_features
+    from emojiqa.train_ranker import train_look
+
+    ranker = EmojiRanker.from_pretrained(model)
+    config = LookConfig(channels=(8, 8, 8), epochs=1) if quick else None
+    with Timer() as t:
+        enc = train_look(ranker, work, seed=0, config=config, log=print)
+    print(f"look encoder ready in {t.seconds:.0f} s", flush=True)
+
+    def features(images: np.ndarray, kind: str) -> np.ndarray:
+        cropped = crop_to_content(images)
+        learned = enc.embed(cropped, cropped=True)
+        if kind == "learned code":
+            return learned
+        w = float(kind.rsplit("× ", 1)[0].split("+ ")[1])
+        return np.concatenate([_look_features(cropped, cropped=True), w * learned], 1)
+
+    kinds = ("learned code", *(f"pixels + {w} × learned" for w in LEARNED_WEIGHTS[1:]))
+    limit = 300 if quick else None
+    match = look_match("noto", kinds, limit, features) + look_match(
+        "openmoji", kinds[2:3], limit, features)
+    rows = []
+    base = ranker.config
+    ranker.look = enc
+    for w in LEARNED_WEIGHTS:
+        ranker.config = dataclasses.replace(base, lookalike_learned=w)
+        ranker._lookalike_ref = None
+        row: dict[str, Any] = {"weight": w}
+        for style in ("noto", "openmoji"):
+            ranks = _new_drawing_ranks(ranker, style)
+            row[f"{style}_even_r10"] = 100 * float(np.mean(ranks[0::2] <= 10))
+            row[f"{style}_odd_r10"] = 100 * float(np.mean(ranks[1::2] <= 10))
+            row[f"{style}_median"] = float(np.median(ranks))
+        rows.append(row)
+    return match, rows
+
+
+def _new_drawing_ranks(ranker: Any, style: str) -> np.ndarray:
+    """Rank of each drawing of ``style`` for its CLDR label, look-alikes on, keys hidden (the
+    new-drawings protocol of :func:`emojiqa.zeroshot.new_drawings`, per query)."""
+    from emojiqa import zeroshot as Z
+    from emojiqa.sources import candidate_set
+
+    cands = candidate_set(style)
+    texts, keys = Z.label_queries(cands.keys, "label")
+    pos = {k: i for i, k in enumerate(cands.keys)}
+    vecs = ranker.encode_emojis(np.ascontiguousarray(cands.images), lookalike=True)
+    return Z.ranks_of_targets(ranker.encode_text(texts), vecs, np.array([pos[k] for k in keys]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,6 +271,19 @@ def main(argv: list[str] | None = None) -> int:
         print_table(sweep, ["k", "temperature", ("even_r10", "Noto even R@10 %", 1),
                             ("odd_r10", "Noto odd R@10 %", 1), ("median_rank", "median", 0)],
                     title="Look-alike k × temperature (10-epoch model)")
+        match, weights = look_encoder(model, work / "recipe", args.quick)
+        results["look_learned"] = match
+        results["lookalike_learned"] = weights
+        print_table(match, ["style", "features", "queries", ("even_r1", "even R@1", 1),
+                            ("even_r10", "even R@10", 1), ("odd_r1", "odd R@1", 1),
+                            ("odd_r10", "odd R@10", 1)],
+                    title="Look match with the learned look code (%)")
+        print_table(weights, ["weight", ("noto_even_r10", "Noto even R@10 %", 1),
+                              ("noto_odd_r10", "Noto odd R@10 %", 1),
+                              ("noto_median", "Noto median", 0),
+                              ("openmoji_even_r10", "OpenMoji even R@10 %", 1),
+                              ("openmoji_odd_r10", "OpenMoji odd R@10 %", 1)],
+                    title="lookalike_learned: weight of the learned look code (k = 5, τ = 0.02)")
     path = write_results("ablations", results, quick=args.quick, out=args.out)
     print(f"wrote {path}")
     return 0

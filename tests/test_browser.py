@@ -4,8 +4,9 @@ Type a text and see emojis, switch style, copy one, invent, walk the latent spac
 grid, upload an image, and read the server's clear message for an empty text, an oversized
 text and an oversized or corrupt upload. The last test takes a full-page screenshot (into the
 test's temporary folder; ``EMOJIQA_SCREENSHOT=docs/img/web_page.png python -m pytest
-tests/test_browser.py -k screenshot`` writes the README's). Uses the bundled ranker when it is there (what a user gets), else a
-tiny untrained one. Needs Chromium at /usr/bin/chromium (``apt-get install -y chromium``).
+tests/test_browser.py -k screenshot`` writes the README's). Uses the bundled ranker when it
+is there (what a user gets), else a tiny untrained one. Needs Chromium at /usr/bin/chromium
+(``apt-get install -y chromium``).
 """
 
 from __future__ import annotations

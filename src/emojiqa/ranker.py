@@ -36,6 +36,7 @@ from torch import nn
 from .emojis import STYLES, EmojiSet, info_for, to_chw_float
 from .errors import ConfigError, ModelLoadError, TextError
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
+from .look import crop_to_content
 from .storage import read_json, read_model_folder, write_model_folder
 from .text import (
     AttentionTower,
@@ -96,6 +97,9 @@ class RankerConfig:
         lookalike_styles: bundled styles whose drawings of the answers are also look
             references (the styles the model trained on besides the answer table's own
             drawings; a drawing in one of those styles then finds its emoji).
+        lookalike_learned: weight of a learned look code (:mod:`emojiqa.look`, the model
+            folder's ``look/``) next to the pixel features when comparing looks; 0 compares
+            pixels alone. The recipes train the encoder on the answer table's drawings.
         shared_dims: the shared tower (the seed: 100, 50, 10; tanh on the last).
         dropout: dropout on each side's features (training only).
         loss / margin / num_negatives / temperature / hard_negatives: see :mod:`losses`.
@@ -115,7 +119,8 @@ class RankerConfig:
     #: (:func:`~emojiqa.storage.config_from_dict`).
     ADDED_FIELDS: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"ngram_lr_scale": 1.0, "ngram_weighting": "mean", "known_dropout": 0.0,
-         "lookalike_k": 0, "lookalike_temperature": 0.02, "lookalike_styles": ()})
+         "lookalike_k": 0, "lookalike_temperature": 0.02, "lookalike_styles": (),
+         "lookalike_learned": 0.0})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -144,6 +149,7 @@ class RankerConfig:
     lookalike_k: int = 0
     lookalike_temperature: float = 0.02
     lookalike_styles: tuple[str, ...] = ()
+    lookalike_learned: float = 0.0
     shared_dims: tuple[int, ...] = (64,)
     dropout: float = 0.2
     loss: str = "infonce"
@@ -193,6 +199,8 @@ class RankerConfig:
         if int(self.lookalike_k) < 0 or not self.lookalike_temperature > 0:
             raise ConfigError("lookalike_k must be >= 0 and lookalike_temperature > 0, got "
                               f"{self.lookalike_k} and {self.lookalike_temperature}")
+        if not self.lookalike_learned >= 0:
+            raise ConfigError(f"lookalike_learned must be >= 0, got {self.lookalike_learned}")
         if len(self.char_ngrams) != 2:
             raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
 
@@ -509,11 +517,13 @@ class EmojiRanker:
         answer_keys: keys of the emojis seen in training (the answer table), in net order.
         vae: the VAE giving μ (required by the latent tower).
         answer_images: ``uint8 (N, 36, 36, 4)`` images of the answer table.
+        look: the learned look encoder (:class:`~emojiqa.look.LookEncoder`) that
+            ``config.lookalike_learned`` weighs; None compares looks by pixels alone.
     """
 
     def __init__(self, config: RankerConfig, net: RankerNet, tokenizer: Tokenizer,
                  answer_keys: Sequence[str], vae: Any = None,
-                 answer_images: np.ndarray | None = None) -> None:
+                 answer_images: np.ndarray | None = None, look: Any = None) -> None:
         if config.answer_tower == "latent" and vae is None:
             raise ConfigError("the latent answer tower needs a VAE; pass vae=")
         self.config = config
@@ -532,6 +542,7 @@ class EmojiRanker:
         self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._answer_set: EmojiSet | None = None
         self._lookalike_ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.look = look
         self.device = next(net.parameters()).device
 
     # candidate sets --------------------------------------------------------------------------
@@ -590,9 +601,11 @@ class EmojiRanker:
         """The answers each image looks most like: ``(idx, weights)``, both ``(N, k)``.
 
         Looks are compared as the cosine of centred RGBA pixels at 18×18 and 9×9, each drawing
-        first cropped to its visible pixels; the references are the answer table's own
-        drawings and those of ``config.lookalike_styles`` (an answer drawn in several styles
-        can appear more than once). Weights are the softmax of those cosines at
+        first cropped to its visible pixels, next to the learned look code weighted by
+        ``config.lookalike_learned`` when the model has a look encoder (:meth:`look_features`);
+        the references are the answer table's own drawings and those of
+        ``config.lookalike_styles`` (an answer drawn in several styles can appear more than
+        once). Weights are the softmax of those cosines at
         ``config.lookalike_temperature``. ``k`` defaults to ``config.lookalike_k`` (at least 1).
 
         Example:
@@ -608,18 +621,33 @@ class EmojiRanker:
                 if have:
                     drawings.append(es.images[[i for _, i in have]])
                     owners.append(np.array([a for a, _ in have]))
-            ref = _look_features(np.concatenate(drawings))
+            ref = self.look_features(np.concatenate(drawings))
             mean = ref.mean(0)
             self._lookalike_ref = (mean, _unit(ref - mean), np.concatenate(owners))
         mean, ref, owner = self._lookalike_ref
         k = max(1, min(int(k if k is not None else self.config.lookalike_k), len(ref)))
-        sims = _unit(_look_features(_check_images(images)) - mean) @ ref.T  # (N, R)
+        sims = _unit(self.look_features(_check_images(images)) - mean) @ ref.T  # (N, R)
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top = np.take_along_axis(sims, idx, 1)
         order = np.argsort(-top, axis=1)
         idx, top = np.take_along_axis(idx, order, 1), np.take_along_axis(top, order, 1)
         w = np.exp((top - top[:, :1]) / self.config.lookalike_temperature)
         return owner[idx].astype(np.int64), (w / w.sum(1, keepdims=True)).astype(np.float32)
+
+    def look_features(self, images: np.ndarray) -> np.ndarray:
+        """The features :meth:`lookalikes` compares: the pixel look features of each drawing
+        (cropped to its visible pixels) and, with a look encoder and
+        ``config.lookalike_learned`` > 0, its learned look code times that weight."""
+        cropped = crop_to_content(images)
+        feats = _look_features(cropped, cropped=True)
+        w = float(self.config.lookalike_learned)
+        if w > 0:
+            if self.look is None:
+                raise ModelLoadError("this ranker's config weighs a learned look code "
+                                     f"(lookalike_learned={w}) but it has no look encoder; "
+                                     "load it from a folder with look/ or set ranker.look")
+            feats = np.concatenate([feats, w * self.look.embed(cropped, cropped=True)], 1)
+        return feats
 
     # encoders -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -674,9 +702,9 @@ class EmojiRanker:
             known = (self.known_index(keys[i:i + batch_size])
                      if use_known and keys is not None else None)
             borrowed = None
-            if lookalike:  # only rows without a correction of their own borrow one
-                need = (np.arange(len(x)) if known is None
-                        else np.flatnonzero(known.cpu().numpy() < 0))
+            need = (np.arange(len(x)) if known is None
+                    else np.flatnonzero(known.cpu().numpy() < 0))
+            if lookalike and len(need):  # only rows without a correction of their own borrow
                 found_idx, found_w = self.lookalikes(images[i:i + batch_size][need])
                 idx = np.zeros((len(x), found_idx.shape[1]), np.int64)
                 w = np.zeros((len(x), found_w.shape[1]), np.float32)  # 0: borrows nothing
@@ -850,6 +878,9 @@ class EmojiRanker:
             if self.vae is not None:
                 self.vae.save_pretrained(Path(tmp) / "vae", half=half)
                 dirs["vae"] = Path(tmp) / "vae"
+            if self.look is not None:
+                self.look.save_pretrained(Path(tmp) / "look", half=half)
+                dirs["look"] = Path(tmp) / "look"
             return write_model_folder(folder, model_type=MODEL_TYPE, config=self.config,
                                       tensors=tensors, extra_json=extra, extra_dirs=dirs)
 
@@ -879,6 +910,14 @@ class EmojiRanker:
         elif config.answer_tower == "latent":
             raise ModelLoadError(f"{folder} has no vae/ folder, but its latent answer tower "
                                  "needs the VAE it was trained with; re-save the model.")
+        look = None
+        if (folder / "look").is_dir():
+            from .look import LookEncoder
+
+            look = LookEncoder.from_pretrained(folder / "look", device=device)
+        elif config.lookalike_learned > 0:
+            raise ModelLoadError(f"{folder} has no look/ folder, but its config weighs a "
+                                 "learned look code (lookalike_learned); re-save the model.")
         stored_images = tensors.pop("stored_answer_images", None)
         vocab = tensors["embedding.weight"].shape[0] if "embedding.weight" in tensors else 1
         latent_dim = vae.config.latent_dim if vae is not None else 1
@@ -892,7 +931,10 @@ class EmojiRanker:
         dev = torch.device(device) if device is not None else (
             torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
         net.to(dev).eval()
-        ranker = cls(config, net, tok, keys, vae=vae)
+        if look is not None:
+            look.net.to(dev)
+            look.device = dev
+        ranker = cls(config, net, tok, keys, vae=vae, look=look)
         if stored:
             es = ranker.emojis
             lookup = dict(zip(stored, stored_images.numpy(), strict=True))
@@ -939,36 +981,18 @@ def _text_list(texts: Any) -> list[str]:
     return out
 
 
-def _look_features(images: np.ndarray) -> np.ndarray:
+def _look_features(images: np.ndarray, *, cropped: bool = False) -> np.ndarray:
     """``(N, 1620)`` float32 features for comparing looks: each drawing cropped to the square
     around its visible pixels (alpha > 10 %) and scaled back to 36×36, so artists who draw
     larger or off-centre still match, then its RGBA at 18×18 and at 9×9 (block means), each
     scale flattened and scaled to unit length, side by side. On the even half of the Noto
     drawings, the nearest Twemoji drawing is the same emoji for 38 % of them (31 % without
     the crop, 26 % at 18×18 alone)."""
-    x = np.stack([_crop_to_content(im) for im in images]) if len(images) else np.zeros(
-        (0, 36, 36, 4), np.uint8)
+    x = images if cropped else crop_to_content(images)
     x = x.astype(np.float32).reshape(len(x), 18, 2, 18, 2, 4).mean((2, 4)) / 255.0
     coarse = x.reshape(len(x), 9, 2, 9, 2, 4).mean((2, 4))
     return np.concatenate([_unit(x.reshape(len(x), 18 * 18 * 4)),
                            _unit(coarse.reshape(len(x), 9 * 9 * 4))], 1)
-
-
-def _crop_to_content(image: np.ndarray) -> np.ndarray:
-    """A ``uint8 (36, 36, 4)`` drawing cropped to the centred square around its pixels with
-    alpha > 10 % and resized to 36×36 (bilinear); a blank drawing is returned as it is."""
-    from PIL import Image
-
-    ys, xs = np.nonzero(image[..., 3] > 25)
-    if ys.size == 0:
-        return image
-    side = max(int(ys.max()) + 1 - int(ys.min()), int(xs.max()) + 1 - int(xs.min()))
-    cy, cx = (int(ys.min()) + int(ys.max()) + 1) / 2, (int(xs.min()) + int(xs.max()) + 1) / 2
-    pad = 36  # room for a square that reaches past the edge (transparent there)
-    big = np.zeros((36 + 2 * pad, 36 + 2 * pad, 4), np.uint8)
-    big[pad:pad + 36, pad:pad + 36] = image
-    box = (cx - side / 2 + pad, cy - side / 2 + pad, cx + side / 2 + pad, cy + side / 2 + pad)
-    return np.asarray(Image.fromarray(big, "RGBA").resize((36, 36), Image.BILINEAR, box=box))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

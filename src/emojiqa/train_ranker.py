@@ -36,7 +36,7 @@ from . import distributed as D
 from . import losses
 from .datasets import Example, label_counts
 from .emojis import EmojiSet, info_for
-from .errors import TextError, TrainingError
+from .errors import EmojiqaError, TextError, TrainingError
 from .ranker import EmojiRanker, RankerConfig, RankerNet
 from .storage import atomic_write_bytes, atomic_write_json, check_output_dir
 from .text import Tokenizer, glove_matrix, load_glove, minilm_encoder, ngram_batch, validate_text
@@ -466,8 +466,46 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     net.eval()
     if info.is_main and not (out / MODEL_DIR / "config.json").is_file():
         save_model(None)
+    if c.lookalike_learned > 0:  # the look encoder of new drawings, from the answer drawings
+        if info.is_main:
+            ranker.look = train_look(ranker, out, seed=seed, device=dev, progress=progress,
+                                     log=say)
+            ranker.look.save_pretrained(out / MODEL_DIR / "look")
+        D.barrier(info)
     D.cleanup(info)
     return ranker
+
+
+def train_look(ranker: EmojiRanker, out: Path, *, seed: int = 0, device: Any = None,
+               progress: bool = False, log: Callable[[str], None] | None = None,
+               config: Any = None) -> Any:
+    """The look encoder of ``ranker`` (:mod:`emojiqa.look`), trained on its answer table's
+    drawings and kept in ``out/look``; a finished one there with the same config and drawings
+    is reused (a resumed run does not train it again). ``config``: a
+    :class:`~emojiqa.look.LookConfig` (default: its defaults)."""
+    from .look import LookConfig, LookEncoder, train_look_encoder
+
+    images = ranker.answers.images
+    config = config or LookConfig()
+    stamp = {"n_images": len(images), "seed": seed,
+             "images_sum": int(images.astype(np.int64).sum())}
+    folder = out / "look"
+    if (folder / "trained_on.json").is_file():
+        try:
+            enc = LookEncoder.from_pretrained(folder, device=device)
+            if enc.config == config and json.loads(
+                    (folder / "trained_on.json").read_text()) == stamp:
+                (log or print)(f"look encoder: reusing {folder}")
+                return enc
+        except (EmojiqaError, OSError, ValueError):
+            pass  # train it again
+    t0 = time.perf_counter()
+    enc = train_look_encoder(images, config, seed=seed, device=device, progress=progress,
+                             log=log)
+    enc.save_pretrained(folder, extra_json={"trained_on.json": stamp})
+    (log or print)(f"look encoder: {config.epochs} epochs on {len(images)} drawings in "
+                   f"{time.perf_counter() - t0:.0f} s")
+    return enc
 
 
 def _cfg(c: RankerConfig) -> dict[str, Any]:
