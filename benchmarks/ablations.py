@@ -33,6 +33,7 @@ import dataclasses
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def recipe(work: Path, quick: bool) -> tuple[list[dict[str, Any]], Path]:
     from emojiqa.recipes import train_protocol
 
     first, last = EPOCHS["quick" if quick else "full"]
-    kw: dict[str, Any] = {"max_steps": 3, "limit": 3000} if quick else {}
+    kw: dict[str, Any] = {"max_steps": 3, "limit": 3000, "look_epochs": 1} if quick else {}
     rows = []
     base = work / "recipe"
     if base.exists():
@@ -247,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     threads = apply_threads(args)
     results: dict[str, Any] = {"threads": threads}
+    t0 = time.perf_counter()
 
     limit = 300 if args.quick else None
     look = look_match("noto", LOOK_KINDS, limit) + look_match(
@@ -284,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                               ("openmoji_even_r10", "OpenMoji even R@10 %", 1),
                               ("openmoji_odd_r10", "OpenMoji odd R@10 %", 1)],
                     title="lookalike_learned: weight of the learned look code (k = 5, τ = 0.02)")
+    results["wall_seconds"] = time.perf_counter() - t0
     path = write_results("ablations", results, quick=args.quick, out=args.out)
     print(f"wrote {path}")
     return 0

@@ -33,6 +33,7 @@ OTHER = (("vae", "VAE"), ("ranker", "Ranker"),
          ("tune_ranker", "Choosing the default ranker settings (airline val)"),
          ("tune_ranker_tweeteval", "Choosing the default ranker settings (TweetEval tuning split)"),
          ("suggest", "Suggestions"),
+         ("ablations", "Ablations of the suggestion model (look match, recipe, look-alikes)"),
          ("web", "Web server"), ("scale", "Batch and distributed scale"),
          ("fuzz", "Robustness (fuzzing)"))
 

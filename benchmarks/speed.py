@@ -180,6 +180,35 @@ def throughput(ranker: Any, texts: list[str], emojis: Any, batch: int, n_batches
     return {"batch": batch, "texts": done, "seconds": t.seconds, "texts_per_s": done / t.seconds}
 
 
+def stages(ranker: Any, texts: list[str], emojis: Any) -> list[dict[str, Any]]:
+    """Where the time of one batch goes: text preparation (validation, tokens, hashed
+    n-grams), the network, and scoring (product, keyword boost, top-k, results), for a batch
+    of texts the process has never seen, then for the same batch again (every token's
+    n-gram hashes memoised)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from emojiqa.ranker import _text_list
+
+    cand, matrix = ranker.candidates(emojis, group_skin_tones=False)
+    rows = []
+    for seen in ("new texts", "same texts again"):
+        t0 = time.perf_counter()
+        valid = _text_list(texts)
+        batch = ranker.text_batch(valid, validated=True)
+        t1 = time.perf_counter()
+        with torch.inference_mode():
+            q = F.normalize(ranker.net.encode_text(batch), dim=-1).float().cpu().numpy()
+        t2 = time.perf_counter()
+        ranker._top(valid, np.ascontiguousarray(q), cand, matrix, ranker.keyword_weight, 5)
+        t3 = time.perf_counter()
+        rows.append({"texts": seen, "batch": len(texts), "prep_ms": 1000 * (t1 - t0),
+                     "net_ms": 1000 * (t2 - t1), "scoring_ms": 1000 * (t3 - t2),
+                     "total_ms": 1000 * (t3 - t0), "texts_per_s": len(texts) / (t3 - t0)})
+    return rows
+
+
 def cold_start(runs: int, model: Path | None) -> dict[str, Any]:
     """``emojiqa suggest TEXT`` in fresh processes: seconds to the first output line, peak RSS."""
     exe = shutil.which("emojiqa")
@@ -321,6 +350,22 @@ def main(argv: list[str] | None = None) -> int:
     results["throughput"] = thr_rows
     print_table(thr_rows, ["model", "text_tower", "batch", "texts", ("texts_per_s", "texts/s")],
                 title="Batch throughput against all 4,009 emojis")
+    # where a batch's time goes: texts after those the throughput runs used (never seen; the
+    # pool holds 6,423 distinct tweets)
+    stage_rows = []
+    n_used = max(b * n for b, n in BATCHES[mode])
+    fresh = _texts(n_used + 200 + 1024)[n_used + 200:]
+    for name, r in rankers.items():
+        try:
+            stage_rows += [{"model": name, **row} for row in stages(r, fresh, all_emojis)]
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            stage_rows.append({"model": name, "error": f"{type(exc).__name__}: {exc}"})
+    results["stages"] = stage_rows
+    print_table(stage_rows, ["model", "texts", "batch", ("prep_ms", "text prep ms", 1),
+                             ("net_ms", "network ms", 1), ("scoring_ms", "scoring ms", 1),
+                             ("total_ms", "total ms", 1), ("texts_per_s", "texts/s")],
+                title="One batch of 1,024, stage by stage")
     results["rss_after_load_mb"] = current_rss_mb()
 
     # cold start of the CLI

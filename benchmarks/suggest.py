@@ -100,7 +100,8 @@ def protocol_model(protocol: str, tower: str, args: argparse.Namespace, work: Pa
     model = folder / "model"
     if args.quick or args.retrain or not (model / "config.json").is_file():
         t0 = time.perf_counter()
-        kw: dict[str, Any] = {"epochs": 1, "max_steps": 3, "limit": 3000} if args.quick else {
+        kw: dict[str, Any] = {"epochs": 1, "max_steps": 3, "limit": 3000,
+                              "look_epochs": 1} if args.quick else {
             "epochs": args.epochs}
         if args.quick:
             kw["styles"] = ("twemoji",)

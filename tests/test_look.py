@@ -98,7 +98,8 @@ def test_train_ranker_adds_a_look_encoder_that_the_ranker_uses(tmp_path, twemoji
     cfg = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
                              conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128,
                              ngram_dim=4, side_dim=8, shared_dims=(8, 6), batch_size=16,
-                             epochs=1, lookalike_k=1, lookalike_learned=0.5)
+                             epochs=1, lookalike_k=1, lookalike_learned=0.5,
+                             look_epochs=3)
     train, val = load_airline("train")[:48], load_airline("val")[:16]
     r = train_ranker(cfg, train, val, tmp_path, vae=vae, glove=False, progress=False,
                      log=lambda s: None)
@@ -124,3 +125,5 @@ def test_train_ranker_adds_a_look_encoder_that_the_ranker_uses(tmp_path, twemoji
         EmojiRanker.from_pretrained(tmp_path)
     with pytest.raises(ConfigError, match="lookalike_learned"):
         RankerConfig.named("default", lookalike_learned=-1)
+    with pytest.raises(ConfigError, match="look_epochs"):
+        RankerConfig.named("default", look_epochs=0)

@@ -100,6 +100,7 @@ class RankerConfig:
         lookalike_learned: weight of a learned look code (:mod:`emojiqa.look`, the model
             folder's ``look/``) next to the pixel features when comparing looks; 0 compares
             pixels alone. The recipes train the encoder on the answer table's drawings.
+        look_epochs: training epochs of that look encoder (:class:`~emojiqa.look.LookConfig`).
         shared_dims: the shared tower (the seed: 100, 50, 10; tanh on the last).
         dropout: dropout on each side's features (training only).
         loss / margin / num_negatives / temperature / hard_negatives: see :mod:`losses`.
@@ -120,7 +121,7 @@ class RankerConfig:
     ADDED_FIELDS: ClassVar[Mapping[str, Any]] = MappingProxyType(
         {"ngram_lr_scale": 1.0, "ngram_weighting": "mean", "known_dropout": 0.0,
          "lookalike_k": 0, "lookalike_temperature": 0.02, "lookalike_styles": (),
-         "lookalike_learned": 0.0})
+         "lookalike_learned": 0.0, "look_epochs": 30})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -150,6 +151,7 @@ class RankerConfig:
     lookalike_temperature: float = 0.02
     lookalike_styles: tuple[str, ...] = ()
     lookalike_learned: float = 0.0
+    look_epochs: int = 30
     shared_dims: tuple[int, ...] = (64,)
     dropout: float = 0.2
     loss: str = "infonce"
@@ -199,8 +201,9 @@ class RankerConfig:
         if int(self.lookalike_k) < 0 or not self.lookalike_temperature > 0:
             raise ConfigError("lookalike_k must be >= 0 and lookalike_temperature > 0, got "
                               f"{self.lookalike_k} and {self.lookalike_temperature}")
-        if not self.lookalike_learned >= 0:
-            raise ConfigError(f"lookalike_learned must be >= 0, got {self.lookalike_learned}")
+        if not self.lookalike_learned >= 0 or int(self.look_epochs) < 1:
+            raise ConfigError(f"lookalike_learned must be >= 0 and look_epochs >= 1, got "
+                              f"{self.lookalike_learned} and {self.look_epochs}")
         if len(self.char_ngrams) != 2:
             raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
 

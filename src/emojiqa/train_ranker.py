@@ -482,11 +482,12 @@ def train_look(ranker: EmojiRanker, out: Path, *, seed: int = 0, device: Any = N
     """The look encoder of ``ranker`` (:mod:`emojiqa.look`), trained on its answer table's
     drawings and kept in ``out/look``; a finished one there with the same config and drawings
     is reused (a resumed run does not train it again). ``config``: a
-    :class:`~emojiqa.look.LookConfig` (default: its defaults)."""
+    :class:`~emojiqa.look.LookConfig` (default: its defaults, ``config.look_epochs``
+    epochs)."""
     from .look import LookConfig, LookEncoder, train_look_encoder
 
     images = ranker.answers.images
-    config = config or LookConfig()
+    config = config or LookConfig(epochs=int(ranker.config.look_epochs))
     stamp = {"n_images": len(images), "seed": seed,
              "images_sum": int(images.astype(np.int64).sum())}
     folder = out / "look"
