@@ -280,6 +280,95 @@ def build(quick: bool = False) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+# --- the tables of the README's suggestion section ------------------------------------------
+def _num(v: Any, nd: int = 1) -> str:
+    return "–" if v is None else f"{v:.{nd}f}"
+
+
+def suggest_regions(d: Mapping[str, Any]) -> dict[str, str]:
+    """The measured tables of the suggestion section, from ``suggest.json``, by marker name
+    (``<!-- suggest-NAME:start -->`` … ``<!-- suggest-NAME:end -->`` in README.md)."""
+    out: dict[str, str] = {}
+    m = d.get("machine") or {}
+    lines = [f"On {m.get('cpu_model', '?')}, {m.get('cpu_count', '?')} cores (load average "
+             f"{m.get('load_average_1m', '?')} when it finished); every figure is the model "
+             "alone (no keyword boost) unless a column says otherwise; the same tables are in "
+             "Results → Suggestions.", ""]
+    for c in d.get("classification", [])[:1]:
+        lines += ["**Classification** (macro-F1 %, 20-way TweetEval val with U+FE0F stripped; "
+                  "3-way airline test)", "",
+                  "| model | TweetEval val F1 | TweetEval acc | airline test F1 | airline acc |",
+                  "|---|---:|---:|---:|---:|",
+                  f"| bundled | {_num(c.get('tweeteval_val_macro_f1'))} | "
+                  f"{_num(c.get('tweeteval_val_acc'))} | {_num(c.get('airline_test_macro_f1'))} "
+                  f"| {_num(c.get('airline_test_acc'))} |", ""]
+    lines += ["**CLDR-name retrieval** (query = CLDR label, rank among all 1,979 base emojis)",
+              "", "| path | R@1 % | R@10 % | MRR | median rank | random R@10 % | random median |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in d.get("cldr_retrieval", []):
+        lines.append(f"| {r['path']} | {_num(r['recall_at_1'])} | {_num(r['recall_at_10'])} | "
+                     f"{_num(r['mrr'], 3)} | {_num(r['median_rank'], 0)} | "
+                     f"{_num(r['random_recall_at_10'], 2)} | {_num(r['random_median_rank'], 0)} |")
+    lines += ["", "**Zero-shot protocols.** Paths: `+known` — each seen emoji with its own "
+              "correction, an unseen one from its drawing alone; `+lookalike` — as `+known`, and "
+              "an emoji without a correction of its own borrows those of the 5 training drawings "
+              "it looks most like (pixels and the learned look code; on *new drawings* every "
+              "candidate goes in as a bare image, so only looks can find them); no suffix — "
+              "every emoji from its drawing alone.", "",
+              "| protocol | tower + path | query | R@1 % | R@10 % | MRR | median rank | queries | "
+              "candidates | random R@10 % | random median |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in d.get("zero_shot", []):
+        if "error" in r:
+            lines.append(f"| {r.get('protocol')} | {r.get('path')} | error: {r['error']} |"
+                         + " |" * 8)
+            continue
+        lines.append(f"| {r['protocol']} | {r['path']} | {r['query']} | "
+                     f"{_num(r['recall_at_1'])} | {_num(r['recall_at_10'])} | {_num(r['mrr'], 3)}"
+                     f" | {_num(r['median_rank'], 0)} | {r['n_queries']} | {r['n_candidates']} | "
+                     f"{_num(r['random_recall_at_10'], 2)} | {_num(r['random_median_rank'], 0)} |")
+    out["tables"] = "\n".join(lines) + "\n"
+    ev = ["| text | top 5 (as `emojiqa suggest` gives them) | score | model alone "
+          "(`--keyword-weight 0`) |", "|---|---|---:|---|"]
+    ev += [f"| {r['text']} | {r['top5']} | {r['best_score']:.3f} | {r['top5_model_only']} |"
+           for r in d.get("everyday", [])]
+    out["everyday"] = "\n".join(ev) + "\n"
+    g = ["| text | best known | its score | best known, pixels only | best invented | "
+         "nearest known |", "|---|---|---:|---:|---:|---|"]
+    g += [f"| {r['text']} | {r['best_known_emoji']} | {r['best_known']:.3f} | "
+          f"{r['best_known_pixels_only']:.3f} | {r['best_generated']:.3f} | "
+          f"{r['nearest_of_best']} |" for r in d.get("generated", [])]
+    gs = d.get("generated_summary")
+    if gs:
+        g += ["", f"Mean over the {gs['texts']} texts: best known {gs['mean_best_known']:.3f} "
+              f"(pixels only {gs['mean_best_known_pixels_only']:.3f}), best invented "
+              f"{gs['mean_best_generated']:.3f}; the invented emoji beats the best known one for "
+              f"{gs['generated_beats_known']} of {gs['texts']} texts."]
+    out["generated"] = "\n".join(g) + "\n"
+    t = []
+    for cs in d.get("cold_start", [])[:1]:
+        t += [f"**Cold start** of `emojiqa suggest \"I just got the job!!\"`: median "
+              f"{cs['median_s']:.2f} s to the first answer, best {cs['min_s']:.2f} s, "
+              f"{cs['exit_median_s']:.2f} s to exit, over {cs['runs']} runs.", ""]
+    t += ["| target | measured | status |", "|---|---:|---|"]
+    t += [f"| {r['target']} | {_num(r['value'], 2)} | {status_mark(r['status'])} |"
+          for r in d.get("targets", [])]
+    out["targets"] = "\n".join(t) + "\n"
+    return out
+
+
+def splice_region(readme: Path, name: str, text: str) -> bool:
+    """Replace the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    content = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    if start not in content or end not in content or content.index(start) > content.index(end):
+        return False
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    atomic_write_text(readme, f"{head}{start}\n{text}{end}{tail}")
+    return True
+
+
 def splice(readme: Path, section: str) -> bool:
     """Replace the text between the results markers of ``readme``; False without markers."""
     if not readme.is_file():
@@ -311,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.out}")
     if not args.no_splice and not args.quick and splice(args.readme, section):
         print(f"updated {args.readme} between {START} and {END}")
+    data = load("suggest", args.quick)
+    if data and not args.no_splice and not args.quick:
+        for name, text in suggest_regions(data).items():
+            if splice_region(args.readme, f"suggest-{name}", text):
+                print(f"updated {args.readme}: suggest-{name}")
     return 0
 
 
