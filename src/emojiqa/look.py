@@ -205,7 +205,8 @@ class LookEncoder:
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike[str],
                         device: str | torch.device | None = None) -> LookEncoder:
-        """Load a folder written by :meth:`save_pretrained`.
+        """Load a folder written by :meth:`save_pretrained` (on CUDA when available, unless
+        ``device``).
 
         Raises:
             ModelLoadError: the folder or a file is missing, corrupt, or does not fit.
@@ -217,7 +218,8 @@ class LookEncoder:
         except RuntimeError as exc:
             raise ModelLoadError(f"{Path(folder) / 'model.safetensors'} does not fit its config "
                                  f"({exc}); re-save the look encoder.") from exc
-        dev = torch.device(device) if device is not None else next(net.parameters()).device
+        dev = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
         return cls(config, net.to(dev))
 
 

@@ -913,12 +913,7 @@ class EmojiRanker:
         elif config.answer_tower == "latent":
             raise ModelLoadError(f"{folder} has no vae/ folder, but its latent answer tower "
                                  "needs the VAE it was trained with; re-save the model.")
-        look = None
-        if (folder / "look").is_dir():
-            from .look import LookEncoder
-
-            look = LookEncoder.from_pretrained(folder / "look", device=device)
-        elif config.lookalike_learned > 0:
+        if config.lookalike_learned > 0 and not (folder / "look").is_dir():
             raise ModelLoadError(f"{folder} has no look/ folder, but its config weighs a "
                                  "learned look code (lookalike_learned); re-save the model.")
         stored_images = tensors.pop("stored_answer_images", None)
@@ -934,9 +929,11 @@ class EmojiRanker:
         dev = torch.device(device) if device is not None else (
             torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
         net.to(dev).eval()
-        if look is not None:
-            look.net.to(dev)
-            look.device = dev
+        look = None
+        if (folder / "look").is_dir():
+            from .look import LookEncoder
+
+            look = LookEncoder.from_pretrained(folder / "look", device=dev)
         ranker = cls(config, net, tok, keys, vae=vae, look=look)
         if stored:
             es = ranker.emojis
