@@ -211,7 +211,7 @@ def look_encoder(model: Path, work: Path, quick: bool
     kinds = ("learned code", *(f"pixels + {w} × learned" for w in LEARNED_WEIGHTS[1:]))
     limit = 300 if quick else None
     match = look_match("noto", kinds, limit, features) + look_match(
-        "openmoji", kinds[2:3], limit, features)
+        "openmoji", ("learned code", "pixels + 0.7 × learned"), limit, features)
     rows = []
     base = ranker.config
     ranker.look = enc

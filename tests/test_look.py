@@ -112,6 +112,11 @@ def test_train_ranker_adds_a_look_encoder_that_the_ranker_uses(tmp_path, twemoji
     assert np.allclose(feats, r.look_features(twemoji.images[:5]), atol=1e-5)
     idx, w = back.lookalikes(back.answers.images, k=1)
     assert idx[:, 0].tolist() == [0, 1, 2]  # each drawing is its own look-alike
+    assert back._lookalike_ref[1].shape[1] == 1620 + back.look.config.dim
+    # the cached references follow the settings: pixels alone once the weight is 0
+    back.config = dataclasses.replace(back.config, lookalike_learned=0.0)
+    back.lookalikes(back.answers.images[:1])
+    assert back._lookalike_ref[1].shape[1] == 1620
     # a resumed run reuses the finished encoder instead of training it again
     said: list[str] = []
     train_ranker(cfg, train, val, tmp_path, vae=vae, glove=False, progress=False,

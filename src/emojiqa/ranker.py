@@ -545,6 +545,7 @@ class EmojiRanker:
         self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._answer_set: EmojiSet | None = None
         self._lookalike_ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._lookalike_key: tuple = ()  # the settings _lookalike_ref was built for
         self.look = look
         self.device = next(net.parameters()).device
 
@@ -615,7 +616,9 @@ class EmojiRanker:
             >>> idx, w = ranker.lookalikes(EmojiSet.bundled("noto").images[:2])  # doctest: +SKIP
             >>> [ranker.answer_keys[i] for i in idx[:, 0]]                       # doctest: +SKIP
         """
-        if self._lookalike_ref is None:
+        settings = (float(self.config.lookalike_learned), tuple(self.config.lookalike_styles),
+                    id(self.look), id(self.answers))
+        if self._lookalike_ref is None or self._lookalike_key != settings:  # built for others
             drawings, owners = [self.answers.images], [np.arange(len(self.answer_keys))]
             for style in self.config.lookalike_styles:
                 es = EmojiSet.bundled(style)
@@ -627,6 +630,7 @@ class EmojiRanker:
             ref = self.look_features(np.concatenate(drawings))
             mean = ref.mean(0)
             self._lookalike_ref = (mean, _unit(ref - mean), np.concatenate(owners))
+            self._lookalike_key = settings
         mean, ref, owner = self._lookalike_ref
         k = max(1, min(int(k if k is not None else self.config.lookalike_k), len(ref)))
         sims = _unit(self.look_features(_check_images(images)) - mean) @ ref.T  # (N, R)
