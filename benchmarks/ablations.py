@@ -64,7 +64,9 @@ def _pool(x: np.ndarray, side: int) -> np.ndarray:
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
+    from emojiqa.ranker import _unit as unit  # the ranker's own (zero rows stay zero)
+
+    return unit(x)
 
 
 def look_features(images: np.ndarray, kind: str) -> np.ndarray:

@@ -371,15 +371,7 @@ def splice_region(readme: Path, name: str, text: str) -> bool:
 
 def splice(readme: Path, section: str) -> bool:
     """Replace the text between the results markers of ``readme``; False without markers."""
-    if not readme.is_file():
-        return False
-    text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text or text.index(START) > text.index(END):
-        return False
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    atomic_write_text(readme, f"{head}{START}\n{section}{END}{tail}")
-    return True
+    return splice_region(readme, "results", section)
 
 
 def main(argv: list[str] | None = None) -> int:
