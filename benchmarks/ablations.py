@@ -231,16 +231,12 @@ def look_encoder(model: Path, work: Path, quick: bool
 
 
 def _new_drawing_ranks(ranker: Any, style: str) -> np.ndarray:
-    """Rank of each drawing of ``style`` for its CLDR label, look-alikes on, keys hidden (the
-    new-drawings protocol of :func:`emojiqa.zeroshot.new_drawings`, per query)."""
+    """Rank of each drawing of ``style`` for its CLDR label (the new-drawings protocol with
+    look-alikes, per query, in candidate order)."""
     from emojiqa import zeroshot as Z
-    from emojiqa.sources import candidate_set
 
-    cands = candidate_set(style)
-    texts, keys = Z.label_queries(cands.keys, "label")
-    pos = {k: i for i, k in enumerate(cands.keys)}
-    vecs = ranker.encode_emojis(np.ascontiguousarray(cands.images), lookalike=True)
-    return Z.ranks_of_targets(ranker.encode_text(texts), vecs, np.array([pos[k] for k in keys]))
+    return np.asarray(Z.new_drawings(ranker, style=style, path="lookalike",
+                                     return_ranks=True)["ranks"])
 
 
 def main(argv: list[str] | None = None) -> int:

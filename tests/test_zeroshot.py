@@ -81,3 +81,15 @@ def test_new_drawings_and_cldr_retrieval():
     c = Z.cldr_retrieval(_Oracle())
     assert c["recall@1"] == 1.0 and c["n_queries"] > 1900
     assert "R@10 100.0%" in Z.format_metrics(c)
+
+
+def test_ranks_per_query_on_request():
+    ranks = Z.new_releases(_Oracle())  # no ranks unless asked: results stay small JSON
+    assert "ranks" not in ranks
+    texts, keys = Z.label_queries(["1f600", "1f44d", "1f389"])
+    cands = Z.candidate_set("twemoji")
+    m = Z.evaluate_queries(_Oracle(), texts, keys, cands, return_ranks=True)
+    assert m["ranks"].tolist() == [1, 1, 1]
+    blind = Z.new_drawings(_Oracle(), style="noto", return_ranks=True)
+    assert len(blind["ranks"]) == blind["n_queries"]
+    assert float(np.median(blind["ranks"])) == blind["median_rank"]

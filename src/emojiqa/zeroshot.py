@@ -123,9 +123,10 @@ def label_queries(keys: Sequence[str], kind: str = "label") -> tuple[list[str], 
 
 def evaluate_queries(ranker: Any, texts: Sequence[str], target_keys: Sequence[str],
                      candidates: EmojiSet, *, path: str = "known",
-                     encode: Callable[[Any, EmojiSet, str], np.ndarray] | None = None
-                     ) -> dict[str, Any]:
-    """Rank each target among ``candidates`` for its query text and return the metrics."""
+                     encode: Callable[[Any, EmojiSet, str], np.ndarray] | None = None,
+                     return_ranks: bool = False) -> dict[str, Any]:
+    """Rank each target among ``candidates`` for its query text and return the metrics
+    (with ``return_ranks``, also ``"ranks"``: each query's 1-based rank, in query order)."""
     if len(texts) != len(target_keys):
         raise ValueError(f"{len(texts)} texts for {len(target_keys)} target keys")
     pos = {k: i for i, k in enumerate(candidates.keys)}
@@ -137,6 +138,8 @@ def evaluate_queries(ranker: Any, texts: Sequence[str], target_keys: Sequence[st
     ranks = ranks_of_targets(tv, ev, [pos[k] for k in target_keys])
     out = retrieval_metrics(ranks, len(candidates))
     out["path"] = path
+    if return_ranks:
+        out["ranks"] = ranks
     return out
 
 
@@ -162,7 +165,8 @@ def new_releases(ranker: Any, *, query: str = "label", path: str = "known",
 
 
 def new_drawings(ranker: Any, *, style: str = "noto", keys: Sequence[str] | None = None,
-                 query: str = "label", path: str = "pixels") -> dict[str, Any]:
+                 query: str = "label", path: str = "pixels", return_ranks: bool = False
+                 ) -> dict[str, Any]:
     """The *new drawings* protocol: label queries ranked among another artist's drawings.
 
     ``ranker`` should have been trained on Twemoji images only; the candidates are every base
@@ -174,13 +178,15 @@ def new_drawings(ranker: Any, *, style: str = "noto", keys: Sequence[str] | None
     Args:
         keys: restrict queries to these emojis (default: every candidate with a label).
         path: ``pixels`` or ``lookalike``.
+        return_ranks: also return each query's rank (``"ranks"``, in query order).
     """
     if path not in ("pixels", "lookalike"):
         raise ValueError(f"new_drawings path must be 'pixels' or 'lookalike', got {path!r}")
     cands = candidate_set(style)
     texts, qkeys = label_queries(keys if keys is not None else cands.keys, query)
     out = evaluate_queries(ranker, texts, qkeys, cands, path=path,
-                           encode=lambda r, es, p: _emoji_vectors(r, es, p, hide_keys=True))
+                           encode=lambda r, es, p: _emoji_vectors(r, es, p, hide_keys=True),
+                           return_ranks=return_ranks)
     out.update(protocol="new_drawings", style=style, query=query)
     return out
 
