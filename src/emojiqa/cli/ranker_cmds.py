@@ -20,8 +20,9 @@ def register(sub: Any) -> None:
     """Add the ``train-ranker`` and ``evaluate`` subcommands."""
     p = add_parser(sub, "train-ranker", "train the question-answer ranker (text → emoji)")
     p.add_argument("--config", default="default",
-                   help="named config: seed (the 2017 notebook), default, or minilm (MiniLM "
-                        "text tower, needs the minilm extra)")
+                   help="named config: seed (the 2017 notebook), default, minilm (frozen "
+                        "MiniLM text tower) or minilm-ft (MiniLM fine-tuned; both need the "
+                        "minilm extra)")
     p.add_argument("--data", default="airline", help=DATA_HELP)
     p.add_argument("--text-column", default="text", help="text column of a data file")
     p.add_argument("--emoji-column", default="emoji", help="emoji column of a data file")
