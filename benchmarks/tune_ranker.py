@@ -1,6 +1,7 @@
 """Choosing the ranker's ``default`` settings: variants trained and scored on the tuning split.
 
-Each variant is ``RankerConfig.named("default")`` with overrides. It trains on the airline
+Each variant is ``RankerConfig.named("default")`` with overrides (``--base`` names another
+config to override, e.g. ``minilm-ft``). It trains on the airline
 training split (11,524 tweets), early-stops on val (1,463) and is reported by its best val
 macro-F1 and the epoch that reached it, with its training seconds per epoch measured in the
 same run. The test split is never touched here: settings are chosen on val, and
@@ -79,14 +80,14 @@ def parse_overrides(spec: str) -> dict[str, Any]:
 
 
 def run_variant(spec: str, task: str, data: tuple[list, list], folder: Path,
-                quick: bool, seed: int = 0) -> dict[str, Any]:
+                quick: bool, seed: int = 0, base: str = "default") -> dict[str, Any]:
     """Train one variant; its best tuning macro-F1, best epoch and seconds per epoch."""
     from emojiqa.ranker import RankerConfig
     from emojiqa.train_ranker import train_ranker
     from quality import bench_vae
 
     train, tune = data
-    config = RankerConfig.named("default", **parse_overrides(spec))
+    config = RankerConfig.named(base, **parse_overrides(spec))
     vae, _ = bench_vae()
     if folder.exists():
         shutil.rmtree(folder)
@@ -97,7 +98,7 @@ def run_variant(spec: str, task: str, data: tuple[list, list], folder: Path,
     f1 = hist["val_macro_f1"]
     best = max(range(len(f1)), key=f1.__getitem__)
     secs = [float(s) for s in hist["epoch_s"]]
-    return {"variant": spec or "(default as it is)", "task": task, "seed": seed,
+    return {"variant": spec or f"({base} as it is)", "base": base, "task": task, "seed": seed,
             "tune_macro_f1": 100 * f1[best], "tune_accuracy": 100 * hist["val_acc"][best],
             "best_epoch": best + 1, "epochs_run": len(f1),
             "s_per_epoch": sum(secs) / len(secs), "batch_size": config.batch_size,
@@ -125,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="*", default=None,
                         help='overrides of the default config, e.g. "lr=3e-3,batch_size=64" '
                              '("" = default as it is)')
+    parser.add_argument("--base", default="default",
+                        help="the named config the variants override (default, minilm, "
+                             "minilm-ft, seed); results go to tune_ranker[_tweeteval]_<base>."
+                             "json unless it is default")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="training seeds of each variant (several: one row each, then "
                              "their mean per variant)")
@@ -139,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         for spec in variants:
             runs = []
             for seed in args.seeds:
-                print(f"[{args.task}] {spec or '(default as it is)'} seed {seed} ...",
+                print(f"[{args.task}] {spec or f'({args.base} as it is)'} seed {seed} ...",
                       flush=True)
                 runs.append(run_variant(spec, args.task, data, Path(tmp) / "run", args.quick,
-                                        seed))
+                                        seed, args.base))
                 print(f"    tune macro-F1 {runs[-1]['tune_macro_f1']:.1f} at epoch "
                       f"{runs[-1]['best_epoch']}/{runs[-1]['epochs_run']}", flush=True)
             rows += runs
@@ -154,14 +159,17 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows, ["variant", "task", "seed", ("tune_macro_f1", "tune macro-F1", 1),
                        ("tune_accuracy", "tune acc %", 1), "best_epoch", "epochs_run",
                        "batch_size", ("s_per_epoch", "s/epoch", 2)],
-                title="Default-config variants on the tuning split")
+                title=f"{args.base} variants on the tuning split")
     if means:
         print_table(means, ["variant", "seeds", ("mean_tune_macro_f1", "mean", 2),
                             ("min_tune_macro_f1", "min", 1), ("max_tune_macro_f1", "max", 1)],
                     title="Mean over seeds")
     split = "val" if args.task == "airline" else "10 % of train"
-    write_results("tune_ranker" if args.task == "airline" else "tune_ranker_tweeteval", {
-        "threads": threads, "task": args.task, "seeds": list(args.seeds), "rows": rows,
+    name = "tune_ranker" + ("" if args.task == "airline" else "_tweeteval") + (
+        "" if args.base == "default" else "_" + args.base.replace("-", "_"))
+    write_results(name, {
+        "threads": threads, "task": args.task, "base": args.base, "seeds": list(args.seeds),
+        "rows": rows,
         "seed_means": means,
         "notes": [f"{args.task}: trained on train, early stopping and scores on {split} "
                   "(the tuning split); test is scored only by benchmarks/ranker.py"],

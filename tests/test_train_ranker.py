@@ -162,6 +162,9 @@ def test_minilm_finetune(tmp_path, data, vae):
     with torch.no_grad():
         vec = fresh(*fresh.tokenize(texts, 64)).numpy()
     assert np.allclose(vec, minilm_encoder().embed(texts), atol=1e-5)
+    fresh.length_bucket = 2  # a large batch in length buckets: the same vectors
+    with torch.no_grad():
+        assert np.allclose(fresh(*fresh.tokenize(texts, 64)).numpy(), vec, atol=1e-5)
 
     cfg = RankerConfig.named("minilm-ft", ngram_buckets=0, side_dim=8, shared_dims=(8,),
                              batch_size=8, latent_stats="answers")
