@@ -32,7 +32,6 @@ OUT_MD = ROOT / "docs" / "readme" / "results.md"
 OTHER = (("vae", "VAE"), ("ranker", "Ranker"),
          ("tune_ranker", "Choosing the default ranker settings (airline val)"),
          ("tune_ranker_tweeteval", "Choosing the default ranker settings (TweetEval tuning split)"),
-         ("tune_ranker_minilm_ft", "Choosing the minilm-ft settings (airline val)"),
          ("suggest", "Suggestions"),
          ("ablations", "Ablations of the suggestion model (look match, recipe, look-alikes)"),
          ("web", "Web server"), ("scale", "Batch and distributed scale"),
