@@ -232,7 +232,7 @@ def look_encoder(model: Path, work: Path, quick: bool
 
 def _new_drawing_ranks(ranker: Any, style: str) -> np.ndarray:
     """Rank of each drawing of ``style`` for its CLDR label (the new-drawings protocol with
-    look-alikes, per query, in candidate order)."""
+    look-alikes, per query, in query order)."""
     from emojiqa import zeroshot as Z
 
     return np.asarray(Z.new_drawings(ranker, style=style, path="lookalike",

@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick and args.configs == list(CONFIGS):
         # the MiniLM tower embeds every text at ~175 texts/s on 2 cores: too slow for a smoke
-        # run (the MiniLM peers still run), fine-tuning it ~30 texts/s; name them with
+        # run (the MiniLM peers still run), fine-tuning it ~50 texts/s; name them with
         # --configs to include them
         args.configs = [c for c in args.configs if c not in ("minilm", "minilm-ft")]
     apply_threads(args)

@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument("--task", choices=("airline", "tweeteval"), default="airline")
     parser.add_argument("--variants", nargs="*", default=None,
-                        help='overrides of the default config, e.g. "lr=3e-3,batch_size=64" '
-                             '("" = default as it is)')
+                        help='overrides of the --base config, e.g. "lr=3e-3,batch_size=64" '
+                             '("" = the config as it is)')
     parser.add_argument("--base", default="default",
                         help="the named config the variants override (default, minilm, "
                              "minilm-ft, seed); results go to tune_ranker[_tweeteval]_<base>."
