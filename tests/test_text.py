@@ -137,6 +137,34 @@ def test_ngram_cache_is_per_setting_and_bounded(monkeypatch):
     assert all(len(table) <= 50 for table in bounded.values())
 
 
+def test_bulk_char_ngrams_equal_the_one_token_path(monkeypatch):
+    """A batch's new plain-ASCII tokens are hashed together in numpy: the same ids, in the
+    same order, as hashing each token alone (edge cases: 1 character, repeats, 60+ chars,
+    the wrapping characters themselves, n-gram ranges other than the default)."""
+    import random
+    import string
+
+    import emojiqa.text as text_mod
+
+    rng = random.Random(0)
+    tokens = ["a", "ab", "aaaaaaa", "ababab", "<", ">", "<>", "x" * 61, "y" * 80, "don't",
+              *("".join(rng.choice(string.ascii_lowercase[:6] + "!'#@1")
+                        for _ in range(rng.randint(1, 25))) for _ in range(300))]
+    for lo, hi in ((2, 5), (1, 3), (3, 3), (4, 6)):
+        for m in (999, 16383):
+            got = text_mod._char_ngram_bytes_many(tokens, m, lo, hi)
+            want = [np.array(text_mod._char_ngram_ids(t, m, lo, hi), dtype="<i8").tobytes()
+                    for t in tokens]
+            assert got == want, (lo, hi, m)
+    tok = Tokenizer()
+    texts = [" ".join(rng.sample(tokens, 5)) + " café 😡" for _ in range(64)]
+    words = [tok.words(t) for t in texts]
+    bulk = ngram_batch(texts, words, 16384, 2, (2, 5), {})
+    monkeypatch.setattr(text_mod, "BULK_MIN_TEXTS", 10**9)
+    one_by_one = ngram_batch(texts, words, 16384, 2, (2, 5), {})
+    assert all(np.array_equal(a, b) for a, b in zip(bulk, one_by_one, strict=True))
+
+
 def test_ngram_batch_is_the_texts_ids_concatenated():
     tok = Tokenizer()
     texts = ["Great flight!!", "", "late, late again 😡", "a b c d"]

@@ -360,6 +360,8 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
             lambda tok: np.array(_char_ngram_ids(tok, m, lo, hi), dtype="<i8").tobytes())
     word_id, gram_id = cache[word_key].__getitem__, cache[gram_key].__getitem__
     token_ids = cache[char_key].__getitem__
+    if hi > 0 and len(texts) >= BULK_MIN_TEXTS:  # a batch's new tokens hashed in one go
+        _memo_char_ngrams(cache[char_key], texts, m, lo, hi)
     chain, pack = itertools.chain, b"".join
     pad = bytes(8)  # a text with no n-gram at all: one padding id keeps the bag non-empty
     parts: list[bytes] = []
@@ -382,6 +384,9 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
 
 #: Entries a memo table of :func:`ngram_batch` holds before it starts over.
 NGRAM_CACHE_LIMIT = 500_000
+#: From this many texts on, :func:`ngram_batch` hashes the character n-grams of a batch's new
+#: tokens together in numpy (:func:`_char_ngram_bytes_many`) instead of one token at a time.
+BULK_MIN_TEXTS = 16
 
 
 class _Memo(dict):
@@ -396,6 +401,67 @@ class _Memo(dict):
             self.clear()
         value = self[key] = self.fn(key)
         return value
+
+
+def _memo_char_ngrams(memo: _Memo, texts: Sequence[str], m: int, lo: int, hi: int) -> None:
+    """Put the packed character n-gram ids of every token of ``texts`` not yet in ``memo``
+    into it, hashing the plain-ASCII ones together (the rest are left to ``memo``)."""
+    new = {tok for text in texts for tok in text.lower().split() if tok not in memo}
+    bulk = [tok for tok in new if tok.isascii() and "\x00" not in tok]
+    cap = 1 << max(0, 63 - 8 * hi)  # token indices must fit above the n-gram bytes
+    if len(bulk) < 2 or cap < 1024:
+        return
+    if len(memo) + len(bulk) >= NGRAM_CACHE_LIMIT:
+        memo.clear()
+        bulk = bulk[:NGRAM_CACHE_LIMIT - 1]  # the memo stays bounded
+    for i in range(0, len(bulk), cap):
+        chunk = bulk[i:i + cap]
+        memo.update(zip(chunk, _char_ngram_bytes_many(chunk, m, lo, hi), strict=True))
+
+
+def _crc_table() -> np.ndarray:
+    """The 256-entry table of the reflected CRC-32 polynomial (zlib's)."""
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1)
+    return table.astype(np.uint32)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def _char_ngram_bytes_many(tokens: Sequence[str], m: int, lo: int, hi: int) -> list[bytes]:
+    """``_char_ngram_ids`` of many plain-ASCII tokens (no NUL), as packed ``<i8`` bytes.
+
+    Byte for byte what the one-token path gives. Every n-gram of ``<token>`` is a window of
+    a zero-padded byte matrix, held as one integer: the token's index above the n-gram's
+    bytes left-aligned in ``hi`` bytes (zero padding sorts a prefix first, as Python sorts
+    strings). One ``np.unique`` then deduplicates each token's n-grams and puts them in
+    sorted order, and their CRC-32 is computed from those bytes, one byte per step.
+    Needs ``len(tokens) < 2 ** (63 - 8 * hi)``.
+    """
+    wrapped = [f"<{t[:60]}>" for t in tokens]
+    width = max(map(len, wrapped))
+    mat = np.frombuffer("".join(w.ljust(width, "\x00") for w in wrapped).encode("ascii"),
+                        dtype=np.uint8).reshape(len(wrapped), width).astype(np.uint64)
+    lengths = np.fromiter(map(len, wrapped), dtype=np.int64, count=len(wrapped))
+    key = np.arange(len(wrapped), dtype=np.uint64)[:, None] << np.uint64(8 * hi)
+    found = []
+    for n in range(1, hi + 1):  # key[:, i]: the n-gram starting at i (the shape shrinks)
+        byte = mat[:, n - 1:]
+        key = key[:, :byte.shape[1]] | (byte << np.uint64(8 * (hi - n)))
+        if n >= lo:
+            found.append(key[np.arange(byte.shape[1]) + n <= lengths[:, None]])
+    grams = np.unique(np.concatenate(found)) if found else np.zeros(0, np.uint64)
+    reg = np.full(len(grams), zlib.crc32(b"c") ^ 0xFFFFFFFF, dtype=np.uint32)
+    for j in range(hi):
+        byte = ((grams >> np.uint64(8 * (hi - 1 - j))) & np.uint64(0xFF)).astype(np.uint32)
+        reg = np.where(byte != 0, _CRC_TABLE[(reg ^ byte) & 0xFF] ^ (reg >> 8), reg)
+    ids = ((reg ^ np.uint32(0xFFFFFFFF)).astype(np.int64) % m + 1).astype("<i8")
+    counts = np.bincount((grams >> np.uint64(8 * hi)).astype(np.int64), minlength=len(tokens))
+    ends = np.cumsum(counts) * 8
+    packed = ids.tobytes()
+    return [packed[a:b] for a, b in zip([0, *ends[:-1].tolist()], ends.tolist(), strict=True)]
 
 
 def _char_ngram_ids(token: str, m: int, lo: int, hi: int) -> tuple[int, ...]:
