@@ -218,8 +218,7 @@ def look_encoder(model: Path, work: Path, quick: bool
     base = ranker.config
     ranker.look = enc
     for w in LEARNED_WEIGHTS:
-        ranker.config = dataclasses.replace(base, lookalike_learned=w)
-        ranker._lookalike_ref = None
+        ranker.config = dataclasses.replace(base, lookalike_learned=w)  # rebuilds its refs
         row: dict[str, Any] = {"weight": w}
         for style in ("noto", "openmoji"):
             ranks = _new_drawing_ranks(ranker, style)

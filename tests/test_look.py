@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -117,6 +118,15 @@ def test_train_ranker_adds_a_look_encoder_that_the_ranker_uses(tmp_path, twemoji
     back.config = dataclasses.replace(back.config, lookalike_learned=0.0)
     back.lookalikes(back.answers.images[:1])
     assert back._lookalike_ref[1].shape[1] == 1620
+    # ... and the encoder itself: kept while nothing changes, rebuilt for another encoder
+    back.config = dataclasses.replace(back.config, lookalike_learned=0.5)
+    back.lookalikes(back.answers.images[:1])
+    built = back._lookalike_ref
+    back.lookalikes(back.answers.images[:1])
+    assert back._lookalike_ref is built
+    back.look = copy.deepcopy(back.look)
+    back.lookalikes(back.answers.images[:1])
+    assert back._lookalike_ref is not built
     # a resumed run reuses the finished encoder instead of training it again
     said: list[str] = []
     train_ranker(cfg, train, val, tmp_path, vae=vae, glove=False, progress=False,

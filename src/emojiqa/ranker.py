@@ -570,7 +570,7 @@ class EmojiRanker:
         self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._answer_set: EmojiSet | None = None
         self._lookalike_ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._lookalike_key: tuple = ()  # the settings _lookalike_ref was built for
+        self._lookalike_key: tuple = ()  # what _lookalike_ref was built for (identities)
         self.look = look
         self.device = next(net.parameters()).device
 
@@ -644,9 +644,10 @@ class EmojiRanker:
             >>> idx, w = ranker.lookalikes(EmojiSet.bundled("noto").images[:2])  # doctest: +SKIP
             >>> [ranker.answer_keys[i] for i in idx[:, 0]]                       # doctest: +SKIP
         """
-        settings = (float(self.config.lookalike_learned), tuple(self.config.lookalike_styles),
-                    id(self.look), id(self.answers))
-        if self._lookalike_ref is None or self._lookalike_key != settings:  # built for others
+        settings = (float(self.config.lookalike_learned), tuple(self.config.lookalike_styles))
+        key = self._lookalike_key  # (*settings, look encoder, answer set): built for others?
+        if (self._lookalike_ref is None or key[:2] != settings or key[2] is not self.look
+                or key[3] is not self.answers):
             drawings, owners = [self.answers.images], [np.arange(len(self.answer_keys))]
             for style in self.config.lookalike_styles:
                 es = EmojiSet.bundled(style)
@@ -658,7 +659,7 @@ class EmojiRanker:
             ref = self.look_features(np.concatenate(drawings))
             mean = ref.mean(0)
             self._lookalike_ref = (mean, _unit(ref - mean), np.concatenate(owners))
-            self._lookalike_key = settings
+            self._lookalike_key = (*settings, self.look, self.answers)
         mean, ref, owner = self._lookalike_ref
         k = max(1, min(int(k if k is not None else self.config.lookalike_k), len(ref)))
         sims = _unit(self.look_features(_check_images(images)) - mean) @ ref.T  # (N, R)
