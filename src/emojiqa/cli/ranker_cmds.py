@@ -18,7 +18,7 @@ DATA_HELP = ("airline (bundled, canonical split), tweeteval (bundled, U+FE0F str
 
 def register(sub: Any) -> None:
     """Add the ``train-ranker`` and ``evaluate`` subcommands."""
-    p = add_parser(sub, "train-ranker", "train the question-answer ranker (text → emoji)")
+    p = add_parser(sub, "train-ranker", "Train the question-answer ranker (text → emoji).")
     p.add_argument("--config", default="default",
                    help="named config: seed (the 2017 notebook), default, minilm (frozen "
                         "MiniLM text tower) or minilm-ft (MiniLM fine-tuned; both need the "
@@ -43,8 +43,8 @@ def register(sub: Any) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
-    e = add_parser(sub, "evaluate", "score a trained ranker: hinge, accuracy, macro-F1, MRR, "
-                                    "recall@1/5, per-class report, confusion matrix")
+    e = add_parser(sub, "evaluate", "Score a trained ranker: hinge, accuracy, macro-F1, MRR, "
+                                    "recall@1/5, per-class report, confusion matrix.")
     e.add_argument("--model", default=None,
                    help="ranker folder (or a train-ranker --out folder); default: bundled")
     e.add_argument("--data", default="airline", help=DATA_HELP)
