@@ -360,21 +360,22 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
             lambda tok: np.array(_char_ngram_ids(tok, m, lo, hi), dtype="<i8").tobytes())
     word_id, gram_id = cache[word_key].__getitem__, cache[gram_key].__getitem__
     token_ids = cache[char_key].__getitem__
+    # each text's lower-cased whitespace tokens (their character n-grams), none when hi = 0
+    tokens = [text.lower().split() for text in texts] if hi > 0 else [()] * len(texts)
     if hi > 0 and len(texts) >= BULK_MIN_TEXTS:  # a batch's new tokens hashed in one go
-        _memo_char_ngrams(cache[char_key], texts, m, lo, hi)
+        _memo_char_ngrams(cache[char_key], tokens, m, lo, hi)
     chain, pack = itertools.chain, b"".join
     pad = bytes(8)  # a text with no n-gram at all: one padding id keeps the bag non-empty
     parts: list[bytes] = []
     add = parts.append
     starts: list[int] = []
     size = 0
-    for text, ws in zip(texts, words, strict=True):
+    for ws, toks in zip(words, tokens, strict=True):
         starts.append(size)
         grams = [map(word_id, ws)] if word_ngrams > 0 else []  # 1-grams, 2-grams, ...
         grams += [map(gram_id, zip(*(ws[i:] for i in range(n)), strict=False))
                   for n in range(2, min(word_ngrams, len(ws)) + 1)]
-        if hi > 0:
-            grams.append(map(token_ids, text.lower().split()))
+        grams.append(map(token_ids, toks))
         piece = pack(chain.from_iterable(grams)) or pad
         add(piece)
         size += len(piece)
@@ -403,10 +404,12 @@ class _Memo(dict):
         return value
 
 
-def _memo_char_ngrams(memo: _Memo, texts: Sequence[str], m: int, lo: int, hi: int) -> None:
-    """Put the packed character n-gram ids of every token of ``texts`` not yet in ``memo``
-    into it, hashing the plain-ASCII ones together (the rest are left to ``memo``)."""
-    new = {tok for text in texts for tok in text.lower().split() if tok not in memo}
+def _memo_char_ngrams(memo: _Memo, tokens: Sequence[Sequence[str]], m: int, lo: int,
+                      hi: int) -> None:
+    """Put the packed character n-gram ids of every token (of each text's ``tokens``) not yet
+    in ``memo`` into it, hashing the plain-ASCII ones together (the rest are left to
+    ``memo``)."""
+    new = {tok for toks in tokens for tok in toks if tok not in memo}
     bulk = [tok for tok in new if tok.isascii() and "\x00" not in tok]
     cap = 1 << max(0, 63 - 8 * hi)  # token indices must fit above the n-gram bytes
     if len(bulk) < 2 or cap < 1024:
