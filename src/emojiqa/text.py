@@ -332,7 +332,9 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
         words: the tokenizer's words of each text (for the word n-grams).
         cache: memo of hashes shared across calls: one table per hashing setting (buckets,
             character n-gram range) inside it, each cleared when it passes
-            :data:`NGRAM_CACHE_LIMIT` entries, so a long-lived cache stays bounded.
+            :data:`NGRAM_CACHE_LIMIT` entries, so a long-lived cache stays bounded. From
+            :data:`BULK_MIN_TEXTS` texts on, the character n-grams of the batch's tokens not
+            in it yet are hashed together in numpy (the same ids, faster).
 
     Returns:
         ``(ids, offsets)``: int64 ids of all texts concatenated, and the ``(len(texts),)``
