@@ -261,7 +261,8 @@ class RankerConfig:
             base = cls(name="minilm", text_tower="minilm", ngram_lr_scale=1.0, batch_size=128)
         elif name == "minilm-ft":  # needs the minilm extra; no n-gram bag beside it
             base = cls(name="minilm-ft", text_tower="minilm", minilm_finetune=True,
-                       ngram_buckets=0, batch_size=32, lr=1e-3, epochs=3, patience=1)
+                       ngram_buckets=0, ngram_lr_scale=1.0, batch_size=32, lr=1e-3, epochs=3,
+                       patience=1)
         else:
             raise ConfigError(f"unknown ranker config {name!r}; choose seed, default, minilm "
                               "or minilm-ft")
