@@ -117,3 +117,16 @@ def test_sparse_mix_matches_the_dense_noisy_or(index, twemoji):
     assert np.allclose(got, want, atol=1e-5)
     with pytest.raises(ValueError, match="float32"):
         index.add_to(np.zeros((2, len(twemoji))), texts[:2], 0.4)
+
+
+def test_batch_words_stay_within_their_text(index, twemoji):
+    """A batch is scored in one pass over its joined texts: each text's scores are those it
+    gets alone, a NUL inside a text separates words as a space does, and an empty list is
+    fine."""
+    texts = ["coffee", "", "pizza\x00dog", "hot dogs", "xqzv coffee"]
+    together = index.scores(texts)
+    alone = np.concatenate([index.scores([t]) for t in texts])
+    assert np.array_equal(together, alone)
+    assert np.array_equal(together[2], index.scores(["pizza dog"])[0])
+    assert not together[1].any() and together[0].any()
+    assert index.scores([]).shape == (0, len(twemoji))

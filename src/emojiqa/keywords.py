@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -81,22 +80,33 @@ def _normal(w: str) -> str | None:
     return w
 
 
+#: A word, or the NUL that :meth:`KeywordIndex.add_to` puts between the texts of a batch.
+_WORD_OR_BREAK = re.compile(r"\w+|\x00", re.UNICODE)
+#: Entry number of the break between two texts (0: a word no emoji carries).
+_BREAK = -1
+
+
 class _Lookup(dict):
-    """Raw lower-cased word → the index entry of its normal form (None: no emoji carries
-    it), computed on first use."""
+    """Raw lower-cased word → the number of its normal form's index entry (0: no emoji
+    carries it; ``_BREAK`` for the NUL between texts), computed on first use."""
 
-    def __init__(self, index: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        super().__init__()
-        self.index = index
+    def __init__(self, numbers: dict[str, int]) -> None:
+        super().__init__({"\x00": _BREAK})
+        self.numbers = numbers
 
-    def __missing__(self, raw: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def __missing__(self, raw: str) -> int:
         word = _normal(raw)
-        hit = self[raw] = self.index.get(word) if word is not None else None
+        hit = self[raw] = self.numbers.get(word, 0) if word is not None else 0
         return hit
 
 
 class KeywordIndex:
-    """Inverted index from normalised words to the candidates whose metadata carries them."""
+    """Inverted index from normalised words to the candidates whose metadata carries them.
+
+    Entry ``e`` (one per word, numbered from 1) holds its candidates and their
+    ``log(1 - score)`` at ``[ptr[e - 1], ptr[e])`` of two flat arrays, so a batch's hits are
+    gathered with array indexing rather than one word at a time.
+    """
 
     def __init__(self, emojis: EmojiSet) -> None:
         self.size = len(emojis)
@@ -110,33 +120,28 @@ class KeywordIndex:
                     for word in words_of(phrase):
                         row = weights.setdefault(word, {})
                         row[i] = max(row.get(i, 0.0), 1.0 if name == [word] else w)
-        self._index: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for word, row in weights.items():
+        self._numbers = {word: e for e, word in enumerate(weights, 1)}
+        cols, logs = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
+        for row in weights.values():
             spec = 1.0 / (1.0 + math.log2(len(row)) / 8)
-            idx = np.fromiter(row.keys(), dtype=np.int64, count=len(row))
+            cols.append(np.fromiter(row.keys(), dtype=np.int64, count=len(row)))
             val = np.fromiter(row.values(), dtype=np.float32, count=len(row)) * spec
             with np.errstate(divide="ignore"):  # a score of 1: log(0) = -inf, exp gives 0
-                self._index[word] = (idx, np.log1p(-val).astype(np.float32))
-        #: raw lower-cased word → its index entry (None: no emoji carries it), filled on use
-        self._lookup = _Lookup(self._index)
+                logs.append(np.log1p(-val).astype(np.float32))
+        self._cols, self._logs = np.concatenate(cols), np.concatenate(logs)
+        #: end of entry e's slice at ptr[e] (entry 0, no word, is empty)
+        self._ptr = np.cumsum([0, *map(len, cols[1:])]).astype(np.int64)
+        #: raw lower-cased word → its entry number (0: no emoji carries it), filled on use
+        self._lookup = _Lookup(self._numbers)
 
     def __len__(self) -> int:
-        return len(self._index)
-
-    def _hits(self, text: str) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(candidates, log(1 - score))`` of each distinct word of ``text`` that names a
-        candidate."""
-        lookup = self._lookup
-        if len(lookup) > 200_000:
-            lookup.clear()
-        hits = list(filter(None, map(lookup.__getitem__, dict.fromkeys(
-            _SPLIT.split(text.lower())))))
-        if len(hits) < 2:
-            return hits
-        return list({id(h): h for h in hits}.values())  # "dog", "dogs": the entry once
+        return len(self._numbers)
 
     def add_to(self, sims: np.ndarray, texts: Sequence[str], weight: float) -> np.ndarray:
         """``sims += weight * scores(texts)`` in place, touching only the non-zero scores.
+
+        The words of the whole batch are found in one pass over its texts joined by NUL (a
+        NUL inside a text separates words there anyway, so it becomes a space).
 
         Args:
             sims: C-contiguous float32 ``(len(texts), N)`` scores (e.g. cosines).
@@ -150,18 +155,32 @@ class KeywordIndex:
                 sims.flags.c_contiguous and sims.flags.writeable):
             raise ValueError(f"sims must be a writeable C-contiguous float32 array of shape "
                              f"{(len(texts), self.size)}, got {sims.dtype} {sims.shape}")
-        per_text = list(map(self._hits, texts))
-        hits = list(itertools.chain.from_iterable(per_text))
-        if not hits:
+        if not len(texts):
             return sims
-        cols, logs = zip(*hits, strict=True)
-        rows = np.repeat(np.arange(len(texts), dtype=np.int64) * self.size,
-                         np.fromiter(map(len, per_text), np.int64, len(per_text)))
-        pos = np.concatenate(cols) + np.repeat(rows, np.fromiter(map(len, cols), np.int64,
-                                                                 len(cols)))
+        joined = "\x00".join(texts)
+        if joined.count("\x00") != len(texts) - 1:
+            joined = "\x00".join(t.replace("\x00", " ") for t in texts)
+        lookup = self._lookup
+        if len(lookup) > 200_000:
+            lookup.clear()
+            lookup["\x00"] = _BREAK
+        words = _WORD_OR_BREAK.findall(joined.lower())
+        nums = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
+        text_of = np.cumsum(nums == _BREAK)
+        hit = nums > 0
+        if not hit.any():
+            return sims
+        # each distinct (text, entry) once: "dog", "dogs" or "dog ... dog" count once
+        pairs = np.unique(text_of[hit] * (len(self._ptr) + 1) + nums[hit])
+        rows, entries = np.divmod(pairs, len(self._ptr) + 1)
+        starts, ends = self._ptr[entries - 1], self._ptr[entries]
+        lengths = ends - starts
+        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            int(lengths.sum()))  # flat positions of every hit entry's slice
+        pos = self._cols[at] + np.repeat(rows * self.size, lengths)
         # log prod(1 - s) per distinct (text, candidate), summed in float64 by bincount
         uniq, inv = np.unique(pos, return_inverse=True)
-        acc = np.bincount(inv, weights=np.concatenate(logs), minlength=len(uniq))
+        acc = np.bincount(inv, weights=self._logs[at], minlength=len(uniq))
         flat = sims.reshape(-1)
         # noisy-or 1 - prod(1 - s)
         flat[uniq] += np.float32(weight) * (1.0 - np.exp(acc)).astype(np.float32)

@@ -430,7 +430,9 @@ class RankerNet(nn.Module):
         L2-normalised over its n-gram occurrences.
 
         ``ids``/``offsets`` as ``nn.EmbeddingBag`` takes them (what :meth:`EmojiRanker.
-        text_batch` gives), which computes the mean. With ``counts`` (training batches, see
+        text_batch` gives), which computes the mean; with idf, one bag sums the idf-weighted
+        vectors and a second the squared idf, whose root each sum is divided by. With
+        ``counts`` (training batches, see
         :func:`emojiqa.train_ranker`) each text's ids are sorted and distinct and
         ``counts`` holds how often each occurs; the mean is then a sparse ``(B, buckets)``
         CSR matrix (``count / total`` at each id, 0 at padding) times the table: the same
@@ -441,11 +443,17 @@ class RankerNet(nn.Module):
         idf: torch.Tensor | None = getattr(self, "bag_idf", None)
         if counts is None and idf is None:
             return self.bag(ids, offsets)
+        if counts is None:  # inference (idf): two bags, no per-id bookkeeping
+            idf = torch.cat([idf.new_zeros(1), idf[1:]])  # padding weighs 0
+            norm = F.embedding_bag(ids, (idf * idf)[:, None], offsets, mode="sum")  # (B, 1)
+            return self.bag(ids, offsets, per_sample_weights=idf[ids]) / norm.sqrt().clamp(
+                min=1e-12)
+        assert counts is not None
         n = offsets.numel()
         ends = torch.cat([offsets, offsets.new_tensor([ids.numel()])])
         seg = torch.repeat_interleave(torch.arange(n, device=ids.device), ends.diff())
-        # each id's weight: its count (1 per occurrence at inference), 0 for padding
-        real = (torch.ones_like(ids) if counts is None else counts).to(weight.dtype) * (ids != 0)
+        # each id's weight: its count, 0 for padding
+        real = counts.to(weight.dtype) * (ids != 0)
         if idf is None:
             total = torch.zeros(n, dtype=weight.dtype, device=ids.device).index_add_(0, seg, real)
             vals = real / total.clamp(min=1)[seg]
@@ -454,8 +462,6 @@ class RankerNet(nn.Module):
             norm = torch.zeros(n, dtype=w.dtype, device=ids.device).index_add_(
                 0, seg, real * w * w)
             vals = real * w / norm.sqrt().clamp(min=1e-12)[seg]
-        if counts is None:  # inference: the bag's own kernel, weighted per occurrence
-            return self.bag(ids, offsets, per_sample_weights=vals)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support.*")
             mean = torch.sparse_csr_tensor(ends, ids, vals,
