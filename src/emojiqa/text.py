@@ -405,6 +405,14 @@ class _Memo(dict):
         value = self[key] = self.fn(key)
         return value
 
+    def add_many(self, keys: Sequence[Any], values: Sequence[Any]) -> None:
+        """Put values computed elsewhere in, starting over first when they would pass the
+        limit (and keeping no more than it)."""
+        if len(self) + len(keys) >= NGRAM_CACHE_LIMIT:
+            self.clear()
+            keys, values = keys[:NGRAM_CACHE_LIMIT - 1], values[:NGRAM_CACHE_LIMIT - 1]
+        self.update(zip(keys, values, strict=True))
+
 
 def _memo_char_ngrams(memo: _Memo, tokens: Sequence[Sequence[str]], m: int, lo: int,
                       hi: int) -> None:
@@ -416,12 +424,10 @@ def _memo_char_ngrams(memo: _Memo, tokens: Sequence[Sequence[str]], m: int, lo: 
     cap = 1 << max(0, 63 - 8 * hi)  # token indices must fit above the n-gram bytes
     if len(bulk) < 2 or cap < 1024:
         return
-    if len(memo) + len(bulk) >= NGRAM_CACHE_LIMIT:
-        memo.clear()
-        bulk = bulk[:NGRAM_CACHE_LIMIT - 1]  # the memo stays bounded
+    bulk = bulk[:NGRAM_CACHE_LIMIT - 1]  # more than the memo holds would not stay in it
     for i in range(0, len(bulk), cap):
         chunk = bulk[i:i + cap]
-        memo.update(zip(chunk, _char_ngram_bytes_many(chunk, m, lo, hi), strict=True))
+        memo.add_many(chunk, _char_ngram_bytes_many(chunk, m, lo, hi))
 
 
 def _crc_table() -> np.ndarray:
