@@ -134,7 +134,41 @@ def test_ngram_cache_is_per_setting_and_bounded(monkeypatch):
     bounded: dict = {}
     ids, _ = ngram_batch(texts, words, 1000, 2, (2, 5), bounded)
     assert np.array_equal(ids, ngram_batch(texts, words, 1000, 2, (2, 5), {})[0])
-    assert all(len(table) <= 50 for table in bounded.values())
+    # memo tables stay within the limit; the word table of a batch holds that batch's words
+    # (all needed at once) and starts over when the next batch's new words would pass it
+    assert all(len(table) <= 50 for key, table in bounded.items() if key[0] != "word-table")
+    others = [f"other{i} words" for i in range(40)]
+    ngram_batch(others, [tok.words(t) for t in others], 1000, 2, (2, 5), bounded)
+    assert len(bounded["word-table", 999]) == 41
+    assert np.array_equal(ngram_batch(texts, words, 1000, 2, (2, 5), bounded)[0], ids)
+
+
+def test_word_pair_ids_from_the_crc_of_their_words():
+    """A batch's word-pair ids come from its words' CRC-32s (CRC-32 is linear): equal to
+    hashing each pair's text, for non-ASCII words and words longer than any seen before."""
+    import random
+    import zlib
+
+    import emojiqa.text as text_mod
+
+    rng = random.Random(1)
+    alphabet = "abcxyz'’é😡🇺🇸✈\u0301"
+    vocab = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(300)]
+    vocab += ["q" * 200, "r" * 3000]
+    for m in (999, 16383):
+        table = text_mod._WordTable(m)
+        for _ in range(3):  # the table grows between batches
+            a = [rng.choice(vocab) for _ in range(400)]
+            b = [rng.choice(vocab) for _ in range(400)]
+            rows = table.rows_of(a + b, 800)
+            got = table.bigram(rows[:400], rows[400:])
+            want = [zlib.crc32(f"w{x} {y}".encode()) % m + 1 for x, y in zip(a, b, strict=True)]
+            assert got.tolist() == want
+            assert table.unigram[rows].tolist() == [zlib.crc32(f"w{x}".encode()) % m + 1
+                                                    for x in a + b]
+    x, y = np.array([0x12345678, 0xFFFFFFFF], np.uint32), np.array([0x9ABCDEF0, 1], np.uint32)
+    assert text_mod._multmodp(x, y).tolist() == [text_mod._multmodp_int(int(p), int(q))
+                                                 for p, q in zip(x, y, strict=True)]
 
 
 def test_bulk_char_ngrams_equal_the_one_token_path(monkeypatch):

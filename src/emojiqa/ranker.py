@@ -874,11 +874,16 @@ class EmojiRanker:
             q = q * np.float32(1.0 - w)  # (1 - w) * cos, folded into the (B, D) side
         # the product in torch, not numpy: numpy's BLAS threads would contend with torch's
         # for the same cores (on 2 cores a third slower per batch)
-        scores = torch.from_numpy(np.ascontiguousarray(q, dtype=np.float32)) @ torch.from_numpy(
-            np.ascontiguousarray(matrix, dtype=np.float32)).T  # (B, N), contiguous
-        if w > 0 and texts:  # + w * keyword score, added in place where it is not 0
-            self._keyword_index(cand).add_to(scores.numpy(), texts, w)
-        vals, idx = scores.topk(k, dim=1) if k else (scores[:, :0], scores[:, :0].long())
+        qt = torch.from_numpy(np.ascontiguousarray(q, dtype=np.float32))
+        mt = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).T
+        keywords = self._keyword_index(cand) if w > 0 and texts else None
+        vals, idx = torch.zeros(len(texts), k), torch.zeros(len(texts), k, dtype=torch.long)
+        for i in range(0, len(texts), TOP_BLOCK):  # a block's scores stay in the CPU's cache
+            scores = qt[i:i + TOP_BLOCK] @ mt  # (block, N), contiguous
+            if keywords is not None:  # + w * keyword score, added in place where it is not 0
+                keywords.add_to(scores.numpy(), texts[i:i + TOP_BLOCK], w)
+            if k:
+                vals[i:i + TOP_BLOCK], idx[i:i + TOP_BLOCK] = scores.topk(k, dim=1)
         meta = self._meta(cand)
         new, cls = tuple.__new__, RankedEmoji  # what RankedEmoji._make does, without its checks
         return [[new(cls, (*meta[i], v)) for v, i in zip(row_v, row_i, strict=True)]
@@ -986,6 +991,12 @@ class EmojiRanker:
 
 
 _T = TypeVar("_T")
+
+
+#: Texts scored together in :meth:`EmojiRanker.rank`: the product, keyword boost and top-k
+#: of a block of 128 texts against 4,009 emojis (2 MB) stay in the CPU's cache; a batch of
+#: 1,024 at once spends ~3 ms more on 2 cores going back to memory.
+TOP_BLOCK = 128
 
 
 def _cached(cache: dict[tuple, tuple[Any, Any]], owner: EmojiSet, key: tuple,

@@ -333,8 +333,10 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
         cache: memo of hashes shared across calls: one table per hashing setting (buckets,
             character n-gram range) inside it, each cleared when it passes
             :data:`NGRAM_CACHE_LIMIT` entries, so a long-lived cache stays bounded. From
-            :data:`BULK_MIN_TEXTS` texts on, the character n-grams of the batch's tokens not
-            in it yet are hashed together in numpy (the same ids, faster).
+            :data:`BULK_MIN_TEXTS` texts on (and word n-grams up to pairs), the character
+            n-grams of the batch's tokens not in it yet are hashed together in numpy, word
+            pairs' ids come from their words' CRC-32s, and the batch is assembled without a
+            loop over its texts (the same ids, faster).
 
     Returns:
         ``(ids, offsets)``: int64 ids of all texts concatenated, and the ``(len(texts),)``
@@ -364,8 +366,12 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
     token_ids = cache[char_key].__getitem__
     # each text's lower-cased whitespace tokens (their character n-grams), none when hi = 0
     tokens = [text.lower().split() for text in texts] if hi > 0 else [()] * len(texts)
-    if hi > 0 and len(texts) >= BULK_MIN_TEXTS:  # a batch's new tokens hashed in one go
-        _memo_char_ngrams(cache[char_key], tokens, m, lo, hi)
+    if len(texts) >= BULK_MIN_TEXTS:
+        if hi > 0:  # a batch's new tokens hashed in one go
+            _memo_char_ngrams(cache[char_key], tokens, m, lo, hi)
+        if word_ngrams <= 2:  # the whole batch assembled in numpy
+            table = cache.setdefault(("word-table", m), _WordTable(m))
+            return _assemble(words, tokens, word_ngrams, table, token_ids)
     chain, pack = itertools.chain, b"".join
     pad = bytes(8)  # a text with no n-gram at all: one padding id keeps the bag non-empty
     parts: list[bytes] = []
@@ -385,10 +391,145 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
     return ids, np.array(starts, dtype=np.int64) // 8
 
 
+def _assemble(words: Sequence[Sequence[str]], tokens: Sequence[Sequence[str]],
+              word_ngrams: int, table: _WordTable, token_ids: Any
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ngram_batch`'s result for many texts, without a loop over the texts: word ids
+    from ``table``, character n-gram ids from the token memo (``token_ids``), each text's
+    ids written to their places (1-grams, 2-grams, then each token's character n-grams, as
+    the one-text path orders them)."""
+    n = len(words)
+    text = np.arange(n, dtype=np.int64)
+    n_words = np.fromiter(map(len, words), dtype=np.int64, count=n)
+    parts: list[tuple[np.ndarray, np.ndarray]] = []  # (ids, text of each id), in order
+    if word_ngrams > 0:
+        rows = table.rows_of(itertools.chain.from_iterable(words), int(n_words.sum()))
+        parts.append((table.unigram[rows], np.repeat(text, n_words)))
+        if word_ngrams > 1:
+            follows = np.ones(len(rows), dtype=bool)  # word i has a next word in its text
+            follows[np.cumsum(n_words)[n_words > 0] - 1] = False
+            first = np.flatnonzero(follows)
+            parts.append((table.bigram(rows[first], rows[first + 1]),
+                          np.repeat(text, np.maximum(n_words - 1, 0))))
+    packed = list(map(token_ids, itertools.chain.from_iterable(tokens)))
+    if packed:
+        per_token = np.fromiter(map(len, packed), dtype=np.int64, count=len(packed)) // 8
+        n_tokens = np.fromiter(map(len, tokens), dtype=np.int64, count=n)
+        parts.append((np.frombuffer(b"".join(packed), dtype="<i8").astype(np.int64),
+                      np.repeat(np.repeat(text, n_tokens), per_token)))
+    counts = np.zeros((len(parts), n), dtype=np.int64)  # ids per text of each part
+    for k, (_, of) in enumerate(parts):
+        counts[k] = np.bincount(of, minlength=n)
+    size = np.maximum(counts.sum(0), 1)  # a text with no n-gram keeps one padding id 0
+    starts = np.cumsum(size) - size
+    ids = np.zeros(int(size.sum()), dtype=np.int64)
+    before = starts.copy()  # where each text's ids of the next part begin
+    for k, (values, of) in enumerate(parts):
+        first_of = np.cumsum(counts[k]) - counts[k]  # index in values of each text's first
+        ids[before[of] + np.arange(len(of)) - first_of[of]] = values
+        before += counts[k]
+    return ids, starts
+
+
+#: The reflected CRC-32 polynomial (zlib's); in this form bit 31 is x^0 and bit 23 is x^8.
+_CRC_POLY = 0xEDB88320
+
+
+def _multmodp(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a(x) * b(x)`` modulo the CRC-32 polynomial, elementwise over uint32 arrays (zlib's
+    ``multmodp``)."""
+    a, b = np.broadcast_arrays(np.asarray(a, np.uint32), np.asarray(b, np.uint32))
+    p, b = np.zeros(a.shape, np.uint32), b.copy()
+    zero, one, poly = np.uint32(0), np.uint32(1), np.uint32(_CRC_POLY)
+    for k in range(31, -1, -1):
+        p ^= b & (zero - ((a >> np.uint32(k)) & one))
+        b = (b >> one) ^ (poly & (zero - (b & one)))
+    return p
+
+
+def _multmodp_int(a: int, b: int) -> int:
+    """:func:`_multmodp` of two ints."""
+    p = 0
+    for k in range(31, -1, -1):
+        if (a >> k) & 1:
+            p ^= b
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+    return p
+
+
+class _WordTable:
+    """Word → row, and per row what word n-gram ids are made of: the word's own id, the
+    CRC-32 of ``"w" + word + " "`` and of the word, and its UTF-8 length. A word pair's id
+    then comes from its two rows without hashing its text: CRC-32 is linear, so
+    ``crc(A + B) = crc(A) * x^(8 len(B)) ^ crc(B)`` modulo its polynomial (zlib's
+    ``crc32_combine``), computed for all pairs of a batch at once. Starts over past
+    :data:`NGRAM_CACHE_LIMIT` words (a batch's own words always fit)."""
+
+    def __init__(self, m: int) -> None:
+        self.m = m
+        self._shift = np.array([1 << 31], np.uint32)  # x^(8 L) for L = 0, 1, ...
+        self._reset()
+
+    def _reset(self) -> None:
+        self.index: dict[str, int] = {}
+        self.unigram = np.zeros(0, np.int64)
+        self._prefix = np.zeros(0, np.uint32)
+        self._crc = np.zeros(0, np.uint32)
+        self._length = np.zeros(0, np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def rows_of(self, words: Iterable[str], count: int) -> np.ndarray:
+        """Rows of ``words`` (``count`` of them), adding the new ones; when they would take
+        the table past :data:`NGRAM_CACHE_LIMIT` it starts over with this batch's words."""
+        words = list(words)
+        rows = np.fromiter(map(self.index.get, words, itertools.repeat(-1)), np.int64, count)
+        if (rows < 0).any():
+            new = list(dict.fromkeys(w for w, r in zip(words, rows.tolist(), strict=True)
+                                     if r < 0))
+            if len(self.index) + len(new) > NGRAM_CACHE_LIMIT:
+                self._reset()
+                new = list(dict.fromkeys(words))
+            self._add(new)
+            rows = np.fromiter(map(self.index.__getitem__, words), np.int64, count)
+        return rows
+
+    def _add(self, new: list[str]) -> None:
+        w_crc = zlib.crc32(b"w")
+        crc, enc = zlib.crc32, [w.encode() for w in new]
+        own = np.fromiter((crc(e, w_crc) for e in enc), np.int64, len(new))
+        self.unigram = np.concatenate([self.unigram, own % self.m + 1])
+        prefix = np.fromiter((crc(b" ", int(c)) for c in own.tolist()), np.uint32, len(new))
+        self._prefix = np.concatenate([self._prefix, prefix])
+        self._crc = np.concatenate([self._crc, np.fromiter(map(crc, enc), np.uint32,
+                                                           len(new))])
+        self._length = np.concatenate([self._length, np.fromiter(map(len, enc), np.int64,
+                                                                 len(new))])
+        start = len(self.index)
+        self.index.update(zip(new, range(start, start + len(new)), strict=True))
+
+    def bigram(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Ids of the word pairs ``(row a[i], row b[i])``: ``crc32("w" + A + " " + B)``."""
+        if not len(a):
+            return np.zeros(0, np.int64)
+        lengths = self._length[b]
+        longest = int(lengths.max())
+        if longest >= len(self._shift):  # x^(8 L) for the lengths not seen yet
+            shift = self._shift.tolist()
+            while len(shift) <= longest:
+                shift.append(_multmodp_int(shift[-1], 1 << 23))
+            self._shift = np.array(shift, np.uint32)
+        crc = _multmodp(self._shift[lengths], self._prefix[a]) ^ self._crc[b]
+        return crc.astype(np.int64) % self.m + 1
+
+
 #: Entries a memo table of :func:`ngram_batch` holds before it starts over.
 NGRAM_CACHE_LIMIT = 500_000
 #: From this many texts on, :func:`ngram_batch` hashes the character n-grams of a batch's new
-#: tokens together in numpy (:func:`_char_ngram_bytes_many`) instead of one token at a time.
+#: tokens together in numpy (:func:`_char_ngram_bytes_many`) instead of one token at a time,
+#: and assembles the batch in numpy (:func:`_assemble`); below it, numpy's per-call cost
+#: would outweigh what it saves.
 BULK_MIN_TEXTS = 16
 
 
