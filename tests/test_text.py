@@ -172,9 +172,11 @@ def test_word_pair_ids_from_the_crc_of_their_words():
 
 
 def test_bulk_char_ngrams_equal_the_one_token_path(monkeypatch):
-    """A batch's new plain-ASCII tokens are hashed together in numpy: the same ids, in the
-    same order, as hashing each token alone (edge cases: 1 character, repeats, 60+ chars,
-    the wrapping characters themselves, n-gram ranges other than the default)."""
+    """A batch's new tokens are hashed together in numpy: the same ids, in the same order,
+    as hashing each token alone (edge cases: 1 character, repeats, 60+ chars, the wrapping
+    characters themselves, characters of 2–4 UTF-8 bytes and combining marks, n-gram ranges
+    other than the default; a batch with over 128 characters beyond ASCII hashes its other
+    tokens one by one)."""
     import random
     import string
 
@@ -184,6 +186,9 @@ def test_bulk_char_ngrams_equal_the_one_token_path(monkeypatch):
     tokens = ["a", "ab", "aaaaaaa", "ababab", "<", ">", "<>", "x" * 61, "y" * 80, "don't",
               *("".join(rng.choice(string.ascii_lowercase[:6] + "!'#@1")
                         for _ in range(rng.randint(1, 25))) for _ in range(300))]
+    tokens += ["café", "i’ll", "…", "😡😡", "🇺🇸", "e\u0301", "ab😡c…" * 12,
+               *("".join(rng.choice("ab’…é😡✈\u0301\u200d") for _ in range(rng.randint(1, 9)))
+                 for _ in range(100))]
     for lo, hi in ((2, 5), (1, 3), (3, 3), (4, 6)):
         for m in (999, 16383):
             got = text_mod._char_ngram_bytes_many(tokens, m, lo, hi)
@@ -197,6 +202,14 @@ def test_bulk_char_ngrams_equal_the_one_token_path(monkeypatch):
     monkeypatch.setattr(text_mod, "BULK_MIN_TEXTS", 10**9)
     one_by_one = ngram_batch(texts, words, 16384, 2, (2, 5), {})
     assert all(np.array_equal(a, b) for a, b in zip(bulk, one_by_one, strict=True))
+    many = [f"x{chr(0x4e00 + i)}y a{chr(0x4e00 + i)}" for i in range(200)]  # 200 wide chars
+    many_words = [tok.words(t) for t in many]
+    slow = ngram_batch(many, many_words, 16384, 2, (2, 5), {})
+    monkeypatch.setattr(text_mod, "BULK_MIN_TEXTS", 16)
+    fast = ngram_batch(many, many_words, 16384, 2, (2, 5), {})
+    assert all(np.array_equal(a, b) for a, b in zip(fast, slow, strict=True))
+    with pytest.raises(ValueError, match="128"):
+        text_mod._char_ngram_bytes_many([chr(0x4e00 + i) for i in range(129)], 999, 2, 5)
 
 
 def test_ngram_batch_is_the_texts_ids_concatenated():

@@ -558,17 +558,23 @@ class _Memo(dict):
 def _memo_char_ngrams(memo: _Memo, tokens: Sequence[Sequence[str]], m: int, lo: int,
                       hi: int) -> None:
     """Put the packed character n-gram ids of every token (of each text's ``tokens``) not yet
-    in ``memo`` into it, hashing the plain-ASCII ones together (the rest are left to
-    ``memo``)."""
+    in ``memo`` into it, hashing them together (:func:`_char_ngram_bytes_many`): all of them
+    when their characters beyond ASCII number at most 128, else the plain-ASCII ones (the
+    rest are left to ``memo``)."""
     new = {tok for toks in tokens for tok in toks if tok not in memo}
-    bulk = [tok for tok in new if tok.isascii() and "\x00" not in tok]
+    plain = [tok for tok in new if tok.isascii() and "\x00" not in tok]
+    other = [tok for tok in new if not tok.isascii() and "\x00" not in tok]
+    wide = {c for tok in other for c in tok[:60] if c > "\x7f"}
+    if len(wide) > 128 or any("\ud800" <= c <= "\udfff" for c in wide):
+        other = []
     cap = 1 << max(0, 63 - 8 * hi)  # token indices must fit above the n-gram bytes
-    if len(bulk) < 2 or cap < 1024:
+    if cap < 1024:
         return
-    bulk = bulk[:NGRAM_CACHE_LIMIT - 1]  # more than the memo holds would not stay in it
-    for i in range(0, len(bulk), cap):
-        chunk = bulk[i:i + cap]
-        memo.add_many(chunk, _char_ngram_bytes_many(chunk, m, lo, hi))
+    for bulk in (plain, other):  # apart: plain ASCII needs one CRC step per character
+        bulk = bulk[:NGRAM_CACHE_LIMIT - 1]  # more than the memo holds would not stay in it
+        for i in range(0, len(bulk) if len(bulk) >= 2 else 0, cap):
+            chunk = bulk[i:i + cap]
+            memo.add_many(chunk, _char_ngram_bytes_many(chunk, m, lo, hi))
 
 
 def _crc_table() -> np.ndarray:
@@ -583,19 +589,38 @@ _CRC_TABLE = _crc_table()
 
 
 def _char_ngram_bytes_many(tokens: Sequence[str], m: int, lo: int, hi: int) -> list[bytes]:
-    """``_char_ngram_ids`` of many plain-ASCII tokens (no NUL), as packed ``<i8`` bytes.
+    """``_char_ngram_ids`` of many tokens (no NUL; at most 128 distinct characters beyond
+    ASCII, no lone surrogate), as packed ``<i8`` bytes.
 
-    Byte for byte what the one-token path gives. Every n-gram of ``<token>`` is a window of
-    a zero-padded byte matrix, held as one integer: the token's index above the n-gram's
-    bytes left-aligned in ``hi`` bytes (zero padding sorts a prefix first, as Python sorts
-    strings). One sort then puts each token's n-grams in order and drops repeats, and
-    their CRC-32 is computed from those bytes, one byte per step.
+    Byte for byte what the one-token path gives. Each character gets a one-byte code: its
+    own for ASCII, 128, 129, ... for the others in code-point order, so codes sort as the
+    characters do. Every n-gram of ``<token>`` is a window of a zero-padded code matrix,
+    held as one integer: the token's index above the n-gram's codes left-aligned in ``hi``
+    bytes (zero padding sorts a prefix first, as Python sorts strings). One sort then puts
+    each token's n-grams in order and drops repeats, and their CRC-32 is computed from the
+    UTF-8 bytes of those codes, one byte per step.
     Needs ``len(tokens) < 2 ** (63 - 8 * hi)``.
     """
     wrapped = [f"<{t[:60]}>" for t in tokens]
     width = max(map(len, wrapped))
-    mat = np.frombuffer("".join(w.ljust(width, "\x00") for w in wrapped).encode("ascii"),
-                        dtype=np.uint8).reshape(len(wrapped), width).astype(np.uint64)
+    flat = "".join(w.ljust(width, "\x00") for w in wrapped)
+    utf8 = np.zeros((256, 4), dtype=np.uint32)  # each code's UTF-8 bytes (zero-padded)
+    utf8[:128, 0] = np.arange(128)
+    n_bytes = np.ones(256, dtype=np.int64)
+    n_bytes[0] = 0  # padding
+    if flat.isascii():
+        codes = np.frombuffer(flat.encode("ascii"), dtype=np.uint8)
+    else:
+        points = np.frombuffer(flat.encode("utf-32-le"), dtype=np.uint32)
+        wide = np.unique(points[points > 127])
+        if len(wide) > 128:
+            raise ValueError("more than 128 distinct characters beyond ASCII")
+        codes = np.where(points > 127, 128 + np.searchsorted(wide, points), points)
+        for i, point in enumerate(wide.tolist()):
+            raw = chr(point).encode("utf-8")
+            utf8[128 + i, :len(raw)] = list(raw)
+            n_bytes[128 + i] = len(raw)
+    mat = codes.astype(np.uint64).reshape(len(wrapped), width)
     lengths = np.fromiter(map(len, wrapped), dtype=np.int64, count=len(wrapped))
     key = np.arange(len(wrapped), dtype=np.uint64)[:, None] << np.uint64(8 * hi)
     found = []
@@ -608,9 +633,13 @@ def _char_ngram_bytes_many(tokens: Sequence[str], m: int, lo: int, hi: int) -> l
     # distinct values: a plain sort and mask is ~10x faster than np.unique's hash table here
     grams = grams[np.concatenate(([True], grams[1:] != grams[:-1]))] if len(grams) else grams
     reg = np.full(len(grams), zlib.crc32(b"c") ^ 0xFFFFFFFF, dtype=np.uint32)
+    longest = int(n_bytes.max())
     for j in range(hi):
-        byte = ((grams >> np.uint64(8 * (hi - 1 - j))) & np.uint64(0xFF)).astype(np.uint32)
-        reg = np.where(byte != 0, _CRC_TABLE[(reg ^ byte) & 0xFF] ^ (reg >> 8), reg)
+        code = ((grams >> np.uint64(8 * (hi - 1 - j))) & np.uint64(0xFF)).astype(np.int64)
+        for b in range(longest):  # the code's UTF-8 bytes, as many as it has
+            byte = utf8[code, b]
+            reg = np.where(n_bytes[code] > b, _CRC_TABLE[(reg ^ byte) & 0xFF] ^ (reg >> 8),
+                           reg)
     ids = ((reg ^ np.uint32(0xFFFFFFFF)).astype(np.int64) % m + 1).astype("<i8")
     counts = np.bincount((grams >> np.uint64(8 * hi)).astype(np.int64), minlength=len(tokens))
     ends = np.cumsum(counts) * 8
