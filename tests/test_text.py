@@ -30,6 +30,28 @@ def test_keras_word_rules():
     assert "'" not in KERAS_FILTERS  # Keras keeps apostrophes
 
 
+def test_words_found_by_one_regex_equal_keras_translate_and_split():
+    """Words are found with one regex call: the same words as Keras' translate + split, for
+    random texts over filtered characters, spaces, other whitespace and non-ASCII, and for
+    other filters and splits (a split of several characters takes Keras' own path)."""
+    import random
+
+    rng = random.Random(3)
+    alphabet = KERAS_FILTERS + "  aAbZ'’é😡\r\u00a0\u2009]^-\\"
+
+    def keras(text: str, filters: str, split: str) -> list[str]:
+        text = text.lower().translate(str.maketrans({c: split for c in filters}))
+        return [w for w in text.split(split) if w]
+
+    for filters, split in ((KERAS_FILTERS, " "), ("]^-\\", " "), ("", " "), ("!", "a"),
+                           (KERAS_FILTERS, "ab")):
+        tok = Tokenizer(filters=filters, split=split)
+        assert (tok._runs is None) == (len(split) != 1)
+        for _ in range(300):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+            assert tok.words(text) == keras(text, filters, split), (filters, split, text)
+
+
 def test_word_index_by_frequency_ties_first_seen():
     tok = Tokenizer().fit(["b a", "c a", "b a"])
     assert tok.word_index == {"a": 1, "b": 2, "c": 3}
@@ -48,6 +70,24 @@ def test_pre_padding_and_pre_truncation():
     out = tok.encode(["a b", "a b c d e"])
     assert out.dtype == np.int64
     assert out.tolist() == [[0, 1, 2], [3, 4, 5]]  # keeps the last 3 tokens
+
+
+def test_batch_encoding_equals_sequences_then_padding():
+    """``encode_words`` looks up and places a whole batch at once: the same matrix as the
+    Keras steps one text at a time (unknown words and words past num_words dropped, then
+    pre-truncation and pre-padding), for empty texts and texts longer than max_len."""
+    import random
+
+    rng = random.Random(5)
+    vocab = [f"w{i}" for i in range(30)]
+    corpus = [" ".join(rng.choices(vocab, k=rng.randint(0, 12))) for _ in range(200)]
+    for num_words, max_len in ((None, 5), (10, 3), (2, 8), (50, 1)):
+        tok = Tokenizer(num_words=num_words, max_len=max_len).fit(corpus)
+        texts = corpus + ["", "nope never", " ".join(vocab * 2)]
+        words = [tok.words(t) for t in texts]
+        assert np.array_equal(tok.encode_words(words),
+                              tok.pad(tok.words_to_sequences(words)))
+    assert tok.encode_words([]).shape == (0, 1)
 
 
 def test_json_round_trip_encodes_identically():

@@ -121,11 +121,17 @@ class Tokenizer:
         self.word_index: dict[str, int] = {}
         self.word_counts: dict[str, int] = {}
         self._table = str.maketrans({c: split for c in filters})
+        # with a one-character split, the words are the runs of characters that are neither
+        # filtered nor the split: one regex call finds them (twice as fast as translate)
+        self._runs = (re.compile(f"[^{re.escape(filters + split)}]+").findall
+                      if len(split) == 1 else None)
 
     def words(self, text: str) -> list[str]:
         """Keras ``text_to_word_sequence``: the words of ``text``."""
         if self.lower:
             text = text.lower()
+        if self._runs is not None:
+            return self._runs(text)
         text = text.translate(self._table)
         return [w for w in text.split(self.split) if w]
 
@@ -175,11 +181,28 @@ class Tokenizer:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Texts → ``(N, max_len)`` int64 token ids, pre-padded with 0."""
-        return self.pad(self.texts_to_sequences(texts))
+        return self.encode_words([self.words(t) for t in texts])
 
     def encode_words(self, words: Sequence[Sequence[str]]) -> np.ndarray:
-        """:meth:`encode` of texts already split by :meth:`words`."""
-        return self.pad(self.words_to_sequences(words))
+        """:meth:`encode` of texts already split by :meth:`words`: the same as
+        ``pad(words_to_sequences(words))``, all texts looked up and placed at once."""
+        n = len(words)
+        lengths = np.fromiter(map(len, words), dtype=np.int64, count=n)
+        total = int(lengths.sum())
+        ids = np.fromiter(map(self.word_index.get, itertools.chain.from_iterable(words),
+                              itertools.repeat(0, total)), dtype=np.int64, count=total)
+        keep = ids > 0  # unknown words (and those past num_words) are dropped
+        if self.num_words:
+            keep &= ids < self.num_words
+        text = np.repeat(np.arange(n), lengths)[keep]
+        ids = ids[keep]
+        kept = np.bincount(text, minlength=n)
+        # position from the end of its text: the last word sits in the last column
+        from_end = np.cumsum(kept)[text] - np.arange(len(ids))
+        last = from_end <= self.max_len  # pre-truncation keeps each text's last max_len
+        out = np.zeros((n, self.max_len), dtype=np.int64)
+        out[text[last], self.max_len - from_end[last]] = ids[last]
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The tokenizer as a JSON-ready dict (only words that can be encoded are kept)."""
