@@ -617,16 +617,16 @@ def _char_ngram_bytes_many(tokens: Sequence[str], m: int, lo: int, hi: int) -> l
 
     Byte for byte what the one-token path gives. Each character gets a one-byte code: its
     own for ASCII, 128, 129, ... for the others in code-point order, so codes sort as the
-    characters do. Every n-gram of ``<token>`` is a window of a zero-padded code matrix,
-    held as one integer: the token's index above the n-gram's codes left-aligned in ``hi``
-    bytes (zero padding sorts a prefix first, as Python sorts strings). One sort then puts
-    each token's n-grams in order and drops repeats, and their CRC-32 is computed from the
-    UTF-8 bytes of those codes, one byte per step.
+    characters do. The wrapped tokens ``<token>`` are laid end to end; the n-gram starting
+    at each position is held as one integer: the token's index above the n-gram's codes
+    left-aligned in ``hi`` bytes (zero padding sorts a prefix first, as Python sorts
+    strings), kept where it ends inside its token. One sort then puts each token's n-grams
+    in order and drops repeats, and their CRC-32 is computed from the UTF-8 bytes of those
+    codes, one byte per step.
     Needs ``len(tokens) < 2 ** (63 - 8 * hi)``.
     """
     wrapped = [f"<{t[:60]}>" for t in tokens]
-    width = max(map(len, wrapped))
-    flat = "".join(w.ljust(width, "\x00") for w in wrapped)
+    flat = "".join(wrapped)
     utf8 = np.zeros((256, 4), dtype=np.uint32)  # each code's UTF-8 bytes (zero-padded)
     utf8[:128, 0] = np.arange(128)
     n_bytes = np.ones(256, dtype=np.int64)
@@ -643,22 +643,25 @@ def _char_ngram_bytes_many(tokens: Sequence[str], m: int, lo: int, hi: int) -> l
             raw = chr(point).encode("utf-8")
             utf8[128 + i, :len(raw)] = list(raw)
             n_bytes[128 + i] = len(raw)
-    mat = codes.astype(np.uint64).reshape(len(wrapped), width)
     lengths = np.fromiter(map(len, wrapped), dtype=np.int64, count=len(wrapped))
-    key = np.arange(len(wrapped), dtype=np.uint64)[:, None] << np.uint64(8 * hi)
+    codes = np.concatenate([codes.astype(np.uint64), np.zeros(hi, np.uint64)])  # tail pad
+    room = np.repeat(np.cumsum(lengths), lengths) - np.arange(len(flat))  # to token's end
+    key = np.repeat(np.arange(len(wrapped), dtype=np.uint64) << np.uint64(8 * hi), lengths)
     found = []
-    for n in range(1, hi + 1):  # key[:, i]: the n-gram starting at i (the shape shrinks)
-        byte = mat[:, n - 1:]
-        key = key[:, :byte.shape[1]] | (byte << np.uint64(8 * (hi - n)))
+    for n in range(1, hi + 1):  # key[p]: the n-gram starting at position p
+        key = key | (codes[n - 1:n - 1 + len(flat)] << np.uint64(8 * (hi - n)))
         if n >= lo:
-            found.append(key[np.arange(byte.shape[1]) + n <= lengths[:, None]])
+            found.append(key[room >= n])
     grams = np.sort(np.concatenate(found)) if found else np.zeros(0, np.uint64)
     # distinct values: a plain sort and mask is ~10x faster than np.unique's hash table here
     grams = grams[np.concatenate(([True], grams[1:] != grams[:-1]))] if len(grams) else grams
     reg = np.full(len(grams), zlib.crc32(b"c") ^ 0xFFFFFFFF, dtype=np.uint32)
     longest = int(n_bytes.max())
     for j in range(hi):
-        code = ((grams >> np.uint64(8 * (hi - 1 - j))) & np.uint64(0xFF)).astype(np.int64)
+        code = ((grams >> np.uint64(8 * (hi - 1 - j))) & np.uint64(0xFF)).astype(np.uint32)
+        if longest == 1:  # plain ASCII: the code is the byte
+            reg = np.where(code != 0, _CRC_TABLE[(reg ^ code) & 0xFF] ^ (reg >> 8), reg)
+            continue
         for b in range(longest):  # the code's UTF-8 bytes, as many as it has
             byte = utf8[code, b]
             reg = np.where(n_bytes[code] > b, _CRC_TABLE[(reg ^ byte) & 0xFF] ^ (reg >> 8),
