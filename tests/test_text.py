@@ -193,15 +193,15 @@ def test_word_pair_ids_from_the_crc_of_their_words():
 
     rng = random.Random(1)
     alphabet = "abcxyz'’é😡🇺🇸✈\u0301"
-    vocab = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(300)]
+    vocab = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
     vocab += ["q" * 200, "r" * 3000]
     for m in (999, 16383):
         table = text_mod._WordTable(m)
-        for _ in range(3):  # the table grows between batches
-            a = [rng.choice(vocab) for _ in range(400)]
-            b = [rng.choice(vocab) for _ in range(400)]
-            rows = table.rows_of(a + b, 800)
-            got = table.bigram(rows[:400], rows[400:])
+        for _ in range(3):  # the table grows between batches (past its first allocation)
+            a = [rng.choice(vocab) for _ in range(1000)]
+            b = [rng.choice(vocab) for _ in range(1000)]
+            rows = table.rows_of(a + b, 2000)
+            got = table.bigram(rows[:1000], rows[1000:])
             want = [zlib.crc32(f"w{x} {y}".encode()) % m + 1 for x, y in zip(a, b, strict=True)]
             assert got.tolist() == want
             assert table.unigram[rows].tolist() == [zlib.crc32(f"w{x}".encode()) % m + 1

@@ -495,10 +495,12 @@ class _WordTable:
 
     def _reset(self) -> None:
         self.index: dict[str, int] = {}
-        self.unigram = np.zeros(0, np.int64)
-        self._prefix = np.zeros(0, np.uint32)
-        self._crc = np.zeros(0, np.uint32)
-        self._length = np.zeros(0, np.int64)
+        # per row; the arrays are over-allocated (doubling) so that adding a batch's new
+        # words copies nothing most of the time
+        self.unigram = np.zeros(1024, np.int64)
+        self._prefix = np.zeros(1024, np.uint32)
+        self._crc = np.zeros(1024, np.uint32)
+        self._length = np.zeros(1024, np.int64)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -519,18 +521,22 @@ class _WordTable:
         return rows
 
     def _add(self, new: list[str]) -> None:
+        start, end = len(self.index), len(self.index) + len(new)
+        if end > len(self.unigram):  # grow every per-row array to twice what it needs
+            for name in ("unigram", "_prefix", "_crc", "_length"):
+                old = getattr(self, name)
+                grown = np.zeros(2 * end, old.dtype)
+                grown[:start] = old[:start]
+                setattr(self, name, grown)
         w_crc = zlib.crc32(b"w")
         crc, enc = zlib.crc32, [w.encode() for w in new]
         own = np.fromiter((crc(e, w_crc) for e in enc), np.int64, len(new))
-        self.unigram = np.concatenate([self.unigram, own % self.m + 1])
-        prefix = np.fromiter((crc(b" ", int(c)) for c in own.tolist()), np.uint32, len(new))
-        self._prefix = np.concatenate([self._prefix, prefix])
-        self._crc = np.concatenate([self._crc, np.fromiter(map(crc, enc), np.uint32,
-                                                           len(new))])
-        self._length = np.concatenate([self._length, np.fromiter(map(len, enc), np.int64,
-                                                                 len(new))])
-        start = len(self.index)
-        self.index.update(zip(new, range(start, start + len(new)), strict=True))
+        self.unigram[start:end] = own % self.m + 1
+        self._prefix[start:end] = np.fromiter((crc(b" ", c) for c in own.tolist()),
+                                              np.uint32, len(new))
+        self._crc[start:end] = np.fromiter(map(crc, enc), np.uint32, len(new))
+        self._length[start:end] = np.fromiter(map(len, enc), np.int64, len(new))
+        self.index.update(zip(new, range(start, end), strict=True))
 
     def bigram(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Ids of the word pairs ``(row a[i], row b[i])``: ``crc32("w" + A + " " + B)``."""
