@@ -441,14 +441,14 @@ class RankerNet(nn.Module):
         """
         weight = self.bag.weight
         idf: torch.Tensor | None = getattr(self, "bag_idf", None)
-        if counts is None and idf is None:
-            return self.bag(ids, offsets)
-        if counts is None:  # inference (idf): two bags, no per-id bookkeeping
+        if counts is None:  # inference
+            if idf is None:
+                return self.bag(ids, offsets)
+            # two bags, no per-id bookkeeping
             idf = torch.cat([idf.new_zeros(1), idf[1:]])  # padding weighs 0
             norm = F.embedding_bag(ids, (idf * idf)[:, None], offsets, mode="sum")  # (B, 1)
             return self.bag(ids, offsets, per_sample_weights=idf[ids]) / norm.sqrt().clamp(
                 min=1e-12)
-        assert counts is not None
         n = offsets.numel()
         ends = torch.cat([offsets, offsets.new_tensor([ids.numel()])])
         seg = torch.repeat_interleave(torch.arange(n, device=ids.device), ends.diff())
