@@ -254,15 +254,20 @@ def build(quick: bool = False) -> str:
     for name in ("quality", "speed", "scaling", *(n for n, _ in OTHER)):
         data = load(name, quick)
         if data and isinstance(data.get("wall_seconds"), (int, float)):
+            args = str(data.get("command", "")).split(f"{name}.py", 1)[-1].strip()
             walls.append({"benchmark": f"`benchmarks/{name}.py`",
+                          "args": f"`{args}`" if args else "–",
                           "minutes": data["wall_seconds"] / 60,
                           "load": (data.get("machine") or {}).get("load_average_1m")})
     if walls:
-        lines += ["Wall time of each full benchmark as last run (the machine's 1-minute load "
-                  "average when it finished; above 2 the 2 cores were shared with other work "
-                  "and every timing is slower than on an idle machine):", "",
-                  markdown_table(walls, [("benchmark", "script"), ("minutes", "minutes"),
-                                         ("load", "load average")]), ""]
+        lines += ["Wall time of each benchmark's last run, with its arguments (a `--merge` run "
+                  "re-measures only the models it names and keeps the other rows), and the "
+                  "machine's 1-minute load average when it finished (above 2 the 2 cores were "
+                  "shared with other work and every timing is slower than on an idle machine):",
+                  "",
+                  markdown_table(walls, [("benchmark", "script"), ("args", "last run"),
+                                         ("minutes", "minutes"), ("load", "load average")]),
+                  ""]
     missing = []
     for name, fn in (("quality", quality_section), ("speed", speed_section),
                      ("scaling", scaling_section)):

@@ -6,6 +6,9 @@ and is scored once on the evaluation split:
 * ``majority`` — always the most frequent training class;
 * ``tfidf_lr`` — TF-IDF word 1–2 + char 2–5 n-grams, logistic regression (C, class weights);
 * ``tfidf_svm`` — the same features, a linear SVM (C, class weights);
+* ``hashed_lr`` — the features of the ``default`` ranker's n-gram bag (word 1–2 + char 2–5
+  n-grams hashed into 16,384 buckets, idf-weighted, L2-normalised), logistic regression
+  (C, class weights): what a converged linear model makes of exactly what the bag sees;
 * ``minilm_lr`` — frozen all-MiniLM-L6-v2 sentence embeddings + logistic regression;
 * ``zeroshot_minilm`` — no training: cosine between the text's MiniLM embedding and that of
   each class emoji's CLDR label + keywords.
@@ -71,11 +74,12 @@ MINILM_MAX_TUNE = 2000
 TUNE_MAX_FIT = 10000
 VS16 = "\ufe0f"
 
-PEER_NAMES = ("majority", "tfidf_lr", "tfidf_svm", "minilm_lr", "zeroshot_minilm")
+PEER_NAMES = ("majority", "tfidf_lr", "tfidf_svm", "hashed_lr", "minilm_lr", "zeroshot_minilm")
 PEER_LABELS = {
     "majority": "majority class",
     "tfidf_lr": "TF-IDF + logistic regression",
     "tfidf_svm": "TF-IDF + linear SVM",
+    "hashed_lr": "default's hashed n-grams (16,384 buckets, idf) + logistic regression",
     "minilm_lr": "MiniLM (frozen) + logistic regression",
     "zeroshot_minilm": "zero-shot MiniLM cosine to CLDR label + keywords",
 }
@@ -338,6 +342,50 @@ def _tfidf() -> Any:
     ])
 
 
+class _HashedNgrams:
+    """The ``default`` ranker's bag input as a sparse matrix: its hashed word 1–2 + char 2–5
+    n-grams (``ngram_buckets`` buckets, its tokenizer's words), counts times the smoothed idf
+    of the texts it was fit on (as the ranker computes ``bag_idf``), L2-normalised."""
+
+    def __init__(self) -> None:
+        from emojiqa.ranker import RankerConfig
+        from emojiqa.text import Tokenizer
+
+        c = RankerConfig.named("default")
+        self.buckets, self.word_ngrams, self.char_ngrams = (
+            c.ngram_buckets, c.word_ngrams, tuple(c.char_ngrams))
+        self.tokenizer = Tokenizer(num_words=c.num_words, max_len=c.max_len)
+        self.cache: dict = {}
+        self.idf = np.ones(self.buckets)
+
+    def _counts(self, texts: Sequence[str]) -> Any:
+        import scipy.sparse as sp
+
+        from emojiqa.text import ngram_batch
+
+        words = [self.tokenizer.words(t) for t in texts]
+        ids, offsets = ngram_batch(texts, words, self.buckets, self.word_ngrams,
+                                   self.char_ngrams, self.cache)
+        rows = np.repeat(np.arange(len(texts)), np.diff(np.append(offsets, len(ids))))
+        x = sp.csr_matrix((np.ones(len(ids)), (rows, ids)), shape=(len(texts), self.buckets))
+        x.sum_duplicates()
+        x.data[x.indices == 0] = 0.0  # the padding id of a text with no n-gram
+        x.eliminate_zeros()
+        return x
+
+    def fit(self, texts: Sequence[str]) -> _HashedNgrams:
+        x = self._counts(texts)
+        df = np.bincount(x.indices, minlength=self.buckets)
+        self.idf = np.log((1 + len(texts)) / (1 + df)) + 1
+        return self
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        import scipy.sparse as sp
+        from sklearn.preprocessing import normalize
+
+        return normalize(self._counts(texts) @ sp.diags(self.idf)).tocsr()
+
+
 def _choose(task: Task, make: Callable[[dict[str, Any]], Any], grid: list[dict[str, Any]],
             x_fit: Any, x_tune: Any) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
     """Fit each setting on ``fit``, score macro-F1 on ``tune``; the best setting and the log."""
@@ -379,17 +427,18 @@ def _linear_peer(name: str, task: Task, quick: bool, features: str) -> dict[str,
             return LinearSVC(C=p["C"], class_weight=p["class_weight"], max_iter=5000)
     grid = [{"C": c, "class_weight": w} for c in cs for w in (None, "balanced")]
 
-    if features == "tfidf":
+    if features in ("tfidf", "hashed"):
+        features_of = _tfidf if features == "tfidf" else _HashedNgrams
         tune_task = task
         if not quick and len(task.fit) > 2 * TUNE_MAX_FIT:  # choose on a slice, fit on all
             tune_task = Task(task.name, task.classes, task.fit.take(TUNE_MAX_FIT), task.tune,
                              task.train, task.eval, task.eval_split)
         with Timer() as feat_t:
-            vec = _tfidf().fit(tune_task.fit.texts)
+            vec = features_of().fit(tune_task.fit.texts)
             x_fit, x_tune = vec.transform(tune_task.fit.texts), vec.transform(task.tune.texts)
         best, log, grid_s = _choose(tune_task, make, grid, x_fit, x_tune)
         with Timer() as fit_t:  # the chosen model from scratch: features + classifier
-            vec = (_tfidf().fit(task.train.texts)
+            vec = (features_of().fit(task.train.texts)
                    if task.train is not tune_task.fit else vec)
             model = make(best).fit(vec.transform(task.train.texts), task.train.labels)
         train_s = fit_t.seconds + (feat_t.seconds if task.train is tune_task.fit else 0.0)
@@ -426,6 +475,11 @@ def peer_tfidf_svm(task: Task, quick: bool = False) -> dict[str, Any]:
     return _linear_peer("tfidf_svm", task, quick, "tfidf")
 
 
+def peer_hashed_lr(task: Task, quick: bool = False) -> dict[str, Any]:
+    """The default ranker's hashed idf n-grams, logistic regression; C, class weights on tune."""
+    return _linear_peer("hashed_lr", task, quick, "hashed")
+
+
 def peer_minilm_lr(task: Task, quick: bool = False) -> dict[str, Any]:
     """Frozen MiniLM sentence embeddings + logistic regression (C, class weights on tune)."""
     return _linear_peer("minilm_lr", task, quick, "minilm")
@@ -453,6 +507,7 @@ PEERS: dict[str, Callable[..., dict[str, Any]]] = {
     "majority": peer_majority,
     "tfidf_lr": peer_tfidf_lr,
     "tfidf_svm": peer_tfidf_svm,
+    "hashed_lr": peer_hashed_lr,
     "minilm_lr": peer_minilm_lr,
     "zeroshot_minilm": peer_zeroshot_minilm,
 }
