@@ -374,9 +374,10 @@ class _HashedNgrams:
         return x
 
     def fit(self, texts: Sequence[str]) -> _HashedNgrams:
+        from emojiqa.text import smoothed_idf
+
         x = self._counts(texts)
-        df = np.bincount(x.indices, minlength=self.buckets)
-        self.idf = np.log((1 + len(texts)) / (1 + df)) + 1
+        self.idf = smoothed_idf(np.bincount(x.indices, minlength=self.buckets), len(texts))
         return self
 
     def transform(self, texts: Sequence[str]) -> Any:

@@ -276,7 +276,7 @@ def load_glove(path: str | os.PathLike[str] | None = None) -> tuple[list[str], n
 
     Example:
         >>> words, vecs = load_glove()  # doctest: +SKIP
-        >>> vecs.shape
+        >>> vecs.shape  # doctest: +SKIP
         (400000, 50)
     """
     if path is not None:
@@ -551,6 +551,17 @@ class _WordTable:
             self._shift = np.array(shift, np.uint32)
         crc = _multmodp(self._shift[lengths], self._prefix[a]) ^ self._crc[b]
         return crc.astype(np.int64) % self.m + 1
+
+
+def smoothed_idf(df: np.ndarray, n_texts: int) -> np.ndarray:
+    """Smoothed idf of each n-gram bucket from its document frequency ``df`` over ``n_texts``
+    texts, as scikit-learn's ``TfidfVectorizer`` computes it: ``log((1 + n) / (1 + df)) + 1``.
+
+    Example:
+        >>> smoothed_idf(np.array([0, 9]), 9).round(3).tolist()
+        [3.303, 1.0]
+    """
+    return np.log((1 + n_texts) / (1 + np.asarray(df))) + 1
 
 
 #: Entries a memo table of :func:`ngram_batch` holds before it starts over.

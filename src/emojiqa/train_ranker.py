@@ -39,7 +39,15 @@ from .emojis import EmojiSet, info_for
 from .errors import EmojiqaError, TextError, TrainingError
 from .ranker import EmojiRanker, RankerConfig, RankerNet
 from .storage import atomic_write_bytes, atomic_write_json, check_output_dir
-from .text import Tokenizer, glove_matrix, load_glove, minilm_encoder, ngram_batch, validate_text
+from .text import (
+    Tokenizer,
+    glove_matrix,
+    load_glove,
+    minilm_encoder,
+    ngram_batch,
+    smoothed_idf,
+    validate_text,
+)
 
 CHECKPOINT = "checkpoint.pt"
 MODEL_DIR = "model"
@@ -288,7 +296,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     tt = _text_tensors(ranker, train_texts)
     if getattr(net, "bag_idf", None) is not None:  # smoothed idf of each bucket, as sklearn's
         df = np.bincount(tt["bags"][0], minlength=c.ngram_buckets)
-        idf = np.log((1 + len(train_texts)) / (1 + df)) + 1
+        idf = smoothed_idf(df, len(train_texts))
         net.bag_idf.copy_(torch.from_numpy(idf.astype(np.float32)))
     val_targets = torch.tensor([kpos[e.key] for e in val])
 
