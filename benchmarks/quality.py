@@ -59,7 +59,7 @@ from peers import (  # noqa: E402
 )
 
 #: emojiqa configurations trained by this benchmark (the bundled model is scored as shipped).
-CONFIGS = ("seed", "default", "minilm", "minilm-ft")
+CONFIGS = ("seed", "default", "minilm", "minilm-ft", "minilm-ft-wide")
 #: Set by --no-train: score only models already trained (by this script or benchmarks/ranker.py).
 NO_TRAIN = False
 #: Quick mode: training texts per task and epochs.
@@ -120,10 +120,12 @@ def class_scores(ranker: Any, texts: list[str], classes: list[str]) -> np.ndarra
             emojis = EmojiSet.bundled("twemoji")
     subset = emojis.subset([emojis.index(k) for k in classes])
     answers = np.asarray(ranker.encode_emojis(subset), dtype=np.float32)  # (C, D), normalised
+    wide = getattr(ranker, "wide", None) is not None  # + its wide head's term
     out = []
     for i in range(0, len(texts), 1024):
         q = np.asarray(ranker.encode_text(texts[i:i + 1024], normalize=True))  # (B, D)
-        out.append(q @ answers.T)
+        out.append(q @ answers.T + (ranker.wide_term(texts[i:i + 1024], classes) if wide
+                                    else 0.0))
     return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
 
 
@@ -141,7 +143,13 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
     from emojiqa.ranker import EmojiRanker
 
     config = ranker_config(config_name)
-    cfg_json = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    if config.wide_buckets and config_name.endswith("-wide"):
+        return _with_wide_head(config_name, config, task, quick, retrain, seed)
+    cfg = dataclasses.asdict(config)
+    if not cfg["wide_buckets"]:  # models trained before the wide head existed keep their key
+        for name in ("wide_buckets", "wide_l2", "wide_iters"):
+            cfg.pop(name)
+    cfg_json = json.dumps(cfg, sort_keys=True, default=str)
     tag = stable_hash([cfg_json, task.name, str(len(task.fit)), str(len(task.tune)),
                        str(quick), str(seed), *task.fit.texts[:50]])
     folder = CACHE_DIR / "models" / f"{task.name}-{config_name}-{tag}"
@@ -185,6 +193,29 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
     return ranker, t.seconds, {**meta, "cached": False}
 
 
+def _with_wide_head(config_name: str, config: Any, task: Task, quick: bool, retrain: bool,
+                    seed: int) -> tuple[Any, float, dict[str, Any]]:
+    """A ``<config>-wide`` model: the towers of ``<config>`` (trained or cached: they train
+    exactly alike, the wide settings enter only after the last epoch), then the wide head
+    fitted as ``train_ranker`` fits it. Train seconds = the towers' + the head's."""
+    from emojiqa.train_ranker import fit_wide_head
+
+    base_name = config_name[: -len("-wide")]
+    base = ranker_config(base_name)
+    if dataclasses.replace(config, name=base.name, wide_buckets=0, wide_l2=base.wide_l2,
+                           wide_iters=base.wide_iters) != base:
+        raise ValueError(f"{config_name} is not {base_name} plus a wide head")
+    ranker, seconds, meta = train_or_load(base_name, task, quick, retrain, seed)
+    ranker.config = config
+    train = _examples(task.fit, task.classes, task.name)
+    val = _examples(task.tune, task.classes, task.name)
+    with Timer() as t:
+        fit_wide_head(ranker, train, val, log=print)
+    return ranker, seconds + t.seconds, {
+        **meta, "config": config_name, "wide_seconds": t.seconds, "wide_mix": ranker.wide.mix,
+        "towers_from": f"{base_name} ({meta.get('folder', '')})"}
+
+
 def ranker_bench_model(config_name: str, config: Any, task: Task
                        ) -> tuple[Any, float, dict[str, Any]] | None:
     """The model ``benchmarks/ranker.py`` trained for this config on this task, if it matches.
@@ -203,6 +234,8 @@ def ranker_bench_model(config_name: str, config: Any, task: Task
     try:
         saved_cfg = json.loads((model / "config.json").read_text()).get("config", {})
         rows = json.loads(bench.read_text()).get("rows", [])
+        # fields added since the model was saved take the values it was trained with
+        saved_cfg = json.loads(json.dumps({**type(config).ADDED_FIELDS, **saved_cfg}))
         if saved_cfg != json.loads(json.dumps(dataclasses.asdict(config))) or not rows:
             return None
         if rows[0].get("n_train") != len(task.fit):
@@ -357,6 +390,7 @@ ORDER = (
     ("tweeteval", "peer", "zeroshot_minilm"), ("tweeteval", "peer", "minilm_lr"),
     ("airline", "emojiqa", "minilm"), ("tweeteval", "emojiqa", "minilm"),
     ("airline", "emojiqa", "minilm-ft"), ("tweeteval", "emojiqa", "minilm-ft"),
+    ("airline", "emojiqa", "minilm-ft-wide"), ("tweeteval", "emojiqa", "minilm-ft-wide"),
 )
 
 
@@ -414,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tasks", nargs="+", default=["airline", "tweeteval"],
                         choices=["airline", "tweeteval"])
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS),
-                        help="emojiqa configs to train (seed, default, minilm, minilm-ft)")
+                        help="emojiqa configs to train (seed, default, minilm, minilm-ft, "
+                             "minilm-ft-wide)")
     parser.add_argument("--peers", nargs="*", default=list(PEER_NAMES), choices=PEER_NAMES)
     parser.add_argument("--no-bundled", action="store_true", help="skip the bundled model")
     parser.add_argument("--retrain", action="store_true",
@@ -432,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
         # the MiniLM tower embeds every text at ~175 texts/s on 2 cores: too slow for a smoke
         # run (the MiniLM peers still run), fine-tuning it ~50 texts/s; name them with
         # --configs to include them
-        args.configs = [c for c in args.configs if c not in ("minilm", "minilm-ft")]
+        args.configs = [c for c in args.configs
+                        if c not in ("minilm", "minilm-ft", "minilm-ft-wide")]
     apply_threads(args)
     global NO_TRAIN
     NO_TRAIN = args.no_train

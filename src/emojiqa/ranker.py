@@ -118,6 +118,11 @@ class RankerConfig:
             every epoch and keeps the last (the seed).
         early_stop: ``loss`` (val loss) or ``macro_f1`` (val macro-F1 over the answer table).
         emoji_style: bundled style of the default candidate set.
+        wide_buckets: hash buckets of each block of the wide head (:mod:`emojiqa.wide`: a
+            converged linear model over the text's n-grams, fitted after the towers, whose
+            log-probability is added to an answer's cosine at a weight chosen on val);
+            0: no wide head.
+        wide_l2 / wide_iters: its L2 penalty and L-BFGS iterations.
     """
 
     #: Fields added after the first release, with the value that reproduces how a model saved
@@ -127,7 +132,8 @@ class RankerConfig:
         {"ngram_lr_scale": 1.0, "ngram_weighting": "mean", "known_dropout": 0.0,
          "lookalike_k": 0, "lookalike_temperature": 0.02, "lookalike_styles": (),
          "lookalike_learned": 0.0, "look_epochs": 30, "minilm_finetune": False,
-         "minilm_lr": 5e-5, "minilm_max_len": 64})
+         "minilm_lr": 5e-5, "minilm_max_len": 64, "wide_buckets": 0, "wide_l2": 5e-6,
+         "wide_iters": 150})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -178,6 +184,9 @@ class RankerConfig:
     patience: int = 2
     early_stop: str = "macro_f1"
     emoji_style: str = "twemoji"
+    wide_buckets: int = 0
+    wide_l2: float = 5e-6
+    wide_iters: int = 150
 
     def __post_init__(self) -> None:
         choices = {"text_tower": TEXT_TOWERS, "answer_tower": ANSWER_TOWERS, "loss": LOSSES,
@@ -219,6 +228,8 @@ class RankerConfig:
         if not self.minilm_lr > 0 or int(self.minilm_max_len) < 4:
             raise ConfigError(f"minilm_lr must be > 0 and minilm_max_len >= 4, got "
                               f"{self.minilm_lr} and {self.minilm_max_len}")
+        if self.wide_buckets:
+            self.wide_config()  # checks its settings
         if len(self.char_ngrams) != 2:
             raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
 
@@ -238,6 +249,9 @@ class RankerConfig:
         GloVe tower (the ``minilm`` extra), the n-gram table at the network's learning rate
         (at 10x it overfits beside MiniLM: airline val 75.6 vs 77.0) and batch 128 (the
         settings it was measured with).
+        ``minilm-ft-wide``: ``minilm-ft`` with a wide head (:mod:`emojiqa.wide`) over
+        2 × 524,288 hashed n-gram buckets: the towers train exactly as ``minilm-ft``'s, then
+        the head is fitted (L-BFGS, ~3 minutes on TweetEval on 2 cores) and weighed on val.
         ``minilm-ft``: ``minilm`` with MiniLM itself fine-tuned (Adam 5e-5 for it, 1e-3 for
         the rest) and no n-gram bag beside it (with the bag: airline val 79.1, without: 80.8),
         batch 32, at most 3 epochs, keeping the best on val macro-F1. About 50 training
@@ -263,14 +277,25 @@ class RankerConfig:
             base = cls(name="minilm-ft", text_tower="minilm", minilm_finetune=True,
                        ngram_buckets=0, ngram_lr_scale=1.0, batch_size=32, lr=1e-3, epochs=3,
                        patience=1)
+        elif name == "minilm-ft-wide":
+            base = dataclasses.replace(cls.named("minilm-ft"), name="minilm-ft-wide",
+                                       wide_buckets=524288)
         else:
-            raise ConfigError(f"unknown ranker config {name!r}; choose seed, default, minilm "
-                              "or minilm-ft")
+            raise ConfigError(f"unknown ranker config {name!r}; choose seed, default, minilm, "
+                              "minilm-ft or minilm-ft-wide")
         try:
             return dataclasses.replace(base, **overrides)
         except TypeError as exc:
             fields = sorted(f.name for f in dataclasses.fields(cls))
             raise ConfigError(f"{exc}; RankerConfig fields are {fields}") from exc
+
+
+    def wide_config(self) -> Any:
+        """The :class:`~emojiqa.wide.WideConfig` of this config's wide head."""
+        from .wide import WideConfig
+
+        return WideConfig(buckets=int(self.wide_buckets), l2=float(self.wide_l2),
+                          iters=int(self.wide_iters))
 
 
 class RankedEmoji(NamedTuple):
@@ -555,11 +580,13 @@ class EmojiRanker:
         answer_images: ``uint8 (N, 36, 36, 4)`` images of the answer table.
         look: the learned look encoder (:class:`~emojiqa.look.LookEncoder`) that
             ``config.lookalike_learned`` weighs; None compares looks by pixels alone.
+        wide: the fitted wide head (:class:`~emojiqa.wide.WideHead`), or None.
     """
 
     def __init__(self, config: RankerConfig, net: RankerNet, tokenizer: Tokenizer,
                  answer_keys: Sequence[str], vae: Any = None,
-                 answer_images: np.ndarray | None = None, look: Any = None) -> None:
+                 answer_images: np.ndarray | None = None, look: Any = None,
+                 wide: Any = None) -> None:
         if config.answer_tower == "latent" and vae is None:
             raise ConfigError("the latent answer tower needs a VAE; pass vae=")
         self.config = config
@@ -580,6 +607,8 @@ class EmojiRanker:
         self._lookalike_ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._lookalike_key: tuple = ()  # what _lookalike_ref was built for (identities)
         self.look = look
+        self.wide = wide
+        self._wide_cols: tuple[tuple[str, ...], np.ndarray] | None = None
         self.device = next(net.parameters()).device
 
     # candidate sets --------------------------------------------------------------------------
@@ -774,10 +803,36 @@ class EmojiRanker:
         return (a @ q[0]).astype(np.float32)
 
     def answer_scores(self, texts: Sequence[str], *, use_known: bool = True) -> np.ndarray:
-        """Cosine ``(N_texts, N_answers)`` of texts with the answer table."""
+        """Scores ``(N_texts, N_answers)`` of texts with the answer table: the cosine, plus
+        the wide head's term when the model has one (and ``use_known``)."""
         q = self.encode_text(texts)
         a = self.encode_emojis(self.answers, use_known=use_known)
-        return q @ a.T
+        s = q @ a.T
+        if use_known and self.wide is not None:
+            s = s + self.wide_term(texts, self.answer_keys)
+        return s
+
+    def wide_term(self, texts: Sequence[str], keys: Sequence[str]) -> np.ndarray:
+        """What the wide head adds to the cosine of each text and emoji key, ``(N, K)``:
+        ``mix * log p(answer | text)`` for an answer-table key (or one whose base emoji is in
+        the table), the text's lowest such term for any other key; zeros without a head."""
+        if self.wide is None:
+            return np.zeros((len(texts), len(keys)), np.float32)
+        lp = self.wide.term(list(texts))  # (N, A)
+        col = self._wide_columns(tuple(keys))
+        return np.concatenate([lp, lp.min(1, keepdims=True)], axis=1)[:, col]
+
+    def _wide_columns(self, keys: tuple[str, ...]) -> np.ndarray:
+        """For each key its answer-table column, or ``len(answer_keys)`` (none)."""
+        from .emojis import info_for
+
+        if self._wide_cols is not None and self._wide_cols[0] == keys:
+            return self._wide_cols[1]
+        n = len(self.answer_keys)
+        col = np.array([self.answer_index.get(k, self.answer_index.get(
+            info_for(k).base_key, n)) for k in keys], dtype=np.int64)
+        self._wide_cols = (keys, col)
+        return col
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The best answer-table key for each text."""
@@ -864,12 +919,15 @@ class EmojiRanker:
         k = min(top_k, len(cand))
         q = (self.encode_text(texts, validated=True) if texts
              else np.zeros((0, matrix.shape[1]), np.float32))
-        out = self._top(texts, q, cand, matrix, w, k)
+        wide = (self.wide_term(texts, cand.keys) if use_known and self.wide is not None
+                and texts else None)
+        out = self._top(texts, q, cand, matrix, w, k, wide)
         return out[0] if single else out
 
     def _top(self, texts: list[str], q: np.ndarray, cand: EmojiSet, matrix: np.ndarray,
-             w: float, k: int) -> list[list[RankedEmoji]]:
-        """The ``k`` best candidates of each text from its unit code ``q`` (and keywords)."""
+             w: float, k: int, wide: np.ndarray | None = None) -> list[list[RankedEmoji]]:
+        """The ``k`` best candidates of each text from its unit code ``q`` (and keywords, and
+        the wide head's ``(N, len(cand))`` term)."""
         if w > 0:
             q = q * np.float32(1.0 - w)  # (1 - w) * cos, folded into the (B, D) side
         # the product in torch, not numpy: numpy's BLAS threads would contend with torch's
@@ -880,6 +938,8 @@ class EmojiRanker:
         vals, idx = torch.zeros(len(texts), k), torch.zeros(len(texts), k, dtype=torch.long)
         for i in range(0, len(texts), TOP_BLOCK):  # a block's scores stay in the CPU's cache
             scores = qt[i:i + TOP_BLOCK] @ mt  # (block, N), contiguous
+            if wide is not None:
+                scores += torch.from_numpy(wide[i:i + TOP_BLOCK])
             if keywords is not None:  # + w * keyword score, added in place where it is not 0
                 keywords.add_to(scores.numpy(), texts[i:i + TOP_BLOCK], w)
             if k:
@@ -930,6 +990,9 @@ class EmojiRanker:
             if self.look is not None:
                 self.look.save_pretrained(Path(tmp) / "look", half=half)
                 dirs["look"] = Path(tmp) / "look"
+            if self.wide is not None:
+                self.wide.save_pretrained(Path(tmp) / "wide", half=half)
+                dirs["wide"] = Path(tmp) / "wide"
             return write_model_folder(folder, model_type=MODEL_TYPE, config=self.config,
                                       tensors=tensors, extra_json=extra, extra_dirs=dirs)
 
@@ -980,7 +1043,15 @@ class EmojiRanker:
             from .look import LookEncoder
 
             look = LookEncoder.from_pretrained(folder / "look", device=dev)
-        ranker = cls(config, net, tok, keys, vae=vae, look=look)
+        wide = None
+        if (folder / "wide").is_dir():
+            from .wide import WideHead
+
+            wide = WideHead.from_pretrained(folder / "wide")
+            if wide.n_answers != len(keys):
+                raise ModelLoadError(f"{folder / 'wide'} scores {wide.n_answers} answers but "
+                                     f"the answer table has {len(keys)}; re-save the model.")
+        ranker = cls(config, net, tok, keys, vae=vae, look=look, wide=wide)
         if stored:
             es = ranker.emojis
             lookup = dict(zip(stored, stored_images.numpy(), strict=True))

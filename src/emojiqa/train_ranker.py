@@ -491,8 +491,41 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                                      log=say)
             ranker.look.save_pretrained(out / MODEL_DIR / "look")
         D.barrier(info)
+    if c.wide_buckets and info.is_main:  # the wide head, fitted on the trained towers
+        fit_wide_head(ranker, train, val, log=say)
+        save_model(None)
     D.cleanup(info)
     return ranker
+
+
+def fit_wide_head(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[Example], *,
+                  log: Callable[[str], None] | None = None) -> Any:
+    """Fit the wide head of a trained ranker (:mod:`emojiqa.wide`, its config's
+    ``wide_*`` settings) and attach it as ``ranker.wide``; returns the head.
+
+    The head sees the training examples with the weights the towers were trained with
+    (class-balanced as ``config.class_balance`` says) and is weighed against the towers'
+    cosine on ``val`` (examples outside the answer table are left out). ``train_ranker``
+    calls this after the towers' last epoch.
+    """
+    from .wide import fit_wide
+
+    c = ranker.config
+    kpos = ranker.answer_index
+    train = [e for e in train if e.key in kpos]
+    val = [e for e in val if e.key in kpos]
+    ranker.wide = None
+    texts = _clean_texts(train, "training")
+    counts = label_counts(train)
+    weights = np.array([e.weight * counts[e.key] ** -c.class_balance for e in train])
+    val_texts = _clean_texts(val, "validation")
+    val_cos = (ranker.answer_scores(val_texts) if val_texts
+               else np.zeros((0, len(kpos)), np.float32))
+    ranker.wide = fit_wide(texts, np.array([kpos[e.key] for e in train]), len(kpos),
+                           c.wide_config(), sample_weight=weights,
+                           val=(val_texts, np.array([kpos[e.key] for e in val]), val_cos),
+                           log=log)
+    return ranker.wide
 
 
 def train_look(ranker: EmojiRanker, out: Path, *, seed: int = 0, device: Any = None,

@@ -21,8 +21,10 @@ def register(sub: Any) -> None:
     p = add_parser(sub, "train-ranker", "Train the question-answer ranker (text → emoji).")
     p.add_argument("--config", default="default",
                    help="named config: seed (the 2017 notebook), default, minilm (frozen "
-                        "MiniLM text tower) or minilm-ft (MiniLM fine-tuned; both need the "
-                        "minilm extra)")
+                        "MiniLM text tower), minilm-ft (MiniLM fine-tuned) or minilm-ft-wide "
+                        "(minilm-ft plus a wide head over hashed n-grams; the three MiniLM "
+                        "configs need the minilm extra); any config gets a wide head with "
+                        "--set wide_buckets=524288")
     p.add_argument("--data", default="airline", help=DATA_HELP)
     p.add_argument("--text-column", default="text", help="text column of a data file")
     p.add_argument("--emoji-column", default="emoji", help="emoji column of a data file")
