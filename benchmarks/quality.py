@@ -71,9 +71,15 @@ QUICK_STEPS = 30
 # --- emojiqa models --------------------------------------------------------------------------
 def ranker_config(name: str) -> Any:
     """The :class:`RankerConfig` for ``seed``/``default``/``minilm``/``minilm-ft`` (MiniLM
-    text tower, frozen / fine-tuned)."""
+    text tower, frozen / fine-tuned)/``minilm-ft-wide``; ``<name>-wide`` for another named
+    config is that config with ``minilm-ft-wide``'s wide head (e.g. ``default-wide``)."""
     from emojiqa.ranker import RankerConfig
 
+    if name.endswith("-wide") and name != "minilm-ft-wide":
+        wide = RankerConfig.named("minilm-ft-wide")
+        return dataclasses.replace(RankerConfig.named(name[: -len("-wide")]), name=name,
+                                   wide_buckets=wide.wide_buckets, wide_l2=wide.wide_l2,
+                                   wide_iters=wide.wide_iters)
     return RankerConfig.named(name)
 
 
@@ -391,6 +397,7 @@ ORDER = (
     ("airline", "emojiqa", "minilm"), ("tweeteval", "emojiqa", "minilm"),
     ("airline", "emojiqa", "minilm-ft"), ("tweeteval", "emojiqa", "minilm-ft"),
     ("airline", "emojiqa", "minilm-ft-wide"), ("tweeteval", "emojiqa", "minilm-ft-wide"),
+    ("airline", "emojiqa", "default-wide"), ("tweeteval", "emojiqa", "default-wide"),
 )
 
 
