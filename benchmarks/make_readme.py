@@ -107,7 +107,12 @@ def quality_section(data: Mapping[str, Any]) -> list[str]:
         out += [markdown_table(labelled, QUALITY_COLS), ""]
         for r in scored:
             who = r.get("label") or r["model"]
-            if r.get("trained_by") and r["trained_by"] != "this script":
+            if r.get("wide_mix") is not None:  # towers reused, the head fitted in the run
+                out.append(f"- {who}: the towers of `{r.get('towers_from', '?').split(' (')[0]}` "
+                           f"(trained once on these splits, reused), the wide head fitted in "
+                           f"this run ({fmt(r.get('wide_seconds'))} s, mix "
+                           f"{r['wide_mix']} chosen on the tuning split); train s = both.")
+            elif r.get("trained_by") and r["trained_by"] != "this script":
                 out.append(f"- {who}: the model trained by `{r['trained_by'].split(' (')[0]}` "
                            "on the same splits with the same config and seed, reused here.")
             for part in str(r.get("notes", "")).split("; "):

@@ -59,7 +59,7 @@ from peers import (  # noqa: E402
 )
 
 #: emojiqa configurations trained by this benchmark (the bundled model is scored as shipped).
-CONFIGS = ("seed", "default", "minilm", "minilm-ft", "minilm-ft-wide")
+CONFIGS = ("seed", "default", "minilm", "minilm-ft", "minilm-ft-wide", "default-wide")
 #: Set by --no-train: score only models already trained (by this script or benchmarks/ranker.py).
 NO_TRAIN = False
 #: Quick mode: training texts per task and epochs.
@@ -217,9 +217,11 @@ def _with_wide_head(config_name: str, config: Any, task: Task, quick: bool, retr
     val = _examples(task.tune, task.classes, task.name)
     with Timer() as t:
         fit_wide_head(ranker, train, val, log=print)
+    towers = meta.get("trained_by") or f"the cached {base_name} model of this script"
     return ranker, seconds + t.seconds, {
         **meta, "config": config_name, "wide_seconds": t.seconds, "wide_mix": ranker.wide.mix,
-        "towers_from": f"{base_name} ({meta.get('folder', '')})"}
+        "towers_from": f"{base_name} ({meta.get('folder', '')})",
+        "trained_by": f"{base_name} towers: {towers}; wide head fitted in this run"}
 
 
 def ranker_bench_model(config_name: str, config: Any, task: Task
@@ -300,7 +302,9 @@ def emojiqa_rows(task: Task, configs: list[str], quick: bool, retrain: bool,
                          "n_train": info["n_train"], "epochs": info["epochs"],
                          "epoch_seconds": info.get("epoch_seconds"), "vae": info.get("vae"),
                          "cached_model": info["cached"],
-                         "trained_by": info.get("trained_by", "this script")})
+                         "trained_by": info.get("trained_by", "this script"),
+                         **{k: info[k] for k in ("wide_mix", "wide_seconds", "towers_from")
+                            if k in info}})
         except (ImportError, LookupError) as exc:
             rows.append({**base, "skipped": f"not available here: {exc}"})
         except Exception as exc:  # noqa: BLE001 - report, keep going
@@ -456,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["airline", "tweeteval"])
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS),
                         help="emojiqa configs to train (seed, default, minilm, minilm-ft, "
-                             "minilm-ft-wide)")
+                             "minilm-ft-wide, default-wide)")
     parser.add_argument("--peers", nargs="*", default=list(PEER_NAMES), choices=PEER_NAMES)
     parser.add_argument("--no-bundled", action="store_true", help="skip the bundled model")
     parser.add_argument("--retrain", action="store_true",
