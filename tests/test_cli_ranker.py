@@ -81,3 +81,24 @@ def test_evaluate_zero_shot(trained, capsys):
     res = json.loads(capsys.readouterr().out)
     assert set(res) == {"known", "lookalike", "pixels"}
     assert res["known"]["n_candidates"] > 1000 and 0 <= res["known"]["mrr"] <= 1
+
+
+def test_train_with_wide_head_then_suggest_and_evaluate(tmp_path, vae_dir, capsys):
+    out = tmp_path / "wide"
+    glove = tmp_path / "glove.txt"
+    glove.write_text("the " + " ".join(["0.1"] * 50) + "\n", encoding="utf-8")
+    rc = main(["train-ranker", "--data", "airline", "--out", str(out), "--epochs", "1",
+               "--limit", "48", "--vae", str(vae_dir), "--glove", str(glove), "--quiet", *TINY,
+               "--set", "wide_buckets=256", "--set", "wide_iters=10"])
+    assert rc == 0, capsys.readouterr().err
+    assert (out / "model" / "wide" / "model.safetensors").is_file()
+    capsys.readouterr()
+    rc = main(["suggest", "--model", str(out), "--emojis", "answers", "--json", "--top-k", "3",
+               "the flight was late"])
+    assert rc == 0
+    got = json.loads(capsys.readouterr().out)
+    assert len(got["emojis"]) == 3 and {e["key"] for e in got["emojis"]} == {
+        "1f389", "1f608", "1f621"}
+    rc = main(["evaluate", "--model", str(out), "--data", "airline", "--limit", "10",
+               "--json"])
+    assert rc == 0 and 0 <= json.loads(capsys.readouterr().out)["macro_f1"] <= 1

@@ -153,3 +153,11 @@ def test_named_config():
     assert c.wide_buckets == 524288
     assert dataclasses.replace(c, name="minilm-ft", wide_buckets=0) == RankerConfig.named(
         "minilm-ft")
+
+
+def test_describe_reports_the_head(trained):
+    from emojiqa.ranker import describe
+
+    r = trained[0]
+    d = describe(r)["wide_head"]
+    assert d["ngrams"] == len(r.wide.rows) and d["parameters"] == len(r.wide.rows) * 3 + 3

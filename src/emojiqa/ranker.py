@@ -1140,9 +1140,13 @@ def _check_images(images: Any) -> np.ndarray:
 
 
 def describe(ranker: EmojiRanker) -> dict[str, Any]:
-    """A short summary of a ranker (config name, towers, answers, parameters)."""
+    """A short summary of a ranker (config name, towers, answers, parameters, wide head)."""
     c = ranker.config
+    wide = ranker.wide
     return {"name": c.name, "text_tower": c.text_tower, "answer_tower": c.answer_tower,
             "answers": len(ranker.answer_keys),
             "examples": [info_for(k).emoji for k in ranker.answer_keys[:20]],
-            "parameters": sum(p.numel() for p in ranker.net.parameters())}
+            "parameters": sum(p.numel() for p in ranker.net.parameters()),
+            "wide_head": None if wide is None else {
+                "ngrams": len(wide.rows), "mix": wide.mix,
+                "parameters": int(wide.weight[:-1].numel() + wide.bias.numel())}}
