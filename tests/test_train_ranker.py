@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 
@@ -179,3 +180,21 @@ def test_minilm_finetune(tmp_path, data, vae):
     assert np.allclose(r.encode_text(texts), r2.encode_text(texts), atol=1e-5)
     with pytest.raises(ConfigError, match="minilm_finetune"):
         RankerConfig(text_tower="cnn", minilm_finetune=True)
+
+
+def test_resume_after_early_stop_trains_no_further_epoch(tmp_path, data, vae, monkeypatch):
+    import emojiqa.train_ranker as tr
+
+    calls = {"n": 0}
+
+    def worse_each_epoch(*a, **k):  # val macro-F1 falls: early stop after the 2nd epoch
+        calls["n"] += 1
+        return {"val_loss": 1.0, "val_hinge": 0.1, "val_acc": 0.5, "val_mrr": 0.5,
+                "val_macro_f1": 1.0 - 0.1 * calls["n"]}
+
+    monkeypatch.setattr(tr, "_val_metrics", worse_each_epoch)
+    cfg = dataclasses.replace(CFG, epochs=6, patience=1)
+    run(tmp_path, data, vae, config=cfg)
+    assert len(json.loads((tmp_path / "history.json").read_text())["val_macro_f1"]) == 2
+    run(tmp_path, data, vae, config=cfg, resume=True)
+    assert len(json.loads((tmp_path / "history.json").read_text())["val_macro_f1"]) == 2

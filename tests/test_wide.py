@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -161,3 +162,36 @@ def test_describe_reports_the_head(trained):
     r = trained[0]
     d = describe(r)["wide_head"]
     assert d["ngrams"] == len(r.wide.rows) and d["parameters"] == len(r.wide.rows) * 3 + 3
+
+
+def test_interrupted_head_fit_resumes_to_the_same_model(tmp_path, monkeypatch):
+    import emojiqa.wide as wide_mod
+
+    torch.manual_seed(0)
+    vae = VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
+    train, val = load_airline("train")[:64], load_airline("val")[:24]
+    cfg = dataclasses.replace(CFG, epochs=2)
+
+    def run(out, **kw):
+        return train_ranker(cfg, train, val, out, vae=vae, progress=False, log=lambda s: None,
+                            glove=False, seed=2, **kw)
+
+    whole = run(tmp_path / "a")
+    real = wide_mod.fit_wide
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wide_mod, "fit_wide", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b")
+    assert not (tmp_path / "b" / "model" / "wide").exists()  # the towers alone, intact
+    monkeypatch.setattr(wide_mod, "fit_wide", real)
+    again = run(tmp_path / "b", resume=True)  # no epoch more: the head is fitted and saved
+    hist = [json.loads((tmp_path / x / "history.json").read_text()) for x in "ab"]
+    assert hist[0]["val_macro_f1"] == hist[1]["val_macro_f1"]  # the same epochs, no more
+    texts = ["late again", "thanks!"]
+    assert np.allclose(again.answer_scores(texts), whole.answer_scores(texts), atol=1e-5)
+    loaded = EmojiRanker.from_pretrained(tmp_path / "b")
+    assert loaded.wide is not None
+    assert np.allclose(loaded.answer_scores(texts), whole.answer_scores(texts), atol=1e-5)

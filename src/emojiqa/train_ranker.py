@@ -381,7 +381,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     from tqdm.auto import tqdm
 
     with _Stop() as stop:
-        while state["epoch"] < n_epochs:
+        # (a resumed run that had already stopped early trains no further epoch)
+        while state["epoch"] < n_epochs and not (c.patience and state["bad"] >= c.patience):
             epoch = state["epoch"]
             order = D.shard_indices(n, info, shuffle=True, seed=seed, epoch=epoch)
             t0 = time.perf_counter()
