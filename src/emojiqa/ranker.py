@@ -289,7 +289,6 @@ class RankerConfig:
             fields = sorted(f.name for f in dataclasses.fields(cls))
             raise ConfigError(f"{exc}; RankerConfig fields are {fields}") from exc
 
-
     def wide_config(self) -> Any:
         """The :class:`~emojiqa.wide.WideConfig` of this config's wide head."""
         from .wide import WideConfig
@@ -901,6 +900,8 @@ class EmojiRanker:
                 emoji ("pizza", "coffee") finds it even where the model knows it poorly.
                 ``None``: the ranker's ``keyword_weight`` attribute (default
                 :data:`~emojiqa.keywords.DEFAULT_KEYWORD_WEIGHT`); 0: the model's cosine alone.
+                A model with a wide head adds its term to that (:meth:`wide_term`, with
+                ``use_known``).
 
         Example:
             >>> ranker.rank("I just got the job!!", top_k=3)  # doctest: +SKIP
