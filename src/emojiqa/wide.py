@@ -12,7 +12,9 @@ choices, so it never makes val worse), and a ranker with a wide head scores an a
 emoji by ``cosine + mix * log p(emoji | text)``.
 
 The head knows only the emojis of the answer table: other emojis get the text's lowest answer
-log-probability, so among them the towers alone decide. One :class:`WideConfig` per head; a
+log-probability, so among them the towers alone decide. The zero-shot protocols
+(:mod:`emojiqa.zeroshot`), which are about emojis outside the answer table, score with the
+towers alone. One :class:`WideConfig` per head; a
 fitted head is a folder (``config.json`` + ``model.safetensors``) inside the ranker's folder as
 ``wide/``.
 
