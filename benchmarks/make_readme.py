@@ -91,6 +91,11 @@ QUALITY_COLS = [("model", "model"), ("accuracy", "accuracy %"), ("macro_f1", "ma
 def quality_section(data: Mapping[str, Any]) -> list[str]:
     out = ["### Quality: emojiqa and its peers on the same splits", "",
            command_block(data), "", machine_line(data), ""]
+    if (ROOT / "docs" / "img" / "quality_macro_f1.png").is_file():
+        out += ["![macro-F1 of every model on both tasks, with the targets]"
+                "(docs/img/quality_macro_f1.png)", "",
+                "*Drawn from the JSON at the end of each full run (again: `python "
+                "benchmarks/quality.py --plot-only`).*", ""]
     tasks = {t["task"]: t for t in data.get("tasks", [])}
     titles = {"airline": "Airline tweets, canonical test split (🎉 / 😈 / 😡)",
               "tweeteval": "TweetEval emoji prediction, val split (20 emojis, U+FE0F stripped)"}

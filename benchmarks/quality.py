@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     CACHE_DIR,
+    RESULTS_DIR,
     Timer,
     add_common_args,
     apply_threads,
@@ -449,6 +450,56 @@ def _report(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], args: argpa
                               **extra}, quick=args.quick, out=args.out)
 
 
+#: The picture of the last full run's macro-F1 per model and task (``--plot-only`` redraws it).
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "quality_macro_f1.png"
+#: Targets drawn on it: (the default config's, the best config's) macro-F1 per task.
+FIGURE_TARGETS = {"airline": (78.0, 80.0), "tweeteval": (27.0, 28.0)}
+
+
+def plot_quality(data: dict[str, Any], path: Path = FIGURE) -> Path | None:
+    """Horizontal bars of macro-F1 per model, one panel per task (emojiqa configs coloured,
+    peers grey), with the default config's target (dashed) and the best config's (dotted)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emojiqa.storage import atomic_write_bytes
+
+    rows = [r for r in data.get("rows", []) if "macro_f1" in r]
+    tasks = [t for t in ("airline", "tweeteval") if any(r["task"] == t for r in rows)]
+    if not tasks:
+        return None
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.6 * len(tasks), 4.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        mine = sorted((r for r in rows if r["task"] == task), key=lambda r: r["macro_f1"])
+        names = [r.get("label") or r["model"] for r in mine]
+        colours = ["#d9822b" if r.get("kind") == "emojiqa" else "#9aa0a6" for r in mine]
+        ax.barh(range(len(mine)), [r["macro_f1"] for r in mine], color=colours)
+        top = max(max(r["macro_f1"] for r in mine), FIGURE_TARGETS[task][1])
+        for i, r in enumerate(mine):  # the value inside the bar's end (after a short bar)
+            inside = r["macro_f1"] > 0.1 * top
+            ax.text(r["macro_f1"] + (-0.01 if inside else 0.01) * top, i,
+                    f"{r['macro_f1']:.1f}", va="center", ha="right" if inside else "left",
+                    fontsize=7, color="white" if inside else "black")
+        ax.set_yticks(range(len(mine)), names, fontsize=8)
+        default_t, best_t = FIGURE_TARGETS[task]
+        ax.axvline(default_t, color="#444", ls="--", lw=1, label=f"default target {default_t:g}")
+        ax.axvline(best_t, color="#444", ls=":", lw=1, label=f"best-config target {best_t:g}")
+        split = mine[0].get("split", "")
+        ax.set_title(f"{task} {split}: macro-F1 (%)", fontsize=10)
+        ax.set_xlim(0, top * 1.05)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("emojiqa configs (orange) and peers (grey), same splits", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the quality benchmark; prints the tables and writes quality(.quick).json.
 
@@ -473,7 +524,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-train", action="store_true",
                         help="only score models already trained (cached here or by "
                              "benchmarks/ranker.py); list the others as not measured")
+    parser.add_argument("--plot-only", action="store_true",
+                        help=f"only redraw {FIGURE.relative_to(FIGURE.parents[2])} from the "
+                             "last full run's JSON")
     args = parser.parse_args(argv)
+    if args.plot_only:
+        drawn = plot_quality(read_results("quality", out=args.out) or {})
+        print(f"wrote {drawn}" if drawn else "no full-run results to draw")
+        return 0
     if args.quick and args.configs == list(CONFIGS):
         # the MiniLM tower embeds every text at ~175 texts/s on 2 cores: too slow for a smoke
         # run (the MiniLM peers still run), fine-tuning it ~50 texts/s; name them with
@@ -515,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += run_peers(peer_tasks[task_name], [name], quick=args.quick)
         _report(rows, described, args, t0, final=False)
     _report(rows, described, args, t0, final=True)
+    if not args.quick and Path(args.out).resolve() == RESULTS_DIR.resolve():
+        plot_quality(read_results("quality") or {})  # the README's picture follows the JSON
     return 0
 
 
