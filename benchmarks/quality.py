@@ -46,6 +46,7 @@ from _common import (  # noqa: E402
     command_line,
     print_table,
     read_results,
+    results_path,
     stable_hash,
     target,
     write_results,
@@ -575,6 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     _report(rows, described, args, t0, final=True)
     if not args.quick and Path(args.out).resolve() == RESULTS_DIR.resolve():
         plot_quality(read_results("quality") or {})  # the README's picture follows the JSON
+    elif args.quick:  # the smoke draws it too, beside its JSON
+        plot_quality(read_results("quality", True, args.out) or {},
+                     results_path("quality", True, args.out).with_suffix(".png"))
     return 0
 
 
