@@ -361,16 +361,13 @@ class _HashedNgrams:
     def _counts(self, texts: Sequence[str]) -> Any:
         import scipy.sparse as sp
 
-        from emojiqa.text import ngram_batch
+        from emojiqa.text import ngram_pairs
 
         words = [self.tokenizer.words(t) for t in texts]
-        ids, offsets = ngram_batch(texts, words, self.buckets, self.word_ngrams,
-                                   self.char_ngrams, self.cache)
-        rows = np.repeat(np.arange(len(texts)), np.diff(np.append(offsets, len(ids))))
+        rows, ids = ngram_pairs(texts, words, self.buckets, self.word_ngrams,
+                                self.char_ngrams, self.cache)
         x = sp.csr_matrix((np.ones(len(ids)), (rows, ids)), shape=(len(texts), self.buckets))
         x.sum_duplicates()
-        x.data[x.indices == 0] = 0.0  # the padding id of a text with no n-gram
-        x.eliminate_zeros()
         return x
 
     def fit(self, texts: Sequence[str]) -> _HashedNgrams:

@@ -123,11 +123,12 @@ def evaluate(ranker: EmojiRanker, examples: Sequence[Example], *,
     images = np.stack([answers.image(answers.index(k)) if k in ranker.answer_index
                        else base.image(base.index(k)) for k in keys])
     cand = EmojiSet(keys, images, style="candidates")
-    q = ranker.encode_text([e.text for e in examples])
+    texts = [e.text for e in examples]
+    q = ranker.encode_text(texts)
     a = ranker.encode_emojis(cand, use_known=use_known)
     scores = q @ a.T  # (N, C) cosines
     if use_known and ranker.wide is not None:  # + the wide head's term
-        scores = scores + ranker.wide_term([e.text for e in examples], keys)
+        scores = scores + ranker.wide_term(texts, keys)
     y = np.array([pos[e.key] for e in examples])
     labels = [info_for(k).emoji or k for k in keys]
     rep = classification_report(y, scores, labels, ks=(1, 5))

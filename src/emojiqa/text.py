@@ -414,6 +414,23 @@ def ngram_batch(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: i
     return ids, np.array(starts, dtype=np.int64) // 8
 
 
+def ngram_pairs(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: int,
+                word_ngrams: int = 2, char_ngrams: tuple[int, int] = (2, 5),
+                cache: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ngram_batch` as ``(text index, n-gram id)`` pairs, one per occurrence, without
+    the padding id of texts that have no n-gram (for sparse count matrices).
+
+    Example:
+        >>> rows, ids = ngram_pairs(["Good!", "!"], [["good"], []], 1000, char_ngrams=(2, 0))
+        >>> rows.tolist(), bool((ids > 0).all())
+        ([0], True)
+    """
+    ids, offsets = ngram_batch(texts, words, buckets, word_ngrams, char_ngrams, cache)
+    rows = np.repeat(np.arange(len(texts)), np.diff(np.append(offsets, len(ids))))
+    keep = ids != 0
+    return rows[keep], ids[keep]
+
+
 def _assemble(words: Sequence[Sequence[str]], tokens: Sequence[Sequence[str]],
               word_ngrams: int, table: _WordTable, token_ids: Any
               ) -> tuple[np.ndarray, np.ndarray]:

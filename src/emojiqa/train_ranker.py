@@ -53,6 +53,15 @@ CHECKPOINT = "checkpoint.pt"
 MODEL_DIR = "model"
 
 
+def example_weights(examples: Sequence[Example], class_balance: float) -> torch.Tensor:
+    """Each example's weight in the loss: its own ``weight`` × (its answer's frequency) **
+    -``class_balance``, scaled to mean 1 (float32)."""
+    counts = label_counts(examples)
+    w = torch.tensor([e.weight * counts[e.key] ** -class_balance for e in examples],
+                     dtype=torch.float32)
+    return w / w.mean()
+
+
 def _clean_texts(examples: Sequence[Example], what: str) -> list[str]:
     out = []
     for i, e in enumerate(examples):
@@ -289,10 +298,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     base_ids = torch.tensor([base_of.setdefault(info_for(k).base_key, len(base_of))
                              for k in keys])
     targets = torch.tensor([kpos[e.key] for e in train])
-    counts = label_counts(train)
-    weights = torch.tensor([e.weight * counts[e.key] ** -c.class_balance for e in train],
-                           dtype=torch.float32)
-    weights = weights / weights.mean()
+    weights = example_weights(train, c.class_balance)
     tt = _text_tensors(ranker, train_texts)
     if getattr(net, "bag_idf", None) is not None:  # smoothed idf of each bucket, as sklearn's
         df = np.bincount(tt["bags"][0], minlength=c.ngram_buckets)
@@ -517,8 +523,7 @@ def fit_wide_head(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[E
     val = [e for e in val if e.key in kpos]
     ranker.wide = None
     texts = _clean_texts(train, "training")
-    counts = label_counts(train)
-    weights = np.array([e.weight * counts[e.key] ** -c.class_balance for e in train])
+    weights = example_weights(train, c.class_balance).numpy()
     val_texts = _clean_texts(val, "validation")
     val_cos = (ranker.answer_scores(val_texts) if val_texts
                else np.zeros((0, len(kpos)), np.float32))

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, ModelLoadError, TrainingError
 from .storage import read_model_folder, write_model_folder
-from .text import Tokenizer, ngram_batch, smoothed_idf
+from .text import Tokenizer, ngram_pairs, smoothed_idf
 
 MODEL_TYPE = "wide"
 
@@ -158,10 +158,8 @@ def features(texts: Sequence[str], config: WideConfig, idf: np.ndarray | None = 
     cache = cache if cache is not None else {}
     blocks = []
     for k, (wn, ch) in enumerate(((config.word_ngrams, (lo, 0)), (0, (lo, hi)))):
-        ids, offsets = ngram_batch(texts, words, b, wn, ch, cache)
-        rows = np.repeat(np.arange(len(texts)), np.diff(np.append(offsets, len(ids))))
-        keep = ids != 0  # 0: the padding id of a text without n-grams of this block
-        key = rows[keep] * (2 * b) + ids[keep] + k * b
+        rows, ids = ngram_pairs(texts, words, b, wn, ch, cache)
+        key = rows * (2 * b) + ids + k * b
         uniq, counts = np.unique(key, return_counts=True)
         blocks.append((uniq // (2 * b), uniq % (2 * b), 1.0 + np.log(counts)))
     r = np.concatenate([x[0] for x in blocks])
