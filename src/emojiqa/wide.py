@@ -96,10 +96,8 @@ class WideHead:
         self.config = config
         self.idf = np.asarray(idf, dtype=np.float32)
         self.mix = float(mix)
-        b = int(config.buckets)
-        self._where = np.full(2 * b, len(rows), dtype=np.int64)  # feature → weight row
-        self._where[np.asarray(rows, dtype=np.int64)] = np.arange(len(rows))
         self.rows = np.asarray(rows, dtype=np.int64)
+        self._where = row_map(self.rows, 2 * int(config.buckets))  # feature → weight row
         # one zero row at the end: what every feature without weights maps to
         self.weight = torch.cat([weight.float(), torch.zeros(1, weight.shape[1])])
         self.bias = bias.float()
@@ -143,6 +141,14 @@ class WideHead:
         except (KeyError, RuntimeError, IndexError) as exc:
             raise ModelLoadError(f"{folder} is not a complete wide head ({exc!r}); re-save "
                                  "the model.") from exc
+
+
+def row_map(rows: np.ndarray, size: int) -> np.ndarray:
+    """``(size,)`` each feature's weight row: its index in ``rows``, ``len(rows)`` (the zero
+    row) for a feature without weights."""
+    where = np.full(size, len(rows), dtype=np.int64)
+    where[rows] = np.arange(len(rows))
+    return where
 
 
 def features(texts: Sequence[str], config: WideConfig, idf: np.ndarray | None = None,
@@ -220,9 +226,8 @@ def fit_wide(texts: Sequence[str], y: np.ndarray, n_answers: int,
     idf = smoothed_idf(df, len(texts)).astype(np.float32)
     x = features(texts, c, idf, tok, cache)
     rows = np.flatnonzero(df)
-    where = np.zeros(2 * int(c.buckets), dtype=np.int64)
-    where[rows] = np.arange(len(rows))
-    # the same matrix over the used rows only: (N, R)
+    where = row_map(rows, 2 * int(c.buckets))
+    # the same matrix over the used rows only: (N, R) (every column of x is a used row)
     xr = _csr(x.crow_indices(), torch.from_numpy(where[x.col_indices().numpy()]), x.values(),
               (len(texts), len(rows)))
     w = torch.ones(len(y)) if sample_weight is None else torch.as_tensor(
