@@ -46,6 +46,8 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 CACHE_DIR = RESULTS_DIR / "cache"
 #: Plots for the README.
 IMG_DIR = ROOT / "docs" / "img"
+#: The quality chart ``quality.py`` draws and ``make_readme.py`` shows.
+QUALITY_FIGURE = IMG_DIR / "quality_macro_f1.png"
 
 
 # --- arguments -------------------------------------------------------------------------------

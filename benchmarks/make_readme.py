@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS_DIR, ROOT, fmt, markdown_table  # noqa: E402
+from _common import QUALITY_FIGURE, RESULTS_DIR, ROOT, fmt, markdown_table  # noqa: E402
 from emojiqa.storage import atomic_write_text  # noqa: E402
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -91,9 +91,9 @@ QUALITY_COLS = [("model", "model"), ("accuracy", "accuracy %"), ("macro_f1", "ma
 def quality_section(data: Mapping[str, Any]) -> list[str]:
     out = ["### Quality: emojiqa and its peers on the same splits", "",
            command_block(data), "", machine_line(data), ""]
-    if (ROOT / "docs" / "img" / "quality_macro_f1.png").is_file():
+    if QUALITY_FIGURE.is_file():
         out += ["![macro-F1 of every model on both tasks, with the targets]"
-                "(docs/img/quality_macro_f1.png)", "",
+                f"({QUALITY_FIGURE.relative_to(ROOT).as_posix()})", "",
                 "*Drawn from the JSON at the end of each full run (again: `python "
                 "benchmarks/quality.py --plot-only`).*", ""]
     tasks = {t["task"]: t for t in data.get("tasks", [])}

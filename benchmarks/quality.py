@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     CACHE_DIR,
+    QUALITY_FIGURE,
     RESULTS_DIR,
     Timer,
     add_common_args,
@@ -452,7 +453,7 @@ def _report(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], args: argpa
 
 
 #: The picture of the last full run's macro-F1 per model and task (``--plot-only`` redraws it).
-FIGURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "quality_macro_f1.png"
+FIGURE = QUALITY_FIGURE
 #: Targets drawn on it: (the default config's, the best config's) macro-F1 per task.
 FIGURE_TARGETS = {"airline": (78.0, 80.0), "tweeteval": (27.0, 28.0)}
 
