@@ -37,8 +37,9 @@ def vae():
 
 def run(out, data, vae, **kw):
     kw.setdefault("glove", False)
+    kw.setdefault("log", lambda s: None)
     return train_ranker(kw.pop("config", CFG), data[0], data[1], out, vae=vae,
-                        progress=False, log=lambda s: None, **kw)
+                        progress=False, **kw)
 
 
 def final_weights(out):
@@ -198,3 +199,28 @@ def test_resume_after_early_stop_trains_no_further_epoch(tmp_path, data, vae, mo
     assert len(json.loads((tmp_path / "history.json").read_text())["val_macro_f1"]) == 2
     run(tmp_path, data, vae, config=cfg, resume=True)
     assert len(json.loads((tmp_path / "history.json").read_text())["val_macro_f1"]) == 2
+
+
+def test_plateau_lr_goes_back_to_the_best_weights_at_lower_rates(tmp_path, data, vae,
+                                                                   monkeypatch):
+    import emojiqa.train_ranker as tr
+
+    scores = iter([0.5, 0.4, 0.3, 0.2])  # improves once, then never: 3 epochs with patience 2
+
+    def falling(*a, **k):
+        return {"val_loss": 1.0, "val_hinge": 0.1, "val_acc": 0.5, "val_mrr": 0.5,
+                "val_macro_f1": next(scores)}
+
+    monkeypatch.setattr(tr, "_val_metrics", falling)
+    cfg = dataclasses.replace(CFG, epochs=6, patience=2, plateau_lr=0.25)
+    lines: list[str] = []
+    run(tmp_path, data, vae, config=cfg, log=lines.append)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert len(hist["val_macro_f1"]) == 3  # stopped by patience as before
+    # one roll-back after epoch 2 (epoch 3 then stops the run): rates x 0.25 once
+    lrs = [g["lr"] for g in ck["opt"]["param_groups"]]
+    assert lrs == pytest.approx([CFG.lr * 0.25, CFG.lr * CFG.ngram_lr_scale * 0.25])
+    assert sum("back to epoch 1's weights" in x for x in lines) == 1
+    with pytest.raises(ConfigError, match="plateau_lr"):
+        RankerConfig(plateau_lr=0.0)

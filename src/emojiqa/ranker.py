@@ -117,6 +117,9 @@ class RankerConfig:
         patience: early stopping after this many epochs without val improvement; 0 trains
             every epoch and keeps the last (the seed).
         early_stop: ``loss`` (val loss) or ``macro_f1`` (val macro-F1 over the answer table).
+        plateau_lr: after an epoch without val improvement (and before ``patience`` stops
+            the run), go back to the best weights so far and go on at the learning rates
+            times this factor; 1.0 goes on from the last weights at the same rates.
         emoji_style: bundled style of the default candidate set.
         wide_buckets: hash buckets of each block of the wide head (:mod:`emojiqa.wide`: a
             converged linear model over the text's n-grams, fitted after the towers, whose
@@ -133,7 +136,7 @@ class RankerConfig:
          "lookalike_k": 0, "lookalike_temperature": 0.02, "lookalike_styles": (),
          "lookalike_learned": 0.0, "look_epochs": 30, "minilm_finetune": False,
          "minilm_lr": 5e-5, "minilm_max_len": 64, "wide_buckets": 0, "wide_l2": 5e-6,
-         "wide_iters": 150})
+         "wide_iters": 150, "plateau_lr": 1.0})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -183,6 +186,7 @@ class RankerConfig:
     epochs: int = 15
     patience: int = 2
     early_stop: str = "macro_f1"
+    plateau_lr: float = 1.0
     emoji_style: str = "twemoji"
     wide_buckets: int = 0
     wide_l2: float = 5e-6
@@ -210,6 +214,8 @@ class RankerConfig:
             raise ConfigError(f"ngram_lr_scale must be > 0, got {self.ngram_lr_scale}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 < self.plateau_lr <= 1.0:
+            raise ConfigError(f"plateau_lr must be in (0, 1], got {self.plateau_lr}")
         if not 0.0 <= self.known_dropout < 1.0:
             raise ConfigError(f"known_dropout must be in [0, 1), got {self.known_dropout}")
         bad = [x for x in self.lookalike_styles if x not in STYLES]

@@ -466,6 +466,13 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                 best_state = copy.deepcopy(net.state_dict())
             else:
                 state["bad"] += 1
+                if c.plateau_lr < 1.0 and best_state is not None and not (
+                        c.patience and state["bad"] >= c.patience):
+                    net.load_state_dict(best_state)  # back to the best, at lower rates
+                    for group in opt.param_groups:
+                        group["lr"] *= c.plateau_lr
+                    say(f"no val improvement: back to epoch {state['best_epoch'] + 1}'s "
+                        f"weights, learning rates x{c.plateau_lr}")
             state["epoch"], state["step"] = epoch + 1, 0
             state["run_loss"], state["run_n"] = 0.0, 0.0
             say(f"epoch {epoch + 1}/{n_epochs} " + " ".join(
