@@ -158,6 +158,8 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
     if not cfg["wide_buckets"]:  # models trained before the wide head existed keep their key
         for name in ("wide_buckets", "wide_l2", "wide_iters"):
             cfg.pop(name)
+    if cfg["plateau_lr"] == 1.0:  # and those trained before plateau_lr existed
+        cfg.pop("plateau_lr")
     cfg_json = json.dumps(cfg, sort_keys=True, default=str)
     tag = stable_hash([cfg_json, task.name, str(len(task.fit)), str(len(task.tune)),
                        str(quick), str(seed), *task.fit.texts[:50]])
