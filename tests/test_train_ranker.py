@@ -224,3 +224,27 @@ def test_plateau_lr_goes_back_to_the_best_weights_at_lower_rates(tmp_path, data,
     assert sum("back to epoch 1's weights" in x for x in lines) == 1
     with pytest.raises(ConfigError, match="plateau_lr"):
         RankerConfig(plateau_lr=0.0)
+
+
+def test_resume_a_checkpoint_from_before_a_config_field_existed(tmp_path, data, vae):
+    run(tmp_path / "a", data, vae, seed=3)
+    run(tmp_path / "b", data, vae, seed=3, epochs=1)
+    ck_path = tmp_path / "b" / "checkpoint.pt"
+    ck = torch.load(ck_path, weights_only=True)
+    saved = json.loads(ck["config"])
+    del saved["plateau_lr"]  # written by a version without the field
+    ck["config"] = json.dumps(saved)
+    torch.save(ck, ck_path)
+    run(tmp_path / "b", data, vae, seed=3, resume=True)
+    assert same(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
+    # a field that differs from the value it was trained with is another config
+    saved["plateau_lr"] = 0.5
+    ck = torch.load(ck_path, weights_only=True)
+    ck["config"] = json.dumps(saved)
+    torch.save(ck, ck_path)
+    with pytest.raises(TrainingError, match="another config"):
+        run(tmp_path / "b", data, vae, seed=3, resume=True)
+    ck["config"] = "{not json"
+    torch.save(ck, ck_path)
+    with pytest.raises(TrainingError, match="another config"):
+        run(tmp_path / "b", data, vae, seed=3, resume=True)

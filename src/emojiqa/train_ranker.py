@@ -346,7 +346,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         if not isinstance(ck, dict):
             raise TrainingError(f"{ckpt_path} is not an emojiqa checkpoint; delete it to start "
                                 "over, or use another --out.")
-        if ck.get("config") != json.dumps(_cfg(c)) or ck.get("n_answers") != n_ans:
+        if not _same_config(ck.get("config"), c) or ck.get("n_answers") != n_ans:
             raise TrainingError(f"{ckpt_path} was written for another config or data; "
                                 "use a new --out folder or the same settings")
         net.load_state_dict(ck["net"])
@@ -578,6 +578,20 @@ def _cfg(c: RankerConfig) -> dict[str, Any]:
     from .storage import config_to_dict
 
     return config_to_dict(c)
+
+
+def _same_config(saved: Any, c: RankerConfig) -> bool:
+    """Whether a checkpoint's config (its JSON text) is ``c``. A checkpoint written before a
+    field of :attr:`RankerConfig.ADDED_FIELDS` existed was trained with that field's listed
+    value, so it resumes under a config that has that value."""
+    try:
+        old = json.loads(saved) if isinstance(saved, str) else None
+    except ValueError:
+        return False
+    if not isinstance(old, dict):
+        return False
+    filled = json.loads(json.dumps({**RankerConfig.ADDED_FIELDS, **old}))
+    return filled == json.loads(json.dumps(_cfg(c)))
 
 
 def _nan_stop(state: dict, step: int, epoch: int, save_model: Callable, save_checkpoint:
