@@ -41,6 +41,7 @@ from _common import (  # noqa: E402
     CACHE_DIR,
     QUALITY_FIGURE,
     RESULTS_DIR,
+    ROOT,
     Timer,
     add_common_args,
     apply_threads,
@@ -454,13 +455,11 @@ def _report(rows: list[dict[str, Any]], tasks: list[dict[str, Any]], args: argpa
                               **extra}, quick=args.quick, out=args.out)
 
 
-#: The picture of the last full run's macro-F1 per model and task (``--plot-only`` redraws it).
-FIGURE = QUALITY_FIGURE
 #: Targets drawn on it: (the default config's, the best config's) macro-F1 per task.
 FIGURE_TARGETS = {"airline": (78.0, 80.0), "tweeteval": (27.0, 28.0)}
 
 
-def plot_quality(data: dict[str, Any], path: Path = FIGURE) -> Path | None:
+def plot_quality(data: dict[str, Any], path: Path = QUALITY_FIGURE) -> Path | None:
     """Horizontal bars of macro-F1 per model, one panel per task (emojiqa configs coloured,
     peers grey), with the default config's target (dashed) and the best config's (dotted)."""
     import io
@@ -529,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="only score models already trained (cached here or by "
                              "benchmarks/ranker.py); list the others as not measured")
     parser.add_argument("--plot-only", action="store_true",
-                        help=f"only redraw {FIGURE.relative_to(FIGURE.parents[2])} from the "
+                        help=f"only redraw {QUALITY_FIGURE.relative_to(ROOT)} from the "
                              "last full run's JSON")
     args = parser.parse_args(argv)
     if args.plot_only:

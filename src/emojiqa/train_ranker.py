@@ -581,17 +581,15 @@ def _cfg(c: RankerConfig) -> dict[str, Any]:
 
 
 def _same_config(saved: Any, c: RankerConfig) -> bool:
-    """Whether a checkpoint's config (its JSON text) is ``c``. A checkpoint written before a
-    field of :attr:`RankerConfig.ADDED_FIELDS` existed was trained with that field's listed
-    value, so it resumes under a config that has that value."""
+    """Whether a checkpoint's config (its JSON text) is ``c``. It is read as a model folder's
+    config is (:func:`~emojiqa.storage.config_from_dict`), so a checkpoint written before a
+    field of :attr:`RankerConfig.ADDED_FIELDS` existed gets the value it was trained with."""
+    from .storage import config_from_dict
+
     try:
-        old = json.loads(saved) if isinstance(saved, str) else None
-    except ValueError:
+        return config_from_dict(RankerConfig, json.loads(saved)) == c
+    except (TypeError, ValueError, EmojiqaError):
         return False
-    if not isinstance(old, dict):
-        return False
-    filled = json.loads(json.dumps({**RankerConfig.ADDED_FIELDS, **old}))
-    return filled == json.loads(json.dumps(_cfg(c)))
 
 
 def _nan_stop(state: dict, step: int, epoch: int, save_model: Callable, save_checkpoint:
