@@ -240,17 +240,18 @@ def ranker_bench_model(config_name: str, config: Any, task: Task
     one and the model was trained on as many texts as this task's training split.
     """
     from emojiqa.ranker import EmojiRanker
+    from emojiqa.storage import config_from_dict
 
     folder = CACHE_DIR / "ranker" / f"{task.name}_{config_name}"
     model, bench = folder / "model", folder / "bench.json"
     if not (model / "config.json").is_file() or not bench.is_file():
         return None
     try:
-        saved_cfg = json.loads((model / "config.json").read_text()).get("config", {})
-        rows = json.loads(bench.read_text()).get("rows", [])
         # fields added since the model was saved take the values it was trained with
-        saved_cfg = json.loads(json.dumps({**type(config).ADDED_FIELDS, **saved_cfg}))
-        if saved_cfg != json.loads(json.dumps(dataclasses.asdict(config))) or not rows:
+        saved = config_from_dict(type(config), json.loads(
+            (model / "config.json").read_text()).get("config", {}))
+        rows = json.loads(bench.read_text()).get("rows", [])
+        if saved != config or not rows:
             return None
         if rows[0].get("n_train") != len(task.fit):
             return None
