@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--best", action="append", default=[],
                         help="another model folder to score as a candidate best config")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs of the protocol models (default: emojiqa.recipes."
-                             "PROTOCOL_EPOCHS, 10)")
+                        help="epochs of the protocol models (default: the bundled recipe's, "
+                             "emojiqa.recipes.BUNDLED_OVERRIDES)")
     parser.add_argument("--retrain", action="store_true", help="retrain the protocol models")
     parser.add_argument("--skip-zeroshot", action="store_true",
                         help="train no protocol models; keep the zero-shot rows of the last "

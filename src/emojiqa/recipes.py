@@ -64,9 +64,6 @@ BUNDLED_OVERRIDES: Mapping[str, Any] = {
     "lookalike_k": 5,
     "lookalike_learned": 0.7,
 }
-#: Epochs of the zero-shot protocol models (:func:`train_protocol`): the bundled recipe's
-#: settings otherwise, but the 10 epochs their published figures were measured with.
-PROTOCOL_EPOCHS = 10
 #: The zero-shot protocols :func:`train_protocol` knows.
 PROTOCOLS = ("new_releases", "new_drawings")
 #: Precomputed emoji vectors of a model's default candidate set (written next to the model).
@@ -260,7 +257,7 @@ def train_protocol(protocol: str, out_dir: str | os.PathLike[str], *,
     if protocol == "new_drawings" and set(styles) != {"twemoji"}:
         raise ValueError("the new-drawings protocol trains on Twemoji drawings only")
     cfg = bundled_config(name=f"{protocol}-{answer_tower}", answer_tower=answer_tower,
-                         **{"epochs": PROTOCOL_EPOCHS, **overrides})
+                         **overrides)
     train, val = bundled_data(hold_out=hold_out, class_balance=cfg.class_balance)
     if limit and len(train) > limit:
         train = [train[int(i * len(train) / limit)] for i in range(limit)]
