@@ -34,6 +34,7 @@ OTHER = (("vae", "VAE"), ("ranker", "Ranker"),
          ("tune_ranker_tweeteval", "Choosing the default ranker settings (TweetEval tuning split)"),
          ("suggest", "Suggestions"),
          ("ablations", "Ablations of the suggestion model (look match, recipe, look-alikes)"),
+         ("new_releases", "New releases: text tower, corrections, fusion"),
          ("web", "Web server"), ("scale", "Batch and distributed scale"),
          ("fuzz", "Robustness (fuzzing)"))
 
