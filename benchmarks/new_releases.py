@@ -21,7 +21,8 @@ mixed with weight ``w`` on the second; ``w`` is chosen on the even-numbered quer
 reported on the odd-numbered ones, which did not choose it, and on all.
 
 Example:
-    python benchmarks/new_releases.py --threads 2     # ~20 min on 2 cores (2 trainings)
+    python benchmarks/new_releases.py --threads 2     # ~15 min on 2 cores (2 trainings when
+                                                      # suggest.py's recipe model is cached)
     python benchmarks/new_releases.py --quick         # CI smoke: tiny trainings
 """
 
