@@ -211,14 +211,14 @@ def stages(ranker: Any, texts: list[str], emojis: Any) -> list[dict[str, Any]]:
     import torch
     import torch.nn.functional as F
 
-    from emojiqa.ranker import _text_list
+    from emojiqa.text import validate_texts
 
     cand, matrix = ranker.candidates(emojis, group_skin_tones=False)
 
     def once() -> tuple[float, float, float]:
         gc.collect()  # a collection owed by earlier work is not charged to this batch
         t0 = time.perf_counter()
-        valid = _text_list(texts)
+        valid = validate_texts(texts)
         batch = ranker.text_batch(valid, validated=True)
         t1 = time.perf_counter()
         with torch.inference_mode():

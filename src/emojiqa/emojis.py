@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -503,6 +504,47 @@ class EmojiSet:
     def train_view(self) -> np.ndarray:
         """Images as float32 ``(N, 4, 36, 36)`` in [0, 1], the VAE's input layout."""
         return to_chw_float(self.images)
+
+
+class RankedEmoji(NamedTuple):
+    """One ranked answer: the emoji's key, character, name and score (immutable; a named
+    tuple, so a batch of thousands of texts builds its results quickly)."""
+
+    key: str
+    emoji: str
+    name: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a JSON-ready dict."""
+        return {"key": self.key, "emoji": self.emoji, "name": self.name,
+                "score": self.score}
+
+
+def select_candidates(es: EmojiSet, *, group_skin_tones: bool = True,
+                      skin_tone: int | None = None, groups: Sequence[str] | None = None,
+                      exclude_groups: Sequence[str] | None = None) -> EmojiSet:
+    """The candidates of a ranking drawn from ``es``: one entry per base emoji when
+    ``group_skin_tones`` (drawn in ``skin_tone`` when given, a parsed tone 1–5), only the CLDR
+    ``groups`` and none of ``exclude_groups``.
+
+    Raises:
+        ValueError: a group the set does not have (the message lists those it has).
+    """
+    gs = tuple(groups) if groups else None
+    xs = tuple(exclude_groups) if exclude_groups else None
+    if gs or xs:
+        known_groups = {e.group for e in es}
+        bad = [g for g in (*(gs or ()), *(xs or ())) if g not in known_groups]
+        if bad:
+            raise ValueError(f"unknown emoji group(s) {bad}; groups in this set are "
+                             f"{sorted(g for g in known_groups if g)}")
+    cand = es
+    if group_skin_tones or gs or xs:
+        cand = es.filter(skin_tones=not group_skin_tones, groups=gs, exclude_groups=xs)
+    if group_skin_tones and skin_tone is not None:
+        cand = es.subset([es.index(es.with_skin_tone(k, skin_tone)) for k in cand.keys])
+    return cand
 
 
 def to_chw_float(images: np.ndarray) -> np.ndarray:

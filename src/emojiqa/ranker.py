@@ -22,32 +22,30 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .emojis import STYLES, EmojiSet, info_for, to_chw_float
-from .errors import ConfigError, ModelLoadError, TextError
+from .emojis import STYLES, EmojiSet, RankedEmoji, info_for, select_candidates, to_chw_float
+from .errors import ConfigError, ModelLoadError
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .look import crop_to_content
 from .storage import read_json, read_model_folder, write_model_folder
-from .text import (
+from .text import Tokenizer, ngram_batch, validate_text, validate_texts
+from .towers import (
     AttentionTower,
     BiLSTMTower,
     CNNTower,
     MiniLMEncoder,
     MiniLMTower,
-    Tokenizer,
     minilm_encoder,
-    ngram_batch,
-    validate_text,
 )
 
 MODEL_TYPE = "ranker"
@@ -301,21 +299,6 @@ class RankerConfig:
 
         return WideConfig(buckets=int(self.wide_buckets), l2=float(self.wide_l2),
                           iters=int(self.wide_iters))
-
-
-class RankedEmoji(NamedTuple):
-    """One ranked answer: the emoji's key, character, name and score (immutable; a named
-    tuple, so a batch of thousands of texts builds its results quickly)."""
-
-    key: str
-    emoji: str
-    name: str
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """As a JSON-ready dict."""
-        return {"key": self.key, "emoji": self.emoji, "name": self.name,
-                "score": self.score}
 
 
 # ------------------------------------------------------------------------------------------
@@ -866,19 +849,10 @@ class EmojiRanker:
         tone = parse_skin_tone(skin_tone)
         gs = tuple(groups) if groups else None
         xs = tuple(exclude_groups) if exclude_groups else None
-        if gs or xs:
-            known_groups = {e.group for e in es}
-            bad = [g for g in (*(gs or ()), *(xs or ())) if g not in known_groups]
-            if bad:
-                raise ValueError(f"unknown emoji group(s) {bad}; groups in this set are "
-                                 f"{sorted(g for g in known_groups if g)}")
+
         def build() -> tuple[EmojiSet, np.ndarray]:
-            cand = es
-            if group_skin_tones or gs or xs:
-                cand = es.filter(skin_tones=not group_skin_tones, groups=gs, exclude_groups=xs)
-            if group_skin_tones and tone is not None:
-                idx = [es.index(es.with_skin_tone(k, tone)) for k in cand.keys]
-                cand = es.subset(idx)
+            cand = select_candidates(es, group_skin_tones=group_skin_tones, skin_tone=tone,
+                                     groups=gs, exclude_groups=xs)
             return cand, self.encode_emojis(cand, use_known=use_known)
 
         return _cached(self._matrix_cache, es,
@@ -919,7 +893,7 @@ class EmojiRanker:
         if isinstance(w, bool) or not isinstance(w, int | float) or not 0.0 <= w <= 1.0:
             raise ValueError(f"keyword_weight must be a number in [0, 1], got {w!r}")
         single = isinstance(text, str)
-        texts = [validate_text(text)] if single else _text_list(text)
+        texts = [validate_text(text)] if single else validate_texts(text)
         cand, matrix = self.candidates(emojis, group_skin_tones=group_skin_tones,
                                        skin_tone=skin_tone, groups=groups,
                                        exclude_groups=exclude_groups, use_known=use_known)
@@ -1094,21 +1068,6 @@ def _cached(cache: dict[tuple, tuple[Any, Any]], owner: EmojiSet, key: tuple,
     return value
 
 
-def _text_list(texts: Any) -> list[str]:
-    """The texts cleaned by :func:`validate_text`, or a TextError naming the type or the
-    first bad item."""
-    if isinstance(texts, bytes | bytearray) or not isinstance(texts, Sequence | Iterable):
-        raise TextError(
-            f"text must be a string or a list of strings, got {type(texts).__name__}; decode "
-            "bytes first (e.g. data.decode('utf-8'))"
-        )
-    out = list(texts)
-    for i, t in enumerate(out):
-        try:
-            out[i] = validate_text(t)
-        except TextError as exc:
-            raise TextError(f"text at index {i} of the list: {exc}") from exc
-    return out
 
 
 def _look_features(images: np.ndarray, *, cropped: bool = False) -> np.ndarray:

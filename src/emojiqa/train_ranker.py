@@ -39,15 +39,8 @@ from .emojis import EmojiSet, info_for
 from .errors import EmojiqaError, TextError, TrainingError
 from .ranker import EmojiRanker, RankerConfig, RankerNet
 from .storage import atomic_write_bytes, atomic_write_json, check_output_dir
-from .text import (
-    Tokenizer,
-    glove_matrix,
-    load_glove,
-    minilm_encoder,
-    ngram_batch,
-    smoothed_idf,
-    validate_text,
-)
+from .text import Tokenizer, glove_matrix, load_glove, ngram_batch, smoothed_idf, validate_text
+from .towers import minilm_encoder
 
 CHECKPOINT = "checkpoint.pt"
 MODEL_DIR = "model"

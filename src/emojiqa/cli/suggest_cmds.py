@@ -113,14 +113,37 @@ def _rank(ranker: Any, texts: str | list[str], args: argparse.Namespace) -> Any:
                        exclude_groups=args.exclude_group)
 
 
+def _rank_lite(text: str, args: argparse.Namespace) -> Any:
+    """The ranking without torch (:mod:`emojiqa.lite`), or None where it cannot serve this
+    model (then the full ranker answers, and reports a broken folder)."""
+    from ..emojis import parse_skin_tone
+    from ..lite import LiteRanker
+
+    _check_top_k(args.top_k)
+    lite = LiteRanker.load(args.model)
+    if lite is None:
+        return None
+    weight = args.keyword_weight
+    if weight is not None and not 0.0 <= weight <= 1.0:
+        raise ValueError(f"--keyword-weight must be in [0, 1], got {weight}")
+    try:
+        return lite.rank(text, top_k=args.top_k, skin_tone=parse_skin_tone(args.skin_tone),
+                         groups=args.group, exclude_groups=args.exclude_group,
+                         keyword_weight=weight)
+    except LookupError:  # a candidate without a stored vector
+        return None
+
+
 def run_suggest(args: argparse.Namespace) -> int:
     if args.input or args.output:
         return _run_batch(args)
     from ..text import validate_text
 
     text = validate_text(read_text_arg(args.text, args.file).strip())
-    ranker = _load(args)
-    ranked = _rank(ranker, text, args)
+    ranked = None if args.generate or args.emojis else _rank_lite(text, args)
+    if ranked is None:
+        ranker = _load(args)
+        ranked = _rank(ranker, text, args)
     invented = []
     if args.generate:
         import torch

@@ -1,0 +1,140 @@
+"""LiteRanker (torch-free ranking) gives what EmojiRanker gives, and `suggest` runs without torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from emojiqa.errors import TextError
+from emojiqa.lite import LiteRanker
+from emojiqa.ranker import EmojiRanker
+from emojiqa.recipes import precompute_vectors, use_precomputed_vectors
+from test_ranker import tiny_ranker
+
+TEXTS = ["I just got the job!!", "happy birthday my love", "pizza night", "so tired",
+         "my flight got cancelled again, so angry", "coffee ☕ time", "ok", "!!!",
+         "great flight thanks " * 40]
+OPTIONS = [{}, {"skin_tone": "dark"}, {"exclude_groups": ["flags"]},
+           {"groups": ["smileys-emotion"]}, {"keyword_weight": 0.0}, {"keyword_weight": 0.9}]
+
+
+def same_ranking(lite, full, texts, **opts) -> float:
+    """Assert both give the same keys in the same order; return the largest score gap."""
+    a = lite.rank(texts, top_k=10, **opts)
+    b = full.rank(texts, top_k=10, **opts)
+    gap = 0.0
+    for ra, rb in zip(a, b, strict=True):
+        assert [x.key for x in ra] == [x.key for x in rb], (opts, ra[:3], rb[:3])
+        assert [(x.emoji, x.name) for x in ra] == [(x.emoji, x.name) for x in rb]
+        gap = max(gap, max(abs(x.score - y.score) for x, y in zip(ra, rb, strict=True)))
+    return gap
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    full = EmojiRanker.from_pretrained()
+    assert use_precomputed_vectors(full)
+    lite = LiteRanker.load()
+    assert lite is not None, "the bundled model must be served without torch"
+    return lite, full
+
+
+@pytest.mark.parametrize("opts", OPTIONS)
+def test_bundled_model_ranks_as_emojiranker(bundled, opts):
+    lite, full = bundled
+    assert same_ranking(lite, full, TEXTS, **opts) < 1e-5
+
+
+def test_single_text_and_errors_match(bundled):
+    lite, full = bundled
+    one = lite.rank("I just got the job!!", top_k=3)
+    assert [r.key for r in one] == [r.key for r in full.rank("I just got the job!!", top_k=3)]
+    for bad in ("", "   ", "\x00"):
+        with pytest.raises(TextError):
+            lite.rank(bad)
+    with pytest.raises(ValueError, match="top_k"):
+        lite.rank("hi", top_k=0)
+    with pytest.raises(ValueError, match="keyword_weight"):
+        lite.rank("hi", keyword_weight=1.5)
+    with pytest.raises(ValueError, match="unknown emoji group"):
+        lite.rank("hi", groups=["nope"])
+    with pytest.raises(TextError, match="index 1"):
+        lite.rank(["fine", ""])
+    assert lite.rank([]) == []
+
+
+@pytest.mark.parametrize("over", [
+    {"text_tower": "attention"},
+    {"text_tower": "cnn"},
+    {"text_tower": "bag", "ngram_weighting": "idf"},
+    {"text_tower": "attention", "ngram_buckets": 0},
+    {"text_tower": "cnn", "ngram_weighting": "idf", "pad_row": True},
+])
+def test_tiny_models_of_each_tower_rank_alike(twemoji, tmp_path, over):
+    over = dict(over)
+    pad_row = over.pop("pad_row", False)
+    r = tiny_ranker(twemoji, **over)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        if getattr(r.net, "bag_idf", None) is not None:
+            r.net.bag_idf.copy_(1 + torch.rand(r.net.bag_idf.shape, generator=g))
+        if pad_row:  # a padding row that is not 0: the tower must read the whole width
+            r.net.embedding.weight[0].normal_(generator=g)
+    folder = r.save_pretrained(tmp_path / "m")
+    precompute_vectors(folder)
+    full = EmojiRanker.from_pretrained(folder)
+    assert use_precomputed_vectors(full, folder)
+    lite = LiteRanker.load(folder)
+    assert lite is not None
+    texts = ["great flight thanks", "late again awful", "where is my bag", "ok", "zzz qqq",
+             "!!!", "great " * 30]
+    assert same_ranking(lite, full, texts) < 1e-5
+    assert same_ranking(lite, full, texts, keyword_weight=0.0, skin_tone=3) < 1e-5
+
+
+def test_load_says_none_where_it_cannot_serve(twemoji, tmp_path):
+    assert LiteRanker.load(tmp_path / "missing") is None
+    r = tiny_ranker(twemoji, text_tower="bilstm", max_len=10, pool=5)
+    folder = r.save_pretrained(tmp_path / "bilstm")
+    precompute_vectors(folder)
+    assert LiteRanker.load(folder) is None  # BiLSTM: not served
+    r = tiny_ranker(twemoji)
+    folder = r.save_pretrained(tmp_path / "novectors")
+    assert LiteRanker.load(folder) is None  # no stored vectors
+    precompute_vectors(folder)
+    assert LiteRanker.load(folder) is not None
+    (folder / "model.safetensors").write_bytes(b"\x00" * 40)
+    assert LiteRanker.load(folder) is None  # corrupt weights: EmojiRanker reports them
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    code = ("import sys; from emojiqa.cli import main; rc = main(sys.argv[1:]); "
+            "print('TORCH', 'torch' in sys.modules, file=sys.stderr); sys.exit(rc)")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                          text=True, encoding="utf-8", env=env, timeout=120)
+
+
+def test_suggest_runs_without_torch_and_prints_the_same(bundled):
+    _, full = bundled
+    out = run_cli("suggest", "I just got the job!!", "--json", "--top-k", "4")
+    assert out.returncode == 0, out.stderr
+    assert "TORCH False" in out.stderr
+    got = json.loads(out.stdout)["emojis"]
+    want = full.rank("I just got the job!!", top_k=4)
+    assert [e["key"] for e in got] == [r.key for r in want]
+    assert np.allclose([e["score"] for e in got], [r.score for r in want], atol=1e-5)
+    # what the lite path does not serve still works, through the full ranker
+    out = run_cli("suggest", "pizza night", "--emojis", "noto", "--top-k", "2")
+    assert out.returncode == 0, out.stderr
+    assert "TORCH True" in out.stderr and len(out.stdout.splitlines()) == 2
+    bad = run_cli("suggest", "pizza", "--group", "nope")
+    assert bad.returncode == 2 and "unknown emoji group" in bad.stderr
+    bad = run_cli("suggest", "pizza", "--model", "/nonexistent/model")
+    assert bad.returncode == 2 and "not found" in bad.stderr
