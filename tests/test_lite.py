@@ -1,4 +1,4 @@
-"""LiteRanker (torch-free ranking) gives what EmojiRanker gives, and `suggest` runs without torch."""
+"""LiteRanker (torch-free ranking) ranks as EmojiRanker does; `suggest` runs without torch."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ from .images import load_image  # noqa: E402
 # Model classes pull in torch: imported on first use, so `import emojiqa` stays light.
 _LAZY = {
     "VAE": "vae", "VAEConfig": "vae",
-    "EmojiRanker": "ranker", "RankedEmoji": "ranker", "RankerConfig": "ranker",
+    "EmojiRanker": "ranker", "RankedEmoji": "emojis", "RankerConfig": "ranker",
+    "LiteRanker": "lite",
     "Example": "datasets", "load_airline": "datasets", "load_tweeteval": "datasets",
     "load_table": "datasets",
     "train_vae": "train_vae", "train_ranker": "train_ranker", "invent": "invent",
@@ -44,6 +45,7 @@ __all__ = [
     "VAE",
     "VAEConfig",
     "EmojiRanker",
+    "LiteRanker",
     "RankedEmoji",
     "RankerConfig",
     "Example",
