@@ -521,6 +521,21 @@ class RankedEmoji(NamedTuple):
                 "score": self.score}
 
 
+def check_rank_args(top_k: Any, keyword_weight: Any) -> float:
+    """Check a ranking's ``top_k`` (a positive int) and keyword-boost weight (a number in
+    [0, 1]); returns the weight as a float.
+
+    Raises:
+        ValueError: naming the bad argument.
+    """
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
+    w = keyword_weight
+    if isinstance(w, bool) or not isinstance(w, int | float) or not 0.0 <= w <= 1.0:
+        raise ValueError(f"keyword_weight must be a number in [0, 1], got {w!r}")
+    return float(w)
+
+
 def select_candidates(es: EmojiSet, *, group_skin_tones: bool = True,
                       skin_tone: int | None = None, groups: Sequence[str] | None = None,
                       exclude_groups: Sequence[str] | None = None) -> EmojiSet:

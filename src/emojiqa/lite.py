@@ -31,7 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from .emojis import EmojiSet, RankedEmoji, parse_skin_tone, select_candidates
+from .emojis import (
+    EmojiSet,
+    RankedEmoji,
+    check_rank_args,
+    parse_skin_tone,
+    select_candidates,
+)
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .text import Tokenizer, ngram_batch, validate_text, validate_texts
 
@@ -244,11 +250,8 @@ class LiteRanker:
             TextError: an empty or invalid text. ValueError: a bad ``top_k``, weight or group.
             LookupError: a candidate without a stored vector (rank with ``EmojiRanker``).
         """
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        w = self.keyword_weight if keyword_weight is None else keyword_weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not 0.0 <= w <= 1.0:
-            raise ValueError(f"keyword_weight must be a number in [0, 1], got {w!r}")
+        w = check_rank_args(top_k, self.keyword_weight if keyword_weight is None
+                            else keyword_weight)
         single = isinstance(text, str)
         texts = [validate_text(text)] if single else validate_texts(text)
         cand, matrix = self._candidates(parse_skin_tone(skin_tone),

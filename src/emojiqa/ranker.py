@@ -33,7 +33,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .emojis import STYLES, EmojiSet, RankedEmoji, info_for, select_candidates, to_chw_float
+from .emojis import (
+    STYLES,
+    EmojiSet,
+    RankedEmoji,
+    check_rank_args,
+    info_for,
+    select_candidates,
+    to_chw_float,
+)
 from .errors import ConfigError, ModelLoadError
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .look import crop_to_content
@@ -887,11 +895,8 @@ class EmojiRanker:
             >>> ranker.rank("I just got the job!!", top_k=3)  # doctest: +SKIP
             [RankedEmoji(key='1f389', emoji='🎉', name='party popper', score=0.98), ...]
         """
-        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
-            raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
-        w = self.keyword_weight if keyword_weight is None else keyword_weight
-        if isinstance(w, bool) or not isinstance(w, int | float) or not 0.0 <= w <= 1.0:
-            raise ValueError(f"keyword_weight must be a number in [0, 1], got {w!r}")
+        w = check_rank_args(top_k, self.keyword_weight if keyword_weight is None
+                            else keyword_weight)
         single = isinstance(text, str)
         texts = [validate_text(text)] if single else validate_texts(text)
         cand, matrix = self.candidates(emojis, group_skin_tones=group_skin_tones,
