@@ -39,14 +39,11 @@ from .emojis import (
     select_candidates,
 )
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
+from .recipes import BUNDLED_DIR, VECTORS_KEYS, VECTORS_NAME
 from .text import Tokenizer, ngram_batch, validate_text, validate_texts
 
-#: The bundled ranker's folder (what ``EmojiRanker.from_pretrained()`` loads).
-BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "ranker"
 #: Text towers :class:`LiteRanker` runs.
 LITE_TOWERS = ("attention", "cnn", "bag")
-#: Stored emoji vectors and their keys (the names ``emojiqa.recipes`` writes).
-VECTORS_NAME, VECTORS_KEYS = "emoji_vectors.safetensors", "emoji_vectors.json"
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
@@ -92,7 +89,8 @@ class LiteRanker:
         self.keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
         self._ngram_cache: dict = {}
         self._emojis: EmojiSet | None = None
-        self._cand: dict[tuple, tuple[EmojiSet, np.ndarray, KeywordIndex | None]] = {}
+        self._cand: dict[tuple, tuple[EmojiSet, np.ndarray]] = {}
+        self._keyword_index: dict[tuple, KeywordIndex] = {}
         n_shared = sum(1 for k in weights if k.startswith("shared.") and k.endswith(".weight"))
         self._shared = [(weights[f"shared.{i}.weight"], weights[f"shared.{i}.bias"])
                         for i in range(n_shared)]
@@ -213,29 +211,19 @@ class LiteRanker:
             self._emojis = EmojiSet.bundled(self.style)
         return self._emojis
 
-    def _candidates(self, skin_tone: int | None, groups: tuple[str, ...] | None,
-                    exclude_groups: tuple[str, ...] | None
-                    ) -> tuple[EmojiSet, np.ndarray]:
-        key = (skin_tone, groups, exclude_groups)
+    def _candidates(self, key: tuple) -> tuple[EmojiSet, np.ndarray]:
+        """The candidates for ``key`` = (skin tone, groups, excluded groups) and their rows of
+        the stored vectors (cached)."""
         if key not in self._cand:
-            cand = select_candidates(self.emojis, group_skin_tones=True, skin_tone=skin_tone,
-                                     groups=groups, exclude_groups=exclude_groups)
+            tone, groups, exclude = key
+            cand = select_candidates(self.emojis, group_skin_tones=True, skin_tone=tone,
+                                     groups=groups, exclude_groups=exclude)
             missing = [k for k in cand.keys if k not in self.row]
             if missing:
                 raise LookupError(f"no stored vector for {len(missing)} candidates, e.g. "
                                   f"{missing[0]}; rank with EmojiRanker")
-            self._cand[key] = (cand, self.vectors[[self.row[k] for k in cand.keys]], None)
-        cand, matrix, _ = self._cand[key]
-        return cand, matrix
-
-    def _keywords(self, cand: EmojiSet) -> KeywordIndex:
-        for key, (c, m, index) in self._cand.items():
-            if c is cand:
-                if index is None:
-                    index = KeywordIndex(cand)
-                    self._cand[key] = (c, m, index)
-                return index
-        return KeywordIndex(cand)
+            self._cand[key] = (cand, self.vectors[[self.row[k] for k in cand.keys]])
+        return self._cand[key]
 
     def rank(self, text: str | Sequence[str], top_k: int = 5, *,
              skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
@@ -254,16 +242,18 @@ class LiteRanker:
                             else keyword_weight)
         single = isinstance(text, str)
         texts = [validate_text(text)] if single else validate_texts(text)
-        cand, matrix = self._candidates(parse_skin_tone(skin_tone),
-                                        tuple(groups) if groups else None,
-                                        tuple(exclude_groups) if exclude_groups else None)
+        key = (parse_skin_tone(skin_tone), tuple(groups) if groups else None,
+               tuple(exclude_groups) if exclude_groups else None)
+        cand, matrix = self._candidates(key)
         k = min(top_k, len(cand))
         q = self.encode_text(texts) if texts else np.zeros((0, matrix.shape[1]), np.float32)
         if w > 0:
             q = q * np.float32(1.0 - w)
         scores = np.ascontiguousarray(q @ matrix.T, dtype=np.float32)  # (B, N)
         if w > 0 and texts:
-            self._keywords(cand).add_to(scores, texts, w)
+            if key not in self._keyword_index:
+                self._keyword_index[key] = KeywordIndex(cand)
+            self._keyword_index[key].add_to(scores, texts, w)
         out = []
         for row in scores:
             idx = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))

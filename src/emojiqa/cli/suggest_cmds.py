@@ -89,13 +89,19 @@ def _load(args: argparse.Namespace) -> Any:
     from ..recipes import use_precomputed_vectors
 
     ranker = EmojiRanker.from_pretrained(args.model)
-    weight = getattr(args, "keyword_weight", None)
+    weight = _keyword_weight(args)
     if weight is not None:
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"--keyword-weight must be in [0, 1], got {weight}")
         ranker.keyword_weight = weight
     use_precomputed_vectors(ranker, args.model)  # skips encoding ~4,000 drawings when stored
     return ranker
+
+
+def _keyword_weight(args: argparse.Namespace) -> float | None:
+    """``--keyword-weight``, checked (None: the model's default)."""
+    weight = getattr(args, "keyword_weight", None)
+    if weight is not None and not 0.0 <= weight <= 1.0:
+        raise ValueError(f"--keyword-weight must be in [0, 1], got {weight}")
+    return weight
 
 
 def _check_top_k(k: int) -> None:
@@ -123,13 +129,10 @@ def _rank_lite(text: str, args: argparse.Namespace) -> Any:
     lite = LiteRanker.load(args.model)
     if lite is None:
         return None
-    weight = args.keyword_weight
-    if weight is not None and not 0.0 <= weight <= 1.0:
-        raise ValueError(f"--keyword-weight must be in [0, 1], got {weight}")
     try:
         return lite.rank(text, top_k=args.top_k, skin_tone=parse_skin_tone(args.skin_tone),
                          groups=args.group, exclude_groups=args.exclude_group,
-                         keyword_weight=weight)
+                         keyword_weight=_keyword_weight(args))
     except LookupError:  # a candidate without a stored vector
         return None
 
