@@ -72,6 +72,8 @@ def test_resume_equals_uninterrupted(tmp_path, data, vae):
     run(tmp_path / "b", data, vae, seed=3, epochs=1)
     run(tmp_path / "b", data, vae, seed=3, resume=True)
     assert same(final_weights(tmp_path / "a"), final_weights(tmp_path / "b"))
+    ema = [torch.load(tmp_path / x / "checkpoint.pt", weights_only=True)["ema"] for x in "ab"]
+    assert ema[0] and all(torch.equal(x, y) for x, y in zip(*ema, strict=True))
 
 
 def test_signal_writes_checkpoint_and_resume_continues(tmp_path, data, vae, monkeypatch):
@@ -248,3 +250,27 @@ def test_resume_a_checkpoint_from_before_a_config_field_existed(tmp_path, data, 
     torch.save(ck, ck_path)
     with pytest.raises(TrainingError, match="another config"):
         run(tmp_path / "b", data, vae, seed=3, resume=True)
+
+
+def test_ema_keeps_the_averaged_weights(tmp_path, data, vae):
+    assert CFG.ema == 0.99  # ``default`` averages its weights
+    cfg = dataclasses.replace(CFG, patience=0)  # keep the last epoch
+    r = run(tmp_path, data, vae, config=cfg)
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    trained = [(n, p) for n, p in r.net.named_parameters() if p.requires_grad]
+    assert len(trained) == len(ck["ema"])
+    # the model is the moving average, not the last step's weights (which training goes on
+    # from, in the checkpoint)
+    assert all(torch.equal(p.detach(), e) for (_, p), e in zip(trained, ck["ema"], strict=True))
+    assert not all(torch.equal(ck["net"][n], e) for (n, _), e in zip(trained, ck["ema"],
+                                                                     strict=True))
+    saved = EmojiRanker.from_pretrained(tmp_path)
+    texts = [e.text for e in data[1][:5]]
+    assert np.allclose(r.encode_text(texts), saved.encode_text(texts), atol=1e-6)
+    # without it, the kept weights are the trained ones
+    plain = run(tmp_path / "plain", data, vae, config=dataclasses.replace(cfg, ema=0.0))
+    ck = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=True)
+    assert same({n: p.detach() for n, p in plain.net.named_parameters()},
+                {n: ck["net"][n] for n, _ in plain.net.named_parameters()})
+    with pytest.raises(ConfigError, match="ema"):
+        RankerConfig(ema=1.0)

@@ -63,6 +63,7 @@ BUNDLED_OVERRIDES: Mapping[str, Any] = {
     "patience": 0,
     "lookalike_k": 5,
     "lookalike_learned": 0.7,
+    "ema": 0.0,  # trained as before ``default`` averaged its weights
 }
 #: The zero-shot protocols :func:`train_protocol` knows.
 PROTOCOLS = ("new_releases", "new_drawings")

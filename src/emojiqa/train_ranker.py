@@ -321,9 +321,11 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         opt = torch.optim.Adam(groups, lr=c.lr, weight_decay=c.weight_decay)
 
     state = {"epoch": 0, "step": 0, "history": {}, "best": None, "best_epoch": -1, "bad": 0,
-             "run_loss": 0.0, "run_n": 0.0}
+             "run_loss": 0.0, "run_n": 0.0, "total_steps": 0}
     ckpt_path = out / CHECKPOINT
     best_state = None
+    # the moving average of the weights (``ema``): validated, kept and shipped in their place
+    shadow = [p.detach().clone() for p in params] if c.ema else []
     if resume:
         if not ckpt_path.is_file():
             raise TrainingError(f"--resume: no checkpoint at {ckpt_path}; start without "
@@ -347,7 +349,11 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         gen.set_state(ck["gen"])
         torch.set_rng_state(ck["rng"])
         state = json.loads(ck["state"])
+        state.setdefault("total_steps", 0)
         best_state = ck.get("best_net")
+        if c.ema:
+            for sh, saved in zip(shadow, ck["ema"], strict=True):
+                sh.copy_(saved)
         say(f"resuming from epoch {state['epoch'] + 1}, step {state['step']}")
 
     def save_checkpoint() -> None:
@@ -357,7 +363,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                     "rng": torch.get_rng_state(), "state": json.dumps(state),
                     "config": json.dumps(_cfg(c)), "n_answers": n_ans,
-                    "best_net": best_state}, buf)
+                    "best_net": best_state, "ema": shadow}, buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
 
     def save_model(weights: dict | None) -> None:
@@ -428,6 +434,11 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                                        c.clipnorm):
                     _nan_stop(state, step, epoch, save_model, save_checkpoint, best_state, out)
                 opt.step()
+                if c.ema:  # warm-up as TensorFlow's: the early average forgets its start
+                    decay = min(c.ema, (1 + state["total_steps"]) / (10 + state["total_steps"]))
+                    with torch.no_grad():
+                        torch._foreach_lerp_(shadow, [p.detach() for p in params], 1 - decay)
+                    state["total_steps"] += 1
                 state["run_loss"] += float(loss.detach()) * len(idx)
                 state["run_n"] += len(idx)
                 state["step"] = step + 1
@@ -445,6 +456,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             train_loss = float(D.all_reduce_mean(
                 torch.tensor(state["run_loss"] / max(state["run_n"], 1)), info))
             metrics = {"train_loss": train_loss, "epoch_s": secs}
+            if c.ema:
+                _swap(params, shadow)  # validate the averaged weights
             if val:
                 metrics.update(_val_metrics(ranker, val_texts, val_targets, base_ids, hard,
                                             seed))
@@ -457,7 +470,9 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             if improved:
                 state["best"], state["best_epoch"], state["bad"] = score, epoch, 0
                 best_state = copy.deepcopy(net.state_dict())
-            else:
+            if c.ema:
+                _swap(params, shadow)  # training goes on from the live weights
+            if not improved:
                 state["bad"] += 1
                 if c.plateau_lr < 1.0 and best_state is not None and not (
                         c.patience and state["bad"] >= c.patience):
@@ -472,7 +487,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                 f"{k} {v:.4f}" for k, v in metrics.items()) + (" *" if improved else ""))
             if info.is_main:
                 if improved:
-                    save_model(None)
+                    save_model(best_state if c.ema else None)
                 save_checkpoint()
                 atomic_write_json(out / "history.json", state["history"])
                 try:
@@ -565,6 +580,15 @@ def train_look(ranker: EmojiRanker, out: Path, *, seed: int = 0, device: Any = N
     (log or print)(f"look encoder: {config.epochs} epochs on {len(images)} drawings in "
                    f"{time.perf_counter() - t0:.0f} s")
     return enc
+
+
+def _swap(params: list[torch.Tensor], other: list[torch.Tensor]) -> None:
+    """Exchange the values of ``params`` and ``other`` in place."""
+    with torch.no_grad():
+        for p, o in zip(params, other, strict=True):
+            tmp = p.detach().clone()
+            p.copy_(o)
+            o.copy_(tmp)
 
 
 def _cfg(c: RankerConfig) -> dict[str, Any]:
