@@ -161,6 +161,8 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
             cfg.pop(name)
     if cfg["plateau_lr"] == 1.0:  # and those trained before plateau_lr existed
         cfg.pop("plateau_lr")
+    if cfg["ema"] == 0.0:  # or before ema existed
+        cfg.pop("ema")
     cfg_json = json.dumps(cfg, sort_keys=True, default=str)
     tag = stable_hash([cfg_json, task.name, str(len(task.fit)), str(len(task.tune)),
                        str(quick), str(seed), *task.fit.texts[:50]])
