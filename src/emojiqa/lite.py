@@ -39,7 +39,7 @@ from .emojis import (
     select_candidates,
 )
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
-from .recipes import BUNDLED_DIR, VECTORS_KEYS, VECTORS_NAME
+from .recipes import VECTORS_KEYS, VECTORS_NAME, model_folder
 from .text import Tokenizer, ngram_batch, validate_text, validate_texts
 
 #: Text towers :class:`LiteRanker` runs.
@@ -100,7 +100,7 @@ class LiteRanker:
         """The ranker folder ``path`` (None: the bundled model) as a :class:`LiteRanker`, or
         None where it cannot serve it (see the module docstring); never raises."""
         try:
-            return cls._load(Path(path) if path is not None else BUNDLED_DIR)
+            return cls._load(model_folder(path))
         except Exception:  # noqa: BLE001 — EmojiRanker reads the folder and names the problem
             return None
 
@@ -108,8 +108,6 @@ class LiteRanker:
     def _load(cls, folder: Path) -> LiteRanker | None:
         from safetensors.numpy import load_file
 
-        if not (folder / "config.json").is_file() and (folder / "model" / "config.json").is_file():
-            folder = folder / "model"  # a training output folder
         header = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         c = header["config"]
         if (header.get("model_type") != "ranker" or c.get("text_tower") not in LITE_TOWERS

@@ -45,6 +45,7 @@ from .emojis import (
 from .errors import ConfigError, ModelLoadError
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .look import crop_to_content
+from .recipes import BUNDLED_DIR, model_folder
 from .storage import read_json, read_model_folder, write_model_folder
 from .text import Tokenizer, ngram_batch, validate_text, validate_texts
 from .towers import (
@@ -57,7 +58,7 @@ from .towers import (
 )
 
 MODEL_TYPE = "ranker"
-PRETRAINED_DIR = Path(__file__).parent / "pretrained" / "ranker"
+PRETRAINED_DIR = BUNDLED_DIR
 TEXT_TOWERS = ("bilstm", "cnn", "attention", "bag", "minilm")
 ANSWER_TOWERS = ("latent", "pixels")
 LOSSES = ("hinge", "hinge_all", "infonce")
@@ -557,21 +558,6 @@ class RankerNet(nn.Module):
 # the user-facing ranker
 
 
-def _resolve_folder(path: str | os.PathLike[str] | None) -> Path:
-    if path is None:
-        folder = PRETRAINED_DIR
-        if not (folder / "config.json").is_file():
-            raise ModelLoadError(
-                f"the bundled ranker is missing from {folder}; reinstall emojiqa, or train one "
-                "with `emojiqa train-ranker --out DIR` and pass that folder."
-            )
-        return folder
-    folder = Path(path)
-    if not (folder / "config.json").exists() and (folder / "model" / "config.json").exists():
-        return folder / "model"  # a training output folder
-    return folder
-
-
 class EmojiRanker:
     """Ranks emojis for texts: a trained :class:`RankerNet` with its tokenizer, answer table
     and VAE.
@@ -1000,7 +986,7 @@ class EmojiRanker:
         Raises:
             ModelLoadError: the folder or a file is missing, corrupt, or does not fit.
         """
-        folder = _resolve_folder(path)
+        folder = model_folder(path)
         config, tensors = read_model_folder(folder, model_type=MODEL_TYPE,
                                             config_cls=RankerConfig)
         tok = Tokenizer.from_json(read_json(folder / "vocab.json", what="vocabulary"))

@@ -29,10 +29,31 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import ModelLoadError
 from .sources import DEFAULT_WEIGHTS, training_emoji_sets, training_examples
 
 #: Where the bundled suggestion model lives in the package.
 BUNDLED_DIR = Path(__file__).resolve().parent / "pretrained" / "ranker"
+
+
+def model_folder(path: str | os.PathLike[str] | None = None) -> Path:
+    """The ranker folder that ``path`` names: the bundled model for None (a clear error when
+    it is missing), a training output folder's ``model/``, or ``path`` itself. Torch-free,
+    so the numpy path (:mod:`emojiqa.lite`) and :class:`~emojiqa.ranker.EmojiRanker` resolve
+    a folder alike."""
+    if path is None:
+        if not (BUNDLED_DIR / "config.json").is_file():
+            raise ModelLoadError(
+                f"the bundled ranker is missing from {BUNDLED_DIR}; reinstall emojiqa, or train "
+                "one with `emojiqa train-ranker --out DIR` and pass that folder."
+            )
+        return BUNDLED_DIR
+    folder = Path(path)
+    if not (folder / "config.json").exists() and (folder / "model" / "config.json").exists():
+        return folder / "model"  # a training output folder
+    return folder
+
+
 #: The drawing styles the bundled model learns from (augmentation).
 BUNDLED_STYLES = ("twemoji", "noto", "openmoji")
 #: Settings of the bundled model on top of ``RankerConfig.named("default")``: a small pixel
@@ -204,10 +225,9 @@ def use_precomputed_vectors(ranker: Any, folder: str | os.PathLike[str] | None =
     import numpy as np
 
     from .emojis import EmojiSet
-    from .ranker import PRETRAINED_DIR
     from .storage import load_tensors, read_json
 
-    folder = Path(folder) if folder is not None else PRETRAINED_DIR
+    folder = Path(folder) if folder is not None else BUNDLED_DIR
     if (folder / "model" / VECTORS_NAME).is_file():
         folder = folder / "model"
     if not (folder / VECTORS_NAME).is_file() or not (folder / VECTORS_KEYS).is_file():
