@@ -175,22 +175,29 @@ def test_vae_nan_at_first_step_does_not_promise_a_model(vae_sets, tmp_path, monk
         VAE.from_pretrained(tmp_path / "model", device="cpu")  # the promise must hold
 
 
-@pytest.mark.parametrize("bad", ["nan", pytest.param("inf", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("bad,ema", [("nan", 0.99), ("nan", 0.0),
+                                     pytest.param("inf", 0.99, marks=pytest.mark.slow)])
 def test_ranker_bad_loss_stops_keeps_last_good_model_and_resumes(
-        bad, ranker_data, ranker_vae, tmp_path, monkeypatch, check_error):
+        bad, ema, ranker_data, ranker_vae, tmp_path, monkeypatch, check_error):
+    cfg = dataclasses.replace(RANKER_CFG, ema=ema)
     poison = Poison(losses.ranking_loss, _after_first_checkpoint(tmp_path),
                     value=BAD_VALUES[bad])
     monkeypatch.setattr(losses, "ranking_loss", poison)
     with pytest.raises(TrainingError) as info:
-        _train_ranker(tmp_path, ranker_data, ranker_vae)
+        _train_ranker(tmp_path, ranker_data, ranker_vae, config=cfg)
     check_error(info.value, TrainingError, what=[r"NaN/inf", r"epoch 2"],
                 fix=[str(tmp_path / "model"), r"last good model", r"lower the learning rate"])
     kept = EmojiRanker.from_pretrained(tmp_path / "model", device="cpu")
     assert np.isfinite(kept.encode_text(["lost my bag"])).all()
-    # the checkpoint written at the stop holds the weights before the bad step
-    _assert_same(_ckpt_weights(tmp_path, "net"), {k: v for k, v in kept.net.state_dict().items()})
+    # the checkpoint written at the stop holds the weights before the bad step, and the model
+    # kept (with ``ema``, the weights' average at the last epoch's end) as its best
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert all(bool(torch.isfinite(v).all()) for v in ck["net"].values())
+    _assert_same(ck["best_net"], dict(kept.net.state_dict()))
+    if not ema:  # the bad step came first in its epoch: the trained weights are the kept ones
+        _assert_same(ck["net"], dict(kept.net.state_dict()))
     monkeypatch.undo()
-    resumed = _train_ranker(tmp_path, ranker_data, ranker_vae, resume=True)
+    resumed = _train_ranker(tmp_path, ranker_data, ranker_vae, config=cfg, resume=True)
     assert np.isfinite(resumed.encode_text(["lost my bag"])).all()
 
 
