@@ -1068,8 +1068,6 @@ def _cached(cache: dict[tuple, tuple[Any, Any]], owner: EmojiSet, key: tuple,
     return value
 
 
-
-
 def _look_features(images: np.ndarray, *, cropped: bool = False) -> np.ndarray:
     """``(N, 1620)`` float32 features for comparing looks: each drawing cropped to the square
     around its visible pixels (alpha > 10 %) and scaled back to 36×36, so artists who draw

@@ -4,7 +4,7 @@
 of every emoji + TweetEval emoji train + the airline tweets (:mod:`emojiqa.sources`), the three
 bundled drawing styles as augmentation, a pixel answer tower with per-emoji corrections (new
 emojis borrow the corrections of the training drawings they look like), a GloVe attention +
-hashed n-gram text tower (no sentence-transformers at run time) — in about 7 minutes on 2 idle
+hashed n-gram text tower (no sentence-transformers at run time) — in 7–14 minutes on 2 idle
 CPU cores, and writes it as a float16 self-contained folder (by default into the package,
 ``emojiqa/pretrained/ranker``).
 
@@ -235,9 +235,7 @@ def use_precomputed_vectors(ranker: Any, folder: str | os.PathLike[str] | None =
     from .emojis import EmojiSet
     from .storage import load_tensors, read_json
 
-    folder = Path(folder) if folder is not None else BUNDLED_DIR
-    if (folder / "model" / VECTORS_NAME).is_file():
-        folder = folder / "model"
+    folder = BUNDLED_DIR if folder is None else model_folder(folder)
     if not (folder / VECTORS_NAME).is_file() or not (folder / VECTORS_KEYS).is_file():
         return False
     meta = read_json(folder / VECTORS_KEYS, what="emoji vector keys")

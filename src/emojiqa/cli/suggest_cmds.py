@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
     s.set_defaults(func=run_show)
 
     t = add_parser(sub, "train-bundled", "Train the default suggestion model from the bundled "
-                   "data (CLDR texts + TweetEval + airline; about 7 min on 2 CPU cores).")
+                   "data (CLDR texts + TweetEval + airline; about 7–14 min on 2 CPU cores).")
     t.add_argument("--out", default=None,
                    help="output folder (default: the package's pretrained/ranker)")
     t.add_argument("--work-dir", default=None, help="folder for checkpoints and curves")
