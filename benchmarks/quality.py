@@ -130,11 +130,11 @@ def class_scores(ranker: Any, texts: list[str], classes: list[str]) -> np.ndarra
             emojis = EmojiSet.bundled("twemoji")
     subset = emojis.subset([emojis.index(k) for k in classes])
     answers = np.asarray(ranker.encode_emojis(subset), dtype=np.float32)  # (C, D), normalised
-    wide = getattr(ranker, "wide", None) is not None  # + its wide head's term
+    wide = getattr(ranker, "has_heads", False)  # + its wide head's and memory's terms
     out = []
     for i in range(0, len(texts), 1024):
         q = np.asarray(ranker.encode_text(texts[i:i + 1024], normalize=True))  # (B, D)
-        out.append(q @ answers.T + (ranker.wide_term(texts[i:i + 1024], classes) if wide
+        out.append(q @ answers.T + (ranker.head_term(texts[i:i + 1024], classes) if wide
                                     else 0.0))
     return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
 

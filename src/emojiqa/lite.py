@@ -11,9 +11,9 @@ CPU.
 
 It covers the GloVe text towers ``attention`` and ``cnn`` (with or without the n-gram bag)
 and the bag alone (``bag``), over the stored vectors. :meth:`LiteRanker.load` returns None
-for anything else — a BiLSTM or MiniLM text tower, a wide head, a folder without stored
-vectors, or a file it cannot read — and callers then use :class:`~emojiqa.ranker.EmojiRanker`,
-which also reports what is wrong with a broken folder.
+for anything else — a BiLSTM or MiniLM text tower, a wide head, a memory, a folder without
+stored vectors, or a file it cannot read — and callers then use
+:class:`~emojiqa.ranker.EmojiRanker`, which also reports what is wrong with a broken folder.
 
 Example:
     >>> lite = LiteRanker.load()          # the bundled model, or None
@@ -111,8 +111,8 @@ class LiteRanker:
         header = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         c = header["config"]
         if (header.get("model_type") != "ranker" or c.get("text_tower") not in LITE_TOWERS
-                or c.get("minilm_finetune") or c.get("wide_buckets")
-                or (folder / "wide").exists()):
+                or c.get("minilm_finetune") or c.get("wide_buckets") or c.get("memory_k")
+                or (folder / "wide").exists() or (folder / "memory").exists()):
             return None
         meta = json.loads((folder / VECTORS_KEYS).read_text(encoding="utf-8"))
         vectors = load_file(str(folder / VECTORS_NAME))["vectors"].astype(np.float32)

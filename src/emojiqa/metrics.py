@@ -127,8 +127,8 @@ def evaluate(ranker: EmojiRanker, examples: Sequence[Example], *,
     q = ranker.encode_text(texts)
     a = ranker.encode_emojis(cand, use_known=use_known)
     scores = q @ a.T  # (N, C) cosines
-    if use_known and ranker.wide is not None:  # + the wide head's term
-        scores = scores + ranker.wide_term(texts, keys)
+    if use_known and ranker.has_heads:  # + the wide head's and memory's terms
+        scores = scores + ranker.head_term(texts, keys)
     y = np.array([pos[e.key] for e in examples])
     labels = [info_for(k).emoji or k for k in keys]
     rep = classification_report(y, scores, labels, ks=(1, 5))

@@ -138,6 +138,11 @@ class RankerConfig:
             log-probability is added to an answer's cosine at a weight chosen on val);
             0: no wide head.
         wide_l2 / wide_iters: its L2 penalty and L-BFGS iterations.
+        memory_k: neighbours of the memory (:mod:`emojiqa.memory`: the training texts
+            nearest a text, by TF-IDF cosine, vote for their answers; the log of the votes
+            is added to an answer's cosine at a weight chosen on val); 0: no memory.
+        memory_max_df: the memory leaves out n-grams found in more than this share of the
+            training texts.
     """
 
     #: Fields added after the first release, with the value that reproduces how a model saved
@@ -148,7 +153,8 @@ class RankerConfig:
          "lookalike_k": 0, "lookalike_temperature": 0.02, "lookalike_styles": (),
          "lookalike_learned": 0.0, "look_epochs": 30, "minilm_finetune": False,
          "minilm_lr": 5e-5, "minilm_max_len": 64, "wide_buckets": 0, "wide_l2": 5e-6,
-         "wide_iters": 150, "plateau_lr": 1.0, "ema": 0.0})
+         "wide_iters": 150, "plateau_lr": 1.0, "ema": 0.0, "memory_k": 0,
+         "memory_max_df": 0.01})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -204,6 +210,8 @@ class RankerConfig:
     wide_buckets: int = 0
     wide_l2: float = 5e-6
     wide_iters: int = 150
+    memory_k: int = 0
+    memory_max_df: float = 0.01
 
     def __post_init__(self) -> None:
         choices = {"text_tower": TEXT_TOWERS, "answer_tower": ANSWER_TOWERS, "loss": LOSSES,
@@ -251,6 +259,8 @@ class RankerConfig:
                               f"{self.minilm_lr} and {self.minilm_max_len}")
         if self.wide_buckets:
             self.wide_config()  # checks its settings
+        if self.memory_k:
+            self.memory_config()
         if len(self.char_ngrams) != 2:
             raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
 
@@ -317,6 +327,12 @@ class RankerConfig:
 
         return WideConfig(buckets=int(self.wide_buckets), l2=float(self.wide_l2),
                           iters=int(self.wide_iters))
+
+    def memory_config(self) -> Any:
+        """The :class:`~emojiqa.memory.MemoryConfig` of this config's memory."""
+        from .memory import MemoryConfig
+
+        return MemoryConfig(k=int(self.memory_k), max_df=float(self.memory_max_df))
 
 
 # ------------------------------------------------------------------------------------------
@@ -572,12 +588,13 @@ class EmojiRanker:
         look: the learned look encoder (:class:`~emojiqa.look.LookEncoder`) that
             ``config.lookalike_learned`` weighs; None compares looks by pixels alone.
         wide: the fitted wide head (:class:`~emojiqa.wide.WideHead`), or None.
+        memory: the memory of training texts (:class:`~emojiqa.memory.Memory`), or None.
     """
 
     def __init__(self, config: RankerConfig, net: RankerNet, tokenizer: Tokenizer,
                  answer_keys: Sequence[str], vae: Any = None,
                  answer_images: np.ndarray | None = None, look: Any = None,
-                 wide: Any = None) -> None:
+                 wide: Any = None, memory: Any = None) -> None:
         if config.answer_tower == "latent" and vae is None:
             raise ConfigError("the latent answer tower needs a VAE; pass vae=")
         self.config = config
@@ -599,7 +616,8 @@ class EmojiRanker:
         self._lookalike_key: tuple = ()  # what _lookalike_ref was built for (identities)
         self.look = look
         self.wide = wide
-        self._wide_cols: tuple[tuple[str, ...], np.ndarray] | None = None
+        self.memory = memory
+        self._head_cols: tuple[tuple[str, ...], np.ndarray] | None = None
         self.device = next(net.parameters()).device
 
     # candidate sets --------------------------------------------------------------------------
@@ -795,34 +813,41 @@ class EmojiRanker:
 
     def answer_scores(self, texts: Sequence[str], *, use_known: bool = True) -> np.ndarray:
         """Scores ``(N_texts, N_answers)`` of texts with the answer table: the cosine, plus
-        the wide head's term when the model has one (and ``use_known``)."""
+        the wide head's and the memory's terms when the model has them (and ``use_known``)."""
         q = self.encode_text(texts)
         a = self.encode_emojis(self.answers, use_known=use_known)
         s = q @ a.T
-        if use_known and self.wide is not None:
-            s = s + self.wide_term(texts, self.answer_keys)
+        if use_known and self.has_heads:
+            s = s + self.head_term(texts, self.answer_keys)
         return s
 
-    def wide_term(self, texts: Sequence[str], keys: Sequence[str]) -> np.ndarray:
-        """What the wide head adds to the cosine of each text and emoji key, ``(N, K)``:
-        ``mix * log p(answer | text)`` for an answer-table key (or one whose base emoji is in
-        the table), the text's lowest such term for any other key; zeros without a head."""
-        if self.wide is None:
+    @property
+    def has_heads(self) -> bool:
+        """Whether the model has a wide head or a memory (terms added to the cosine)."""
+        return self.wide is not None or self.memory is not None
+
+    def head_term(self, texts: Sequence[str], keys: Sequence[str]) -> np.ndarray:
+        """What the wide head and the memory add to the cosine of each text and emoji key,
+        ``(N, K)``: their ``(N, A)`` terms over the answer table summed, for an answer-table
+        key (or one whose base emoji is in the table), the text's lowest such term for any
+        other key; zeros without either."""
+        texts = list(texts)
+        if not self.has_heads:
             return np.zeros((len(texts), len(keys)), np.float32)
-        lp = self.wide.term(list(texts))  # (N, A)
-        col = self._wide_columns(tuple(keys))
+        lp = sum(h.term(texts) for h in (self.wide, self.memory) if h is not None)  # (N, A)
+        col = self._head_columns(tuple(keys))
         return np.concatenate([lp, lp.min(1, keepdims=True)], axis=1)[:, col]
 
-    def _wide_columns(self, keys: tuple[str, ...]) -> np.ndarray:
+    def _head_columns(self, keys: tuple[str, ...]) -> np.ndarray:
         """For each key its answer-table column, or ``len(answer_keys)`` (none)."""
         from .emojis import info_for
 
-        if self._wide_cols is not None and self._wide_cols[0] == keys:
-            return self._wide_cols[1]
+        if self._head_cols is not None and self._head_cols[0] == keys:
+            return self._head_cols[1]
         n = len(self.answer_keys)
         col = np.array([self.answer_index.get(k, self.answer_index.get(
             info_for(k).base_key, n)) for k in keys], dtype=np.int64)
-        self._wide_cols = (keys, col)
+        self._head_cols = (keys, col)
         return col
 
     def predict(self, texts: Sequence[str]) -> list[str]:
@@ -883,8 +908,8 @@ class EmojiRanker:
                 emoji ("pizza", "coffee") finds it even where the model knows it poorly.
                 ``None``: the ranker's ``keyword_weight`` attribute (default
                 :data:`~emojiqa.keywords.DEFAULT_KEYWORD_WEIGHT`); 0: the model's cosine alone.
-                A model with a wide head adds its term to that (:meth:`wide_term`, with
-                ``use_known``).
+                A model with a wide head or a memory adds their term to that
+                (:meth:`head_term`, with ``use_known``).
 
         Example:
             >>> ranker.rank("I just got the job!!", top_k=3)  # doctest: +SKIP
@@ -900,15 +925,15 @@ class EmojiRanker:
         k = min(top_k, len(cand))
         q = (self.encode_text(texts, validated=True) if texts
              else np.zeros((0, matrix.shape[1]), np.float32))
-        wide = (self.wide_term(texts, cand.keys) if use_known and self.wide is not None
-                and texts else None)
-        out = self._top(texts, q, cand, matrix, w, k, wide)
+        heads = (self.head_term(texts, cand.keys) if use_known and self.has_heads
+                 and texts else None)
+        out = self._top(texts, q, cand, matrix, w, k, heads)
         return out[0] if single else out
 
     def _top(self, texts: list[str], q: np.ndarray, cand: EmojiSet, matrix: np.ndarray,
-             w: float, k: int, wide: np.ndarray | None = None) -> list[list[RankedEmoji]]:
+             w: float, k: int, heads: np.ndarray | None = None) -> list[list[RankedEmoji]]:
         """The ``k`` best candidates of each text from its unit code ``q`` (and keywords, and
-        the wide head's ``(N, len(cand))`` term)."""
+        the wide head's and memory's ``(N, len(cand))`` term)."""
         if w > 0:
             q = q * np.float32(1.0 - w)  # (1 - w) * cos, folded into the (B, D) side
         # the product in torch, not numpy: numpy's BLAS threads would contend with torch's
@@ -919,8 +944,8 @@ class EmojiRanker:
         vals, idx = torch.zeros(len(texts), k), torch.zeros(len(texts), k, dtype=torch.long)
         for i in range(0, len(texts), TOP_BLOCK):  # a block's scores stay in the CPU's cache
             scores = qt[i:i + TOP_BLOCK] @ mt  # (block, N), contiguous
-            if wide is not None:
-                scores += torch.from_numpy(wide[i:i + TOP_BLOCK])
+            if heads is not None:
+                scores += torch.from_numpy(heads[i:i + TOP_BLOCK])
             if keywords is not None:  # + w * keyword score, added in place where it is not 0
                 keywords.add_to(scores.numpy(), texts[i:i + TOP_BLOCK], w)
             if k:
@@ -971,9 +996,10 @@ class EmojiRanker:
             if self.look is not None:
                 self.look.save_pretrained(Path(tmp) / "look", half=half)
                 dirs["look"] = Path(tmp) / "look"
-            if self.wide is not None:
-                self.wide.save_pretrained(Path(tmp) / "wide", half=half)
-                dirs["wide"] = Path(tmp) / "wide"
+            for name, head in (("wide", self.wide), ("memory", self.memory)):
+                if head is not None:
+                    head.save_pretrained(Path(tmp) / name, half=half)
+                    dirs[name] = Path(tmp) / name
             return write_model_folder(folder, model_type=MODEL_TYPE, config=self.config,
                                       tensors=tensors, extra_json=extra, extra_dirs=dirs)
 
@@ -1029,10 +1055,16 @@ class EmojiRanker:
             from .wide import WideHead
 
             wide = WideHead.from_pretrained(folder / "wide")
-            if wide.n_answers != len(keys):
-                raise ModelLoadError(f"{folder / 'wide'} scores {wide.n_answers} answers but "
+        memory = None
+        if (folder / "memory").is_dir():
+            from .memory import Memory
+
+            memory = Memory.from_pretrained(folder / "memory")
+        for name, head in (("wide", wide), ("memory", memory)):
+            if head is not None and head.n_answers != len(keys):
+                raise ModelLoadError(f"{folder / name} scores {head.n_answers} answers but "
                                      f"the answer table has {len(keys)}; re-save the model.")
-        ranker = cls(config, net, tok, keys, vae=vae, look=look, wide=wide)
+        ranker = cls(config, net, tok, keys, vae=vae, look=look, wide=wide, memory=memory)
         if stored:
             es = ranker.emojis
             lookup = dict(zip(stored, stored_images.numpy(), strict=True))
@@ -1104,13 +1136,17 @@ def _check_images(images: Any) -> np.ndarray:
 
 
 def describe(ranker: EmojiRanker) -> dict[str, Any]:
-    """A short summary of a ranker (config name, towers, answers, parameters, wide head)."""
+    """A short summary of a ranker (config name, towers, answers, parameters, wide head,
+    memory)."""
     c = ranker.config
-    wide = ranker.wide
+    wide, memory = ranker.wide, ranker.memory
     return {"name": c.name, "text_tower": c.text_tower, "answer_tower": c.answer_tower,
             "answers": len(ranker.answer_keys),
             "examples": [info_for(k).emoji for k in ranker.answer_keys[:20]],
             "parameters": sum(p.numel() for p in ranker.net.parameters()),
             "wide_head": None if wide is None else {
                 "ngrams": len(wide.rows), "mix": wide.mix,
-                "parameters": int(wide.weight[:-1].numel() + wide.bias.numel())}}
+                "parameters": int(wide.weight[:-1].numel() + wide.bias.numel())},
+            "memory": None if memory is None else {
+                "texts": len(memory), "ngrams": len(memory.cols), "k": memory.config.k,
+                "mix": memory.mix}}

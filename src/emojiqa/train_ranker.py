@@ -516,6 +516,9 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     if c.wide_buckets and info.is_main:  # the wide head, fitted on the trained towers
         fit_wide_head(ranker, train, val, log=say)
         save_model(None)
+    if c.memory_k and info.is_main:  # the memory, weighed against towers (+ wide head)
+        build_memory_head(ranker, train, val, log=say)
+        save_model(None)
     D.cleanup(info)
     return ranker
 
@@ -547,6 +550,31 @@ def fit_wide_head(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[E
                            val=(val_texts, np.array([kpos[e.key] for e in val]), val_cos),
                            log=log)
     return ranker.wide
+
+
+def build_memory_head(ranker: EmojiRanker, train: Sequence[Example],
+                      val: Sequence[Example], *,
+                      log: Callable[[str], None] | None = None) -> Any:
+    """Build the memory of a trained ranker (:mod:`emojiqa.memory`, its config's
+    ``memory_*`` settings) from its training texts and attach it as ``ranker.memory``;
+    returns it. Its weight is chosen on ``val`` next to the ranker's other scores (cosine
+    and wide head); examples outside the answer table are left out. ``train_ranker`` calls
+    this after the towers (and the wide head)."""
+    from .memory import build_memory
+
+    kpos = ranker.answer_index
+    train = [e for e in train if e.key in kpos]
+    val = [e for e in val if e.key in kpos]
+    ranker.memory = None
+    texts = _clean_texts(train, "training")
+    val_texts = _clean_texts(val, "validation")
+    val_scores = (ranker.answer_scores(val_texts) if val_texts
+                  else np.zeros((0, len(kpos)), np.float32))
+    ranker.memory = build_memory(texts, np.array([kpos[e.key] for e in train]), len(kpos),
+                                 ranker.config.memory_config(),
+                                 val=(val_texts, np.array([kpos[e.key] for e in val]),
+                                      val_scores), log=log)
+    return ranker.memory
 
 
 def train_look(ranker: EmojiRanker, out: Path, *, seed: int = 0, device: Any = None,

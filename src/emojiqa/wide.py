@@ -182,11 +182,11 @@ def features(texts: Sequence[str], config: WideConfig, idf: np.ndarray | None = 
     r, c, v = r[order], c[order], v[order]
     crow = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=len(texts)), out=crow[1:])
-    return _csr(torch.from_numpy(crow), torch.from_numpy(c), torch.from_numpy(v),
+    return sparse_csr(torch.from_numpy(crow), torch.from_numpy(c), torch.from_numpy(v),
                 (len(texts), 2 * b))
 
 
-def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
+def sparse_csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
          size: tuple[int, int]) -> torch.Tensor:
     """A sparse CSR matrix (torch's notice that CSR support is in beta silenced)."""
     with warnings.catch_warnings():
@@ -228,7 +228,7 @@ def fit_wide(texts: Sequence[str], y: np.ndarray, n_answers: int,
     rows = np.flatnonzero(df)
     where = row_map(rows, 2 * int(c.buckets))
     # the same matrix over the used rows only: (N, R) (every column of x is a used row)
-    xr = _csr(x.crow_indices(), torch.from_numpy(where[x.col_indices().numpy()]), x.values(),
+    xr = sparse_csr(x.crow_indices(), torch.from_numpy(where[x.col_indices().numpy()]), x.values(),
               (len(texts), len(rows)))
     w = torch.ones(len(y)) if sample_weight is None else torch.as_tensor(
         np.asarray(sample_weight, dtype=np.float32))
@@ -259,22 +259,31 @@ def fit_wide(texts: Sequence[str], y: np.ndarray, n_answers: int,
     head = WideHead(c, idf, rows, weight.detach(), bias.detach(), c.mixes[0])
     best = None
     if val is not None and len(val[0]):
-        from .metrics import classification_report
-
-        val_logp = head.log_probs(val[0])
-        names = [str(i) for i in range(n_answers)]
-        for mix in c.mixes:
-            score = classification_report(np.asarray(val[1]), np.asarray(val[2]) + mix * val_logp,
-                                          names)["macro_f1"]
-            if best is None or score > best[0]:
-                best = (score, float(mix))
-        assert best is not None
+        best = best_mix(np.asarray(val[1]), np.asarray(val[2]), head.log_probs(val[0]),
+                        c.mixes)
         head.mix = best[1]
     if log is not None:
         log(f"wide head: {len(rows):,} n-gram features, loss {loss:.4f}, mix {head.mix} "
             + (f"(val macro-F1 {100 * best[0]:.2f}) " if best is not None else "")
             + f"in {time.perf_counter() - t0:.0f} s")
     return head
+
+
+def best_mix(y: np.ndarray, scores: np.ndarray, extra: np.ndarray,
+             mixes: Sequence[float]) -> tuple[float, float]:
+    """``(macro-F1, mix)`` of the ``mixes`` value whose ``scores + mix * extra`` has the best
+    macro-F1 on the answer indices ``y`` (the first value wins ties); ``scores`` and
+    ``extra`` are ``(N, A)``."""
+    from .metrics import classification_report
+
+    names = [str(i) for i in range(scores.shape[1])]
+    best: tuple[float, float] | None = None
+    for mix in mixes:
+        score = classification_report(y, scores + mix * extra, names)["macro_f1"]
+        if best is None or score > best[0]:
+            best = (score, float(mix))
+    assert best is not None
+    return best
 
 
 def load_if_present(folder: Path) -> Any:
