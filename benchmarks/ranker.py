@@ -136,12 +136,13 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
     tune_rep = evaluate(ranker, tu)
     rep = evaluate(ranker, ev)
     if not args.quick:
-        plot_confusion(rep, IMG_DIR / f"ranker_confusion_{task}_{name}.png",
+        slug = name.replace(",", "_").replace("=", "")  # default,memory_k=20: default_memory_k20
+        plot_confusion(rep, IMG_DIR / f"ranker_confusion_{task}_{slug}.png",
                        title=f"{name} on {task} {ev_name}: macro-F1 {100 * rep['macro_f1']:.1f}")
         if (out / "loss.png").is_file():
             import shutil
 
-            shutil.copyfile(out / "loss.png", IMG_DIR / f"ranker_loss_{task}_{name}.png")
+            shutil.copyfile(out / "loss.png", IMG_DIR / f"ranker_loss_{task}_{slug}.png")
     tps = texts_per_second(ranker, [e.text for e in ev])
     rows = []
     paths = [("known", True), ("drawing", False)] if cfg.known_emojis else [("", True)]
