@@ -16,6 +16,7 @@ from emojiqa.look import LookConfig, LookEncoder, augment, crop_to_content, trai
 from emojiqa.ranker import EmojiRanker, RankerConfig
 from emojiqa.train_ranker import train_ranker
 from emojiqa.vae import VAE, VAEConfig
+from helpers import tiny_ranker_config
 
 TINY = LookConfig(dim=8, channels=(8, 8, 16), epochs=2, batch_size=8)
 
@@ -96,10 +97,7 @@ def test_bad_input_and_corrupt_folders(tmp_path, twemoji):
 def test_train_ranker_adds_a_look_encoder_that_the_ranker_uses(tmp_path, twemoji):
     torch.manual_seed(0)
     vae = VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
-    cfg = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
-                             conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128,
-                             ngram_dim=4, side_dim=8, shared_dims=(8, 6), batch_size=16,
-                             epochs=1, lookalike_k=1, lookalike_learned=0.5,
+    cfg = tiny_ranker_config(latent_stats="all", lookalike_k=1, lookalike_learned=0.5,
                              look_epochs=3)
     train, val = load_airline("train")[:48], load_airline("val")[:16]
     r = train_ranker(cfg, train, val, tmp_path, vae=vae, glove=False, progress=False,

@@ -6,17 +6,15 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
-from emojiqa.datasets import load_airline
 from emojiqa.errors import ConfigError, ModelLoadError, TrainingError
 from emojiqa.lite import LiteRanker
 from emojiqa.memory import Memory, MemoryConfig, build_memory
 from emojiqa.ranker import EmojiRanker, RankerConfig, describe
 from emojiqa.text import smoothed_idf
-from emojiqa.train_ranker import build_memory_head, train_ranker
-from emojiqa.vae import VAE, VAEConfig
+from emojiqa.train_ranker import build_memory_head
 from emojiqa.wide import features
+from helpers import tiny_ranker_config, train_tiny
 
 SMALL = MemoryConfig(k=3, buckets=512, max_df=0.5)
 TEXTS = ["great crew and great food", "great flight", "thank you so much",
@@ -110,20 +108,10 @@ def test_bad_input():
         RankerConfig.named("default", memory_k=20, memory_max_df=2.0)
 
 
-CFG = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
-                         conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128, ngram_dim=4,
-                         side_dim=8, shared_dims=(8, 6), batch_size=16, epochs=1,
-                         latent_stats="answers", memory_k=5)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("memory")
-    torch.manual_seed(0)
-    vae = VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
-    train, val = load_airline("train")[:80], load_airline("val")[:30]
-    r = train_ranker(CFG, train, val, out, vae=vae, progress=False, log=lambda s: None,
-                     glove=False)
+    r, train, val = train_tiny(tiny_ranker_config(memory_k=5), out)
     return r, out, train, val
 
 

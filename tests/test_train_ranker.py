@@ -17,11 +17,9 @@ from emojiqa.errors import ConfigError, TrainingError
 from emojiqa.ranker import EmojiRanker, RankerConfig
 from emojiqa.train_ranker import train_ranker
 from emojiqa.vae import VAE, VAEConfig
+from helpers import tiny_ranker_config
 
-CFG = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
-                         conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128, ngram_dim=4,
-                         side_dim=8, shared_dims=(8, 6), batch_size=16, epochs=2,
-                         latent_stats="answers")
+CFG = tiny_ranker_config(epochs=2)
 
 
 @pytest.fixture(scope="module")

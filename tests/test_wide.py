@@ -16,12 +16,10 @@ from emojiqa.ranker import EmojiRanker, RankerConfig
 from emojiqa.train_ranker import fit_wide_head, train_ranker
 from emojiqa.vae import VAE, VAEConfig
 from emojiqa.wide import WideConfig, WideHead, features, fit_wide
+from helpers import tiny_ranker_config, train_tiny
 
 SMALL = WideConfig(buckets=256, iters=30)
-CFG = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
-                         conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128, ngram_dim=4,
-                         side_dim=8, shared_dims=(8, 6), batch_size=16, epochs=1,
-                         latent_stats="answers", wide_buckets=256, wide_iters=30)
+CFG = tiny_ranker_config(wide_buckets=256, wide_iters=30)
 
 
 def test_features_blocks_unit_length_sublinear_and_idf():
@@ -82,11 +80,7 @@ def test_bad_input():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("wide")
-    torch.manual_seed(0)
-    vae = VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
-    train, val = load_airline("train")[:80], load_airline("val")[:30]
-    r = train_ranker(CFG, train, val, out, vae=vae, progress=False, log=lambda s: None,
-                     glove=False)
+    r, train, val = train_tiny(CFG, out)
     return r, out, train, val
 
 
