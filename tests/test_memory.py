@@ -163,3 +163,31 @@ def test_memory_answers_that_do_not_fit_the_table_are_refused(trained, tmp_path)
     bad.save_pretrained(tmp_path / "model" / "memory")
     with pytest.raises(ModelLoadError, match="answers"):
         EmojiRanker.from_pretrained(tmp_path / "model")
+
+
+def test_interrupted_memory_build_resumes_to_the_same_model(tmp_path, monkeypatch):
+    import emojiqa.memory as memory_mod
+
+    cfg = tiny_ranker_config(memory_k=5, epochs=2)
+    whole, _, _ = train_tiny(cfg, tmp_path / "a", n_train=64, n_val=24)
+    real = memory_mod.build_memory
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(memory_mod, "build_memory", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny(cfg, tmp_path / "b", n_train=64, n_val=24)
+    assert not (tmp_path / "b" / "model" / "memory").exists()  # the towers alone, intact
+    monkeypatch.setattr(memory_mod, "build_memory", real)
+    from emojiqa.datasets import load_airline
+    from emojiqa.train_ranker import train_ranker
+
+    again = train_ranker(cfg, load_airline("train")[:64], load_airline("val")[:24],
+                         tmp_path / "b", vae=whole.vae, progress=False, log=lambda s: None,
+                         glove=False, resume=True)  # no epoch more: the memory is built
+    texts = ["late again", "thanks!"]
+    assert np.allclose(again.answer_scores(texts), whole.answer_scores(texts), atol=1e-5)
+    loaded = EmojiRanker.from_pretrained(tmp_path / "b")
+    assert loaded.memory is not None
+    assert np.allclose(loaded.answer_scores(texts), whole.answer_scores(texts), atol=1e-5)
