@@ -101,10 +101,7 @@ class Memory:
         self.matrix = texts  # (N, R) CSR
         coo = texts.to_sparse_coo().coalesce()
         self._transposed = _drop_zeros(coo.t().coalesce(), (len(self.cols), texts.shape[0]))
-        n = 2 * int(config.buckets)
-        self._full_idf = np.zeros(n, dtype=np.float32)
-        self._full_idf[self.cols] = self.idf
-        self._where = row_map(self.cols, n)  # column → kept column (len(cols): dropped)
+        self._full_idf, self._where = _column_maps(self.cols, self.idf, int(config.buckets))
         self._tokenizer = Tokenizer()
         self._cache: dict = {}
 
@@ -118,15 +115,10 @@ class Memory:
     def vectors(self, texts: Sequence[str]) -> torch.Tensor:
         """The ``(len(texts), R)`` CSR vectors of texts over the kept columns."""
         x = features(texts, self.config.features_config(), self._full_idf, self._tokenizer,
-                     self._cache).to_sparse_coo().coalesce()
+                     self._cache)
         if len(self._cache) > 200_000:  # a long-running server: keep the n-gram cache bounded
             self._cache.clear()
-        rows, cols = x.indices()
-        cols = torch.from_numpy(self._where[cols.numpy()])
-        keep = (x.values() != 0) & (cols < len(self.cols))
-        return _drop_zeros(torch.sparse_coo_tensor(
-            torch.stack([rows[keep], cols[keep]]), x.values()[keep],
-            (len(texts), len(self.cols))).coalesce(), (len(texts), len(self.cols)))
+        return _kept(x, self._where, len(self.cols))
 
     def votes(self, texts: Sequence[str]) -> np.ndarray:
         """``(N, A)`` the answers' shares of each text's ``k`` nearest training texts'
@@ -183,6 +175,27 @@ class Memory:
                                  "model.") from exc
 
 
+def _column_maps(cols: np.ndarray, idf: np.ndarray,
+                 buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """The idf of every feature column (0 where left out) and each column's kept column
+    (``len(cols)`` where left out)."""
+    full = np.zeros(2 * buckets, dtype=np.float32)
+    full[cols] = idf
+    return full, row_map(cols, 2 * buckets)
+
+
+def _kept(x: torch.Tensor, where: np.ndarray, n_cols: int) -> torch.Tensor:
+    """A CSR feature matrix over every column as one over the kept columns (the others,
+    zero-weighted by their idf of 0, dropped)."""
+    x = x.to_sparse_coo().coalesce()
+    rows, cols = x.indices()
+    cols = torch.from_numpy(where[cols.numpy()])
+    keep = (x.values() != 0) & (cols < n_cols)
+    size = (x.shape[0], n_cols)
+    return _drop_zeros(torch.sparse_coo_tensor(torch.stack([rows[keep], cols[keep]]),
+                                               x.values()[keep], size).coalesce(), size)
+
+
 def _dense(m: torch.Tensor) -> torch.Tensor:
     """A CSR matrix as a dense one (scattered into zeros: quicker than ``to_dense``)."""
     n, width = m.shape
@@ -230,14 +243,9 @@ def build_memory(texts: Sequence[str], y: np.ndarray, n_answers: int,
     cols = np.flatnonzero((df > 0) & (df <= c.max_df * len(texts)))
     idf = smoothed_idf(df, len(texts)).astype(np.float32)[cols]
     prior = (np.bincount(y, minlength=n_answers) + 1.0) / (len(y) + n_answers)  # add-one
-    empty = torch.sparse_csr_tensor(torch.zeros(len(texts) + 1, dtype=torch.int64),
-                                    torch.zeros(0, dtype=torch.int64), torch.zeros(0),
-                                    size=(len(texts), len(cols)))
-    # a memory over no columns first, whose vectors() turns the texts into kept columns
-    memory = Memory(c, cols, idf, empty, y, prior, c.mixes[0])
-    memory.matrix = memory.vectors(texts)
-    memory._transposed = _drop_zeros(memory.matrix.to_sparse_coo().coalesce().t().coalesce(),
-                                     (len(cols), len(texts)))
+    full_idf, where = _column_maps(cols, idf, int(c.buckets))
+    matrix = _kept(features(texts, fc, full_idf, tok, cache), where, len(cols))
+    memory = Memory(c, cols, idf, matrix, y, prior, c.mixes[0])
     best = None
     if val is not None and len(val[0]):
         best = best_mix(np.asarray(val[1]), np.asarray(val[2]), memory.log_votes(val[0]),

@@ -183,11 +183,11 @@ def features(texts: Sequence[str], config: WideConfig, idf: np.ndarray | None = 
     crow = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=len(texts)), out=crow[1:])
     return sparse_csr(torch.from_numpy(crow), torch.from_numpy(c), torch.from_numpy(v),
-                (len(texts), 2 * b))
+                      (len(texts), 2 * b))
 
 
 def sparse_csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
-         size: tuple[int, int]) -> torch.Tensor:
+               size: tuple[int, int]) -> torch.Tensor:
     """A sparse CSR matrix (torch's notice that CSR support is in beta silenced)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -228,8 +228,8 @@ def fit_wide(texts: Sequence[str], y: np.ndarray, n_answers: int,
     rows = np.flatnonzero(df)
     where = row_map(rows, 2 * int(c.buckets))
     # the same matrix over the used rows only: (N, R) (every column of x is a used row)
-    xr = sparse_csr(x.crow_indices(), torch.from_numpy(where[x.col_indices().numpy()]), x.values(),
-              (len(texts), len(rows)))
+    xr = sparse_csr(x.crow_indices(), torch.from_numpy(where[x.col_indices().numpy()]),
+                    x.values(), (len(texts), len(rows)))
     w = torch.ones(len(y)) if sample_weight is None else torch.as_tensor(
         np.asarray(sample_weight, dtype=np.float32))
     w = w / w.mean()
