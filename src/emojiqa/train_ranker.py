@@ -536,20 +536,30 @@ def fit_wide_head(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[E
     from .wide import fit_wide
 
     c = ranker.config
+    ranker.wide = None
+    train, texts, y, val_data = _head_inputs(ranker, train, val)
+    ranker.wide = fit_wide(texts, y, len(ranker.answer_keys), c.wide_config(),
+                           sample_weight=example_weights(train, c.class_balance).numpy(),
+                           val=val_data, log=log)
+    return ranker.wide
+
+
+def _head_inputs(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[Example]
+                 ) -> tuple[list[Example], list[str], np.ndarray,
+                            tuple[list[str], np.ndarray, np.ndarray]]:
+    """What a head beside the towers is built from: the training examples in the answer
+    table, their cleaned texts and answer indices, and ``(texts, answer indices, the
+    ranker's scores)`` of the validation examples in the table (call it with the head being
+    built detached, so the scores are the others')."""
     kpos = ranker.answer_index
     train = [e for e in train if e.key in kpos]
     val = [e for e in val if e.key in kpos]
-    ranker.wide = None
     texts = _clean_texts(train, "training")
-    weights = example_weights(train, c.class_balance).numpy()
     val_texts = _clean_texts(val, "validation")
-    val_cos = (ranker.answer_scores(val_texts) if val_texts
-               else np.zeros((0, len(kpos)), np.float32))
-    ranker.wide = fit_wide(texts, np.array([kpos[e.key] for e in train]), len(kpos),
-                           c.wide_config(), sample_weight=weights,
-                           val=(val_texts, np.array([kpos[e.key] for e in val]), val_cos),
-                           log=log)
-    return ranker.wide
+    val_scores = (ranker.answer_scores(val_texts) if val_texts
+                  else np.zeros((0, len(kpos)), np.float32))
+    return (train, texts, np.array([kpos[e.key] for e in train]),
+            (val_texts, np.array([kpos[e.key] for e in val]), val_scores))
 
 
 def build_memory_head(ranker: EmojiRanker, train: Sequence[Example],
@@ -562,18 +572,10 @@ def build_memory_head(ranker: EmojiRanker, train: Sequence[Example],
     this after the towers (and the wide head)."""
     from .memory import build_memory
 
-    kpos = ranker.answer_index
-    train = [e for e in train if e.key in kpos]
-    val = [e for e in val if e.key in kpos]
     ranker.memory = None
-    texts = _clean_texts(train, "training")
-    val_texts = _clean_texts(val, "validation")
-    val_scores = (ranker.answer_scores(val_texts) if val_texts
-                  else np.zeros((0, len(kpos)), np.float32))
-    ranker.memory = build_memory(texts, np.array([kpos[e.key] for e in train]), len(kpos),
-                                 ranker.config.memory_config(),
-                                 val=(val_texts, np.array([kpos[e.key] for e in val]),
-                                      val_scores), log=log)
+    _, texts, y, val_data = _head_inputs(ranker, train, val)
+    ranker.memory = build_memory(texts, y, len(ranker.answer_keys),
+                                 ranker.config.memory_config(), val=val_data, log=log)
     return ranker.memory
 
 
