@@ -163,6 +163,8 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
         cfg.pop("plateau_lr")
     if cfg["ema"] == 0.0:  # or before ema existed
         cfg.pop("ema")
+    if not cfg["refit_heads"]:  # or before refit_heads existed
+        cfg.pop("refit_heads")
     cfg_json = json.dumps(cfg, sort_keys=True, default=str)
     tag = stable_hash([cfg_json, task.name, str(len(task.fit)), str(len(task.tune)),
                        str(quick), str(seed), *task.fit.texts[:50]])
@@ -212,7 +214,7 @@ def _with_wide_head(config_name: str, config: Any, task: Task, quick: bool, retr
     """A ``<config>-wide`` model: the towers of ``<config>`` (trained or cached: they train
     exactly alike, the wide settings enter only after the last epoch), then the wide head
     fitted as ``train_ranker`` fits it. Train seconds = the towers' + the head's."""
-    from emojiqa.train_ranker import fit_wide_head
+    from emojiqa.train_ranker import fit_wide_head, refit_heads
 
     base_name = config_name[: -len("-wide")]
     base = ranker_config(base_name)
@@ -225,11 +227,15 @@ def _with_wide_head(config_name: str, config: Any, task: Task, quick: bool, retr
     val = _examples(task.tune, task.classes, task.name)
     with Timer() as t:
         fit_wide_head(ranker, train, val, log=print)
+        if task.train is not task.fit:  # refit on all of train, as the peers are
+            ranker.config = dataclasses.replace(config, refit_heads=True)
+            refit_heads(ranker, _examples(task.train, task.classes, task.name), log=print)
     towers = meta.get("trained_by") or f"the cached {base_name} model of this script"
     return ranker, seconds + t.seconds, {
         **meta, "config": config_name, "wide_seconds": t.seconds, "wide_mix": ranker.wide.mix,
         "towers_from": f"{base_name} ({meta.get('folder', '')})",
-        "trained_by": f"{base_name} towers: {towers}; wide head fitted in this run"}
+        "trained_by": f"{base_name} towers: {towers}; wide head fitted in this run"
+                      + ("; refit on all of train" if task.train is not task.fit else "")}
 
 
 def ranker_bench_model(config_name: str, config: Any, task: Task

@@ -143,6 +143,9 @@ class RankerConfig:
             is added to an answer's cosine at a weight chosen on val); 0: no memory.
         memory_max_df: the memory leaves out n-grams found in more than this share of the
             training texts.
+        refit_heads: once the heads' weights next to the cosine are chosen on val, fit the
+            wide head and the memory again on train + val, keeping those weights, so the
+            heads finally learn from every labelled text (needs a head).
     """
 
     #: Fields added after the first release, with the value that reproduces how a model saved
@@ -154,7 +157,7 @@ class RankerConfig:
          "lookalike_learned": 0.0, "look_epochs": 30, "minilm_finetune": False,
          "minilm_lr": 5e-5, "minilm_max_len": 64, "wide_buckets": 0, "wide_l2": 5e-6,
          "wide_iters": 150, "plateau_lr": 1.0, "ema": 0.0, "memory_k": 0,
-         "memory_max_df": 0.01})
+         "memory_max_df": 0.01, "refit_heads": False})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -212,6 +215,7 @@ class RankerConfig:
     wide_iters: int = 150
     memory_k: int = 0
     memory_max_df: float = 0.01
+    refit_heads: bool = False
 
     def __post_init__(self) -> None:
         choices = {"text_tower": TEXT_TOWERS, "answer_tower": ANSWER_TOWERS, "loss": LOSSES,
@@ -261,6 +265,9 @@ class RankerConfig:
             self.wide_config()  # checks its settings
         if self.memory_k:
             self.memory_config()
+        if self.refit_heads and not (self.wide_buckets or self.memory_k):
+            raise ConfigError("refit_heads=True needs a head to refit: set wide_buckets "
+                              "(the wide head) or memory_k (the memory)")
         if len(self.char_ngrams) != 2:
             raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
 

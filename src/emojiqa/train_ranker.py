@@ -519,6 +519,12 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     if c.memory_k and info.is_main:  # the memory, weighed against towers (+ wide head)
         build_memory_head(ranker, train, val, log=say)
         save_model(None)
+    if c.refit_heads and info.is_main:  # the heads again, on train + val, weights kept
+        if val:
+            refit_heads(ranker, [*train, *val], log=say)
+            save_model(None)
+        else:
+            say("refit_heads: no validation examples in the answer table, nothing to add")
     D.cleanup(info)
     return ranker
 
@@ -577,6 +583,41 @@ def build_memory_head(ranker: EmojiRanker, train: Sequence[Example],
     ranker.memory = build_memory(texts, y, len(ranker.answer_keys),
                                  ranker.config.memory_config(), val=val_data, log=log)
     return ranker.memory
+
+
+def refit_heads(ranker: EmojiRanker, examples: Sequence[Example], *,
+                log: Callable[[str], None] | None = None) -> None:
+    """Fit the heads of a ranker (its wide head and memory, those it has) again on
+    ``examples``, each keeping the weight next to the cosine it was given on val.
+
+    ``train_ranker`` calls this with train + val when ``config.refit_heads`` is set: the
+    weights are chosen with heads that never saw val, then the heads learn from every
+    labelled text, as a model refit on all its data once its settings are chosen. Examples
+    outside the answer table are left out; the training examples' class-balanced weights
+    are recomputed over ``examples``.
+    """
+    from .memory import build_memory
+    from .wide import fit_wide
+
+    t0 = time.perf_counter()
+    kpos = ranker.answer_index
+    examples = [e for e in examples if e.key in kpos]
+    if not examples:
+        raise TrainingError("no examples in the answer table to refit the heads on")
+    texts = _clean_texts(examples, "refit")
+    y = np.array([kpos[e.key] for e in examples])
+    c, n = ranker.config, len(ranker.answer_keys)
+    if ranker.wide is not None:
+        mix = ranker.wide.mix
+        ranker.wide = fit_wide(texts, y, n, c.wide_config(),
+                               sample_weight=example_weights(examples, c.class_balance).numpy())
+        ranker.wide.mix = mix
+    if ranker.memory is not None:
+        mix = ranker.memory.mix
+        ranker.memory = build_memory(texts, y, n, c.memory_config())
+        ranker.memory.mix = mix
+    (log or print)(f"heads refit on {len(texts):,} texts (train + val), weights kept, in "
+                   f"{time.perf_counter() - t0:.0f} s")
 
 
 def train_look(ranker: EmojiRanker, out: Path, *, seed: int = 0, device: Any = None,
