@@ -156,15 +156,14 @@ def train_or_load(config_name: str, task: Task, quick: bool, retrain: bool,
     if config.wide_buckets and config_name.endswith("-wide"):
         return _with_wide_head(config_name, config, task, quick, retrain, seed)
     cfg = dataclasses.asdict(config)
-    if not cfg["wide_buckets"]:  # models trained before the wide head existed keep their key
-        for name in ("wide_buckets", "wide_l2", "wide_iters"):
+    # a field added since the first release, left at the value that reproduces training
+    # without it, is left out: a setting added later does not change an old model's key
+    for name, value in type(config).ADDED_FIELDS.items():
+        if cfg[name] == value:
             cfg.pop(name)
-    if cfg["plateau_lr"] == 1.0:  # and those trained before plateau_lr existed
-        cfg.pop("plateau_lr")
-    if cfg["ema"] == 0.0:  # or before ema existed
-        cfg.pop("ema")
-    if not cfg["refit_heads"]:  # or before refit_heads existed
-        cfg.pop("refit_heads")
+    if not cfg.get("wide_buckets"):  # the head's settings mean nothing without a head
+        cfg.pop("wide_l2", None)
+        cfg.pop("wide_iters", None)
     cfg_json = json.dumps(cfg, sort_keys=True, default=str)
     tag = stable_hash([cfg_json, task.name, str(len(task.fit)), str(len(task.tune)),
                        str(quick), str(seed), *task.fit.texts[:50]])
