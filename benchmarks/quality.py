@@ -74,16 +74,16 @@ QUICK_STEPS = 30
 
 # --- emojiqa models --------------------------------------------------------------------------
 def ranker_config(name: str) -> Any:
-    """The :class:`RankerConfig` for ``seed``/``default``/``minilm``/``minilm-ft`` (MiniLM
-    text tower, frozen / fine-tuned)/``minilm-ft-wide``; ``<name>-wide`` for another named
-    config is that config with ``minilm-ft-wide``'s wide head (e.g. ``default-wide``)."""
+    """The :class:`RankerConfig` for ``seed``/``default``/``default-wide``/``minilm``/
+    ``minilm-ft`` (MiniLM text tower, frozen / fine-tuned)/``minilm-ft-wide``; ``<name>-wide``
+    for another named config is that config with ``minilm-ft-wide``'s wide head."""
     from emojiqa.ranker import RankerConfig
 
-    if name.endswith("-wide") and name != "minilm-ft-wide":
+    if name.endswith("-wide") and name not in ("minilm-ft-wide", "default-wide"):
         wide = RankerConfig.named("minilm-ft-wide")
         return dataclasses.replace(RankerConfig.named(name[: -len("-wide")]), name=name,
                                    wide_buckets=wide.wide_buckets, wide_l2=wide.wide_l2,
-                                   wide_iters=wide.wide_iters)
+                                   wide_iters=wide.wide_iters, refit_heads=True)
     return RankerConfig.named(name)
 
 
@@ -218,23 +218,25 @@ def _with_wide_head(config_name: str, config: Any, task: Task, quick: bool, retr
     base_name = config_name[: -len("-wide")]
     base = ranker_config(base_name)
     if dataclasses.replace(config, name=base.name, wide_buckets=0, wide_l2=base.wide_l2,
-                           wide_iters=base.wide_iters) != base:
+                           wide_iters=base.wide_iters, refit_heads=False) != base:
         raise ValueError(f"{config_name} is not {base_name} plus a wide head")
     ranker, seconds, meta = train_or_load(base_name, task, quick, retrain, seed)
-    ranker.config = config
+    # refit on all of train where the peers are (TweetEval), not where they are fit on
+    # train alone (airline)
+    refit = task.train is not task.fit
+    ranker.config = dataclasses.replace(config, refit_heads=refit)
     train = _examples(task.fit, task.classes, task.name)
     val = _examples(task.tune, task.classes, task.name)
     with Timer() as t:
         fit_wide_head(ranker, train, val, log=print)
-        if task.train is not task.fit:  # refit on all of train, as the peers are
-            ranker.config = dataclasses.replace(config, refit_heads=True)
+        if refit:
             refit_heads(ranker, _examples(task.train, task.classes, task.name), log=print)
     towers = meta.get("trained_by") or f"the cached {base_name} model of this script"
     return ranker, seconds + t.seconds, {
         **meta, "config": config_name, "wide_seconds": t.seconds, "wide_mix": ranker.wide.mix,
         "towers_from": f"{base_name} ({meta.get('folder', '')})",
         "trained_by": f"{base_name} towers: {towers}; wide head fitted in this run"
-                      + ("; refit on all of train" if task.train is not task.fit else "")}
+                      + ("; refit on all of train" if refit else "")}
 
 
 def ranker_bench_model(config_name: str, config: Any, task: Task

@@ -24,6 +24,7 @@ machine); ``--quick`` for CI (subsampled data, one epoch).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -122,10 +123,11 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
     for item in sets:
         k, v = item.split("=", 1)
         over[k] = json.loads(v)
-    if task == "tweeteval" and (over.get("wide_buckets") or over.get("memory_k")):
-        # as the peers: settings chosen on the tuning 10 %, then refit on all of train
-        over.setdefault("refit_heads", True)
     cfg = RankerConfig.named(base, **over)
+    if (cfg.wide_buckets or cfg.memory_k) and "refit_heads" not in over:
+        # as the peers: TweetEval's are refit on all of train once their settings are chosen
+        # on the tuning 10 %; airline's are fit on train alone
+        cfg = dataclasses.replace(cfg, refit_heads=task == "tweeteval")
     epochs = 1 if args.quick else None
     out = (CACHE_DIR / ("ranker_quick" if args.quick else "ranker")
            / f"{task}_{name.replace(',', '_').replace('=', '')}")

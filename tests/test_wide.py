@@ -144,10 +144,11 @@ def test_fit_wide_head_on_a_loaded_model_matches_training(trained, tmp_path):
 
 
 def test_named_config():
-    c = RankerConfig.named("minilm-ft-wide")
-    assert c.wide_buckets == 524288
-    assert dataclasses.replace(c, name="minilm-ft", wide_buckets=0) == RankerConfig.named(
-        "minilm-ft")
+    for name in ("minilm-ft", "default"):
+        c = RankerConfig.named(f"{name}-wide")
+        assert c.wide_buckets == 524288 and c.refit_heads
+        assert dataclasses.replace(c, name=name, wide_buckets=0,
+                                   refit_heads=False) == RankerConfig.named(name)
 
 
 def test_describe_reports_the_head(trained):

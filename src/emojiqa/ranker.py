@@ -290,7 +290,9 @@ class RankerConfig:
         settings it was measured with).
         ``minilm-ft-wide``: ``minilm-ft`` with a wide head (:mod:`emojiqa.wide`) over
         2 × 524,288 hashed n-gram buckets: the towers train exactly as ``minilm-ft``'s, then
-        the head is fitted (L-BFGS, ~3 minutes on TweetEval on 2 cores) and weighed on val.
+        the head is fitted (L-BFGS, ~3 minutes on TweetEval on 2 cores), weighed on val and
+        fitted again on train + val (``refit_heads``). ``default-wide``: ``default`` with
+        the same head, the same way.
         ``minilm-ft``: ``minilm`` with MiniLM itself fine-tuned (Adam 5e-5 for it, 1e-3 for
         the rest) and no n-gram bag beside it (with the bag: airline val 79.1, without: 80.8),
         batch 32, at most 3 epochs, keeping the best on val macro-F1. About 50 training
@@ -316,12 +318,12 @@ class RankerConfig:
             base = cls(name="minilm-ft", text_tower="minilm", minilm_finetune=True,
                        ngram_buckets=0, ngram_lr_scale=1.0, batch_size=32, lr=1e-3, epochs=3,
                        patience=1)
-        elif name == "minilm-ft-wide":
-            base = dataclasses.replace(cls.named("minilm-ft"), name="minilm-ft-wide",
-                                       wide_buckets=524288)
+        elif name in ("minilm-ft-wide", "default-wide"):
+            base = dataclasses.replace(cls.named(name[: -len("-wide")]), name=name,
+                                       wide_buckets=524288, refit_heads=True)
         else:
-            raise ConfigError(f"unknown ranker config {name!r}; choose seed, default, minilm, "
-                              "minilm-ft or minilm-ft-wide")
+            raise ConfigError(f"unknown ranker config {name!r}; choose seed, default, "
+                              "default-wide, minilm, minilm-ft or minilm-ft-wide")
         try:
             return dataclasses.replace(base, **overrides)
         except TypeError as exc:

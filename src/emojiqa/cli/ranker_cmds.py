@@ -20,12 +20,13 @@ def register(sub: Any) -> None:
     """Add the ``train-ranker`` and ``evaluate`` subcommands."""
     p = add_parser(sub, "train-ranker", "Train the question-answer ranker (text → emoji).")
     p.add_argument("--config", default="default",
-                   help="named config: seed (the 2017 notebook), default, minilm (frozen "
-                        "MiniLM text tower), minilm-ft (MiniLM fine-tuned) or minilm-ft-wide "
-                        "(minilm-ft plus a wide head over hashed n-grams; the three MiniLM "
-                        "configs need the minilm extra); any config gets a wide head with "
-                        "--set wide_buckets=524288 and a memory of its training texts with "
-                        "--set memory_k=20")
+                   help="named config: seed (the 2017 notebook), default, default-wide "
+                        "(default plus a wide head over hashed n-grams, refit on train + val "
+                        "once weighed), minilm (frozen MiniLM text tower), minilm-ft (MiniLM "
+                        "fine-tuned) or minilm-ft-wide (minilm-ft plus the wide head; the "
+                        "three MiniLM configs need the minilm extra); any config gets a wide "
+                        "head with --set wide_buckets=524288 and a memory of its training "
+                        "texts with --set memory_k=20")
     p.add_argument("--data", default="airline", help=DATA_HELP)
     p.add_argument("--text-column", default="text", help="text column of a data file")
     p.add_argument("--emoji-column", default="emoji", help="emoji column of a data file")
