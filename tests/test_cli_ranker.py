@@ -87,11 +87,14 @@ def test_train_with_wide_head_then_suggest_and_evaluate(tmp_path, vae_dir, capsy
     out = tmp_path / "wide"
     glove = tmp_path / "glove.txt"
     glove.write_text("the " + " ".join(["0.1"] * 50) + "\n", encoding="utf-8")
-    rc = main(["train-ranker", "--data", "airline", "--out", str(out), "--epochs", "1",
-               "--limit", "48", "--vae", str(vae_dir), "--glove", str(glove), "--quiet", *TINY,
-               "--set", "wide_buckets=256", "--set", "wide_iters=10"])
+    rc = main(["train-ranker", "--config", "default-wide", "--data", "airline", "--out",
+               str(out), "--epochs", "1", "--limit", "48", "--vae", str(vae_dir), "--glove",
+               str(glove), *TINY, "--set", "wide_buckets=256", "--set", "wide_iters=10"])
     assert rc == 0, capsys.readouterr().err
+    assert "heads refit on" in capsys.readouterr().err  # default-wide refits on train + val
     assert (out / "model" / "wide" / "model.safetensors").is_file()
+    saved = json.loads((out / "model" / "config.json").read_text())["config"]
+    assert saved["name"] == "default-wide" and saved["refit_heads"] is True
     capsys.readouterr()
     rc = main(["suggest", "--model", str(out), "--emojis", "answers", "--json", "--top-k", "3",
                "the flight was late"])
