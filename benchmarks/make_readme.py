@@ -114,10 +114,13 @@ def quality_section(data: Mapping[str, Any]) -> list[str]:
         for r in scored:
             who = r.get("label") or r["model"]
             if r.get("wide_mix") is not None:  # towers reused, the head fitted in the run
+                refit = str(r.get("trained_by", "")).endswith("refit on all of train")
                 out.append(f"- {who}: the towers of `{r.get('towers_from', '?').split(' (')[0]}` "
                            f"(trained once on these splits, reused), the wide head fitted in "
                            f"this run ({fmt(r.get('wide_seconds'))} s, mix "
-                           f"{r['wide_mix']} chosen on the tuning split); train s = both.")
+                           f"{r['wide_mix']} chosen on the tuning split"
+                           + ("; then refit on all of train, as the peers are" if refit else "")
+                           + "); train s = both.")
             elif r.get("trained_by") and r["trained_by"] != "this script":
                 out.append(f"- {who}: the model trained by `{r['trained_by'].split(' (')[0]}` "
                            "on the same splits with the same config and seed, reused here.")
