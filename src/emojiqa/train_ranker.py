@@ -557,15 +557,22 @@ def _head_inputs(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[Ex
     table, their cleaned texts and answer indices, and ``(texts, answer indices, the
     ranker's scores)`` of the validation examples in the table (call it with the head being
     built detached, so the scores are the others')."""
-    kpos = ranker.answer_index
-    train = [e for e in train if e.key in kpos]
-    val = [e for e in val if e.key in kpos]
-    texts = _clean_texts(train, "training")
-    val_texts = _clean_texts(val, "validation")
+    train, texts, y = _in_table(ranker, train, "training")
+    _, val_texts, val_y = _in_table(ranker, val, "validation")
     val_scores = (ranker.answer_scores(val_texts) if val_texts
-                  else np.zeros((0, len(kpos)), np.float32))
-    return (train, texts, np.array([kpos[e.key] for e in train]),
-            (val_texts, np.array([kpos[e.key] for e in val]), val_scores))
+                  else np.zeros((0, len(ranker.answer_keys)), np.float32))
+    return train, texts, y, (val_texts, val_y, val_scores)
+
+
+def _in_table(ranker: EmojiRanker, examples: Sequence[Example], what: str
+              ) -> tuple[list[Example], list[str], np.ndarray]:
+    """The examples whose emoji is in the ranker's answer table, their cleaned texts (an
+    unusable one is a :class:`TrainingError` naming the ``what`` example) and answer
+    indices."""
+    kpos = ranker.answer_index
+    examples = [e for e in examples if e.key in kpos]
+    return (examples, _clean_texts(examples, what),
+            np.array([kpos[e.key] for e in examples], dtype=np.int64))
 
 
 def build_memory_head(ranker: EmojiRanker, train: Sequence[Example],
@@ -600,12 +607,9 @@ def refit_heads(ranker: EmojiRanker, examples: Sequence[Example], *,
     from .wide import fit_wide
 
     t0 = time.perf_counter()
-    kpos = ranker.answer_index
-    examples = [e for e in examples if e.key in kpos]
+    examples, texts, y = _in_table(ranker, examples, "refit")
     if not examples:
         raise TrainingError("no examples in the answer table to refit the heads on")
-    texts = _clean_texts(examples, "refit")
-    y = np.array([kpos[e.key] for e in examples])
     c, n = ranker.config, len(ranker.answer_keys)
     if ranker.wide is not None:
         mix = ranker.wide.mix
