@@ -29,7 +29,6 @@ from _common import (  # noqa: E402
     ROOT,
     fmt,
     markdown_table,
-    target,
 )
 from emojiqa.storage import atomic_write_text  # noqa: E402
 
@@ -61,19 +60,17 @@ def load(name: str, quick: bool) -> dict[str, Any] | None:
 
 
 def refresh_best_config(suggest: dict[str, Any], quality: Mapping[str, Any] | None) -> None:
-    """The suggestion benchmark's best-config targets, with any emojiqa config of the quality
-    benchmark that scored higher since (a ``--merge`` run may postdate the suggestion run):
-    recomputed from the rows, as the quality targets are."""
-    best = {"tweeteval": "TweetEval val macro-F1, best config",
-            "airline": "airline test macro-F1, best config"}
-    for r in (quality or {}).get("rows", []):
-        if r.get("kind") != "emojiqa" or r.get("macro_f1") is None or r["task"] not in best:
-            continue
-        for t in suggest.get("targets", []):
-            if t["target"].startswith(best[r["task"]]) and r["macro_f1"] > (t["value"] or 0):
-                t.update(value=r["macro_f1"], status=target(r["macro_f1"], t["bound"]),
-                         target=f"{best[r['task']]} ≥ {t['bound']} ({r['model']} "
-                                "(quality.json))")
+    """The suggestion benchmark's best-config targets recomputed with the quality
+    benchmark's rows as they are now (a ``--merge`` run may postdate the suggestion run), as
+    the quality targets are."""
+    from suggest import best_config_targets
+
+    if not suggest.get("classification"):
+        return
+    fresh = {t["target"].split(" (")[0]: t
+             for t in best_config_targets(suggest["classification"], dict(quality or {}))}
+    suggest["targets"] = [fresh.get(t["target"].split(" (")[0], t)
+                          for t in suggest.get("targets", [])]
 
 
 def machine_line(data: Mapping[str, Any]) -> str:
