@@ -683,8 +683,8 @@ class EmojiRanker:
         return torch.tensor([self.answer_index.get(k, -1) for k in keys], dtype=torch.long,
                             device=self.device)
 
-    def lookalikes(self, images: np.ndarray, k: int | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def lookalikes(self, images: np.ndarray, k: int | None = None, *,
+                   temperature: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The answers each image looks most like: ``(idx, weights)``, both ``(N, k)``.
 
         Looks are compared as the cosine of centred RGBA pixels at 18×18 and 9×9, each drawing
@@ -693,7 +693,8 @@ class EmojiRanker:
         the references are the answer table's own drawings and those of
         ``config.lookalike_styles`` (an answer drawn in several styles can appear more than
         once). Weights are the softmax of those cosines at
-        ``config.lookalike_temperature``. ``k`` defaults to ``config.lookalike_k`` (at least 1).
+        ``temperature`` (default ``config.lookalike_temperature``). ``k`` defaults to
+        ``config.lookalike_k`` (at least 1).
 
         Example:
             >>> idx, w = ranker.lookalikes(EmojiSet.bundled("noto").images[:2])  # doctest: +SKIP
@@ -722,7 +723,8 @@ class EmojiRanker:
         top = np.take_along_axis(sims, idx, 1)
         order = np.argsort(-top, axis=1)
         idx, top = np.take_along_axis(idx, order, 1), np.take_along_axis(top, order, 1)
-        w = np.exp((top - top[:, :1]) / self.config.lookalike_temperature)
+        tau = self.config.lookalike_temperature if temperature is None else temperature
+        w = np.exp((top - top[:, :1]) / tau)
         return owner[idx].astype(np.int64), (w / w.sum(1, keepdims=True)).astype(np.float32)
 
     def look_features(self, images: np.ndarray) -> np.ndarray:

@@ -260,7 +260,8 @@ def train_protocol(protocol: str, out_dir: str | os.PathLike[str], *,
                    answer_tower: str = "pixels", epochs: int | None = None, seed: int = 0,
                    resume: bool = False, progress: bool = True, max_steps: int | None = None,
                    styles: Sequence[str] | None = None, glove: Any = None,
-                   limit: int | None = None, **overrides: Any) -> Path:
+                   limit: int | None = None, weights: Mapping[str, float] | None = None,
+                   **overrides: Any) -> Path:
     """Train the model of a zero-shot protocol; returns its model folder.
 
     Args:
@@ -271,6 +272,7 @@ def train_protocol(protocol: str, out_dir: str | os.PathLike[str], *,
         epochs / seed / resume / progress / max_steps / glove: as for :func:`train_bundled`.
         styles: drawing styles to train on.
         limit: keep an evenly spaced subset of this many training examples (smoke runs).
+        weights: source mix (default :data:`emojiqa.sources.DEFAULT_WEIGHTS`).
         overrides: more :class:`~emojiqa.ranker.RankerConfig` fields.
 
     Example:
@@ -285,7 +287,7 @@ def train_protocol(protocol: str, out_dir: str | os.PathLike[str], *,
         raise ValueError("the new-drawings protocol trains on Twemoji drawings only")
     cfg = bundled_config(name=f"{protocol}-{answer_tower}", answer_tower=answer_tower,
                          **{**PROTOCOL_OVERRIDES, **overrides})
-    train, val = bundled_data(hold_out=hold_out, class_balance=cfg.class_balance)
+    train, val = bundled_data(weights, hold_out=hold_out, class_balance=cfg.class_balance)
     if limit and len(train) > limit:
         train = [train[int(i * len(train) / limit)] for i in range(limit)]
         val = val[: max(50, limit // 10)]
