@@ -361,7 +361,11 @@ def suggest_regions(d: Mapping[str, Any]) -> dict[str, str]:
               "an emoji without a correction of its own borrows those of the 5 training drawings "
               "it looks most like (pixels and the learned look code; on *new drawings* every "
               "candidate goes in as a bare image, so only looks can find them); no suffix — "
-              "every emoji from its drawing alone.", "",
+              "every emoji from its drawing alone; `+names` — look-alike names "
+              "(`emojiqa.names`): text and emojis in MiniLM's space, each seen emoji the vector "
+              "of its CLDR name, every other one the look-weighted mean of the name vectors of "
+              "the 40 training drawings it looks most like (that model's look features; its "
+              "towers are not used).", "",
               "| protocol | tower + path | query | R@1 % | R@10 % | MRR | median rank | queries | "
               "candidates | random R@10 % | random median |",
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

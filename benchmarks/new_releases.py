@@ -20,6 +20,14 @@ and the ``pixels`` path of the corrections-free model, standardised over the can
 mixed with weight ``w`` on the second; ``w`` is chosen on the even-numbered queries (MRR) and
 reported on the odd-numbered ones, which did not choose it, and on all.
 
+Last, **look-alike names** (:class:`emojiqa.names.NameMatcher` over the ``recipe`` model): a
+seen emoji is the MiniLM vector of its CLDR name, an unseen one the look-weighted mean of the
+name vectors of the ``k`` training emojis it looks like. ``k`` and the softmax temperature are
+chosen on a validation protocol that never touches the test emojis: the Emoji 13.x emojis the
+model trained on (74) are made pseudo-new — unnamed, and no one's look-alike — and queried by
+their labels among all base emojis (MRR); the held-out Emoji ≥ 14.0 emojis are scored with every
+setting, the chosen one marked.
+
 Example:
     python benchmarks/new_releases.py --threads 2     # ~15 min on 2 cores (2 trainings when
                                                       # suggest.py's recipe model is cached)
@@ -54,6 +62,11 @@ MODELS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 #: Fusion weights tried (on the corrections-free model's pixel scores).
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+#: Look-alike names: look-alikes per unnamed emoji and softmax temperatures tried.
+NAMES_KS = (5, 10, 20, 40, 80)
+NAMES_TEMPERATURES = (0.02, 0.05, 0.1, 0.2)
+#: The validation emojis of the look-alike names: seen Emoji versions made pseudo-new.
+PSEUDO_NEW_VERSIONS = (13.0, 14.0)
 #: The ``recipe`` model that ``benchmarks/suggest.py`` trained (reused when present).
 SUGGEST_MODEL = CACHE_DIR / "suggest_models" / "new_releases_pixels" / "model"
 
@@ -94,6 +107,46 @@ def ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (scores >= own).sum(1)
 
 
+def look_alike_names(ranker: Any, cands: Any, held: frozenset[str], quick: bool
+                     ) -> list[dict[str, Any]]:
+    """Look-alike names over ``ranker``: every (k, temperature) on the pseudo-new val emojis
+    and on the held-out test emojis (label query; the chosen setting also with keywords)."""
+    from emojiqa import zeroshot as Z
+    from emojiqa.emojis import load_metadata
+    from emojiqa.names import NameMatcher, minilm_encoder
+
+    encoder = minilm_encoder()
+    meta = load_metadata()
+    lo, hi = PSEUDO_NEW_VERSIONS
+    pseudo = {k for k in ranker.answer_keys
+              if meta[k].version is not None and lo <= meta[k].version < hi}
+    val_texts, val_keys = Z.label_queries([k for k in cands.keys if k in pseudo], "label")
+    out: list[dict[str, Any]] = []
+    settings = [(k, t) for k in NAMES_KS for t in NAMES_TEMPERATURES]
+    for k, t in settings[:2] if quick else settings:
+        val = Z.evaluate_queries(NameMatcher(ranker, encoder, k=k, temperature=t,
+                                             exclude=pseudo),
+                                 val_texts, val_keys, cands, path="lookalike")
+        test = Z.new_releases(NameMatcher(ranker, encoder, k=k, temperature=t), query="label",
+                              path="lookalike", candidates=cands)
+        out.append({"k": k, "temperature": t, "chosen": False, "val_mrr": val["mrr"],
+                    "val_recall_at_10": 100 * val["recall@10"],
+                    "val_median_rank": val["median_rank"], "n_val": val["n_queries"],
+                    "query": "label", "recall_at_1": 100 * test["recall@1"],
+                    "recall_at_10": 100 * test["recall@10"], "mrr": test["mrr"],
+                    "median_rank": test["median_rank"], "n_queries": test["n_queries"],
+                    "n_candidates": test["n_candidates"]})
+    best = max(out, key=lambda r: r["val_mrr"])
+    best["chosen"] = True
+    kw = Z.new_releases(NameMatcher(ranker, encoder, k=best["k"],
+                                    temperature=best["temperature"]),
+                        query="keywords", path="lookalike", candidates=cands)
+    out.append({**best, "query": "keywords", "recall_at_1": 100 * kw["recall@1"],
+                "recall_at_10": 100 * kw["recall@10"], "mrr": kw["mrr"],
+                "median_rank": kw["median_rank"], "n_queries": kw["n_queries"]})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument("--retrain", action="store_true", help="retrain every model")
@@ -110,8 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     scores: dict[tuple[str, str, str], np.ndarray] = {}
     targets: dict[str, np.ndarray] = {}
+    rankers: dict[str, Any] = {}
     for name, overrides in MODELS:
-        ranker = train(name, overrides, work, args.quick, args.retrain)
+        ranker = rankers[name] = train(name, overrides, work, args.quick, args.retrain)
         for query in ("label", "keywords"):
             texts, keys = Z.label_queries([k for k in cands.keys if k in held], query)
             targets[query] = np.array([pos[k] for k in keys])
@@ -155,7 +209,15 @@ def main(argv: list[str] | None = None) -> int:
                         ("median_rank", "all median")],
                 title="Fusion: look-alike path + corrections-free pixel path "
                       "(weight chosen on even queries)")
+    names = look_alike_names(rankers["recipe"], cands, held, args.quick)
+    print_table(names, ["k", "temperature", "chosen", ("val_mrr", "val MRR", 3),
+                        ("val_recall_at_10", "val R@10 %", 1), "val_median_rank", "query",
+                        ("recall_at_10", "test R@10 %", 1), ("mrr", "test MRR", 3),
+                        "median_rank"],
+                title="Look-alike names (MiniLM), k × temperature chosen on the Emoji 13.x "
+                      "pseudo-new emojis (val); test = Emoji ≥ 14.0")
     path = write_results("new_releases", {"threads": threads, "rows": rows, "fusion": fused,
+                                          "names": names,
                                           "wall_seconds": time.perf_counter() - t0},
                          quick=args.quick, out=args.out)
     print(f"wrote {path}")

@@ -112,10 +112,13 @@ def protocol_model(protocol: str, tower: str, args: argparse.Namespace, work: Pa
 
 
 def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
-    """Both protocols for the pixel and the latent answer tower, both paths each."""
+    """Both protocols for the pixel and the latent answer tower, every answer path each (and
+    look-alike names over each model, :class:`emojiqa.names.NameMatcher`)."""
     from emojiqa import zeroshot as Z
     from emojiqa.errors import EmojiqaError
+    from emojiqa.names import NameMatcher, minilm_encoder
 
+    encoder = minilm_encoder()  # one MiniLM for every look-alike-names row
     rows: list[dict[str, Any]] = []
     for tower in ("pixels", "latent"):
         try:
@@ -125,9 +128,11 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             rows.append({"protocol": "new releases", "path": tower, "error": str(exc)[:200]})
         else:
             for path, label in (("known", f"{tower}+known"), ("lookalike", f"{tower}+lookalike"),
-                                ("pixels", tower)):
+                                ("pixels", tower), ("names", f"{tower}+names")):
+                scorer = NameMatcher(r, encoder) if path == "names" else r
                 for query in ("label", "keywords"):
-                    m = Z.new_releases(r, query=query, path=path)
+                    m = Z.new_releases(scorer, query=query,
+                                       path="lookalike" if path == "names" else path)
                     rows.append(_row(label, m, protocol="new releases", query=query))
         try:
             r = protocol_model("new_drawings", tower, args, work)
@@ -136,8 +141,11 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             rows.append({"protocol": "new drawings", "path": tower, "error": str(exc)[:200]})
         else:
             for style in ("noto", "openmoji"):
-                for path, label in (("pixels", tower), ("lookalike", f"{tower}+lookalike")):
-                    m = Z.new_drawings(r, style=style, path=path)
+                for path, label in (("pixels", tower), ("lookalike", f"{tower}+lookalike"),
+                                    ("names", f"{tower}+names")):
+                    scorer = NameMatcher(r, encoder) if path == "names" else r
+                    m = Z.new_drawings(scorer, style=style,
+                                       path="lookalike" if path == "names" else path)
                     rows.append(_row(label, m, protocol=f"new drawings ({style})",
                                      query="label"))
     return rows
@@ -351,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                 return r[key]
         return None
 
-    paths = [t + s for t in ("pixels", "latent") for s in ("", "+known", "+lookalike")]
+    paths = [t + s for t in ("pixels", "latent")
+             for s in ("", "+known", "+lookalike", "+names")]
     nr_med = min((v for p in paths
                   if (v := zs_get("new releases", p, "median_rank")) is not None), default=None)
     nr_r10 = max((v for p in paths

@@ -89,8 +89,48 @@ def test_minilm_finds_a_bare_drawing_by_the_name_of_its_lookalike(ranker):
     bare = EmojiSet(["a", "b", "c"], np.ascontiguousarray(ranker.answers.images))
     meta = load_metadata()
     for i, key in enumerate(ranker.answer_keys):
-        assert m.rank(meta[key].label, bare, top_k=1)[0][0] == "abc"[i]
+        assert m.rank(meta[key].label, top_k=1, emojis=bare)[0].key == "abc"[i]
     # and the protocol functions take it like a ranker
     texts, keys = Z.label_queries(list(ranker.answer_keys))
     out = Z.evaluate_queries(m, texts, keys, ranker.answers, path="lookalike")
     assert out["recall@1"] == 1.0
+
+
+def test_rank_gives_ranked_emojis_like_the_ranker(ranker):
+    m = NameMatcher(ranker, encoder=_bag)
+    out = m.rank(["party popper", "enraged face"], top_k=2, emojis="answers")
+    assert [r.key for r in out[0]][:1] == ["1f389"] and out[1][0].key == "1f621"
+    assert out[0][0].score == pytest.approx(1.0, abs=1e-5)  # its own name
+    # the whole bundled set: one entry per base emoji, groups filtered, tone applied
+    top = m.rank("thumbs up", top_k=5, emojis="twemoji", skin_tone="dark",
+                 exclude_groups=["flags"])
+    assert len(top) == 5 and len({r.key for r in top}) == 5
+    assert not any(r.key.startswith("1f1") and len(r.key) > 6 for r in top)
+    with pytest.raises(ValueError):
+        m.rank("", emojis="answers")
+
+
+def test_cli_suggest_names(ranker, tmp_path, capsys):
+    """`emojiqa suggest --names` on a model folder and a folder of unnamed drawings."""
+    import json
+
+    from PIL import Image
+
+    from emojiqa.cli import main
+
+    model = tmp_path / "model"
+    ranker.save_pretrained(model)
+    drawings = tmp_path / "drawings"
+    drawings.mkdir()
+    for name, img in zip(("new_a", "new_b", "new_c"), ranker.answers.images, strict=True):
+        Image.fromarray(img, "RGBA").save(drawings / f"{name}.png")
+    assert main(["suggest", "enraged face", "--names", "--model", str(model),
+                 "--emojis", str(drawings), "--json", "--top-k", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    i = ranker.answer_keys.index("1f621")
+    assert out["emojis"][0]["key"] == f"new_{'abc'[i]}" and len(out["emojis"]) == 3
+    assert main(["suggest", "x", "--names", "--model", str(model), "--generate", "2"]) == 2
+    assert "--names" in capsys.readouterr().err
+    assert main(["suggest", "--names", "--model", str(model), "--input", "a.txt",
+                 "--output", str(tmp_path / "o.jsonl")]) == 2
+    assert "batch mode" in capsys.readouterr().err

@@ -22,7 +22,7 @@ references as if new (``benchmarks/new_releases.py``), never on the Emoji ≥ 14
 Example:
     >>> from emojiqa.ranker import EmojiRanker
     >>> m = NameMatcher(EmojiRanker.from_pretrained())                 # doctest: +SKIP
-    >>> m.rank("melting", EmojiSet.from_folder("new_emojis/"))       # doctest: +SKIP
+    >>> m.rank("melting", emojis="new_emojis/")                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -130,8 +130,30 @@ class NameMatcher:
         idx, w = np.take_along_axis(idx, order, 1), np.take_along_axis(w * keep, order, 1)
         return idx, (w / np.maximum(w.sum(1, keepdims=True), 1e-30)).astype(np.float32)
 
-    def rank(self, text: str, emojis: EmojiSet, top_k: int = 5) -> list[tuple[str, float]]:
-        """The ``top_k`` emojis of ``emojis`` for ``text``: ``(key, cosine)``, best first."""
-        s = self.encode_emojis(emojis) @ self.encode_text(text)[0]
-        order = np.argsort(-s, kind="stable")[: max(0, int(top_k))]
-        return [(emojis.keys[i], float(s[i])) for i in order]
+    def rank(self, text: str | Sequence[str], top_k: int = 5,
+             emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,
+             skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
+             exclude_groups: Sequence[str] | None = None) -> Any:
+        """The ``top_k`` emojis answering ``text`` by names, best first, as
+        :meth:`EmojiRanker.rank <emojiqa.ranker.EmojiRanker.rank>` gives them (same candidates:
+        a set, a bundled style, a folder of images, ``"answers"`` or None for the model's own
+        set; skin-tone grouping and group filters; a list of texts gives a list of lists).
+
+        Example:
+            >>> NameMatcher(ranker).rank("melting", emojis="new_emojis/")   # doctest: +SKIP
+        """
+        from .emojis import check_rank_args, parse_skin_tone, select_candidates
+        from .text import validate_text, validate_texts
+
+        check_rank_args(top_k, 0.0)
+        single = isinstance(text, str)
+        texts = [validate_text(text)] if single else validate_texts(text)
+        cand = select_candidates(self.ranker.emoji_set(emojis),
+                                 group_skin_tones=group_skin_tones,
+                                 skin_tone=parse_skin_tone(skin_tone),
+                                 groups=tuple(groups) if groups else None,
+                                 exclude_groups=tuple(exclude_groups) if exclude_groups else None)
+        matrix = self.encode_emojis(cand)
+        q = self.encode_text(texts) if texts else np.zeros((0, matrix.shape[1]), np.float32)
+        out = self.ranker._top(texts, q, cand, matrix, 0.0, min(int(top_k), len(cand)))
+        return out[0] if single else out

@@ -23,6 +23,10 @@ def register(sub: Any) -> None:
     p.add_argument("--file", default=None, help="read the text from this file ('-' = stdin)")
     _common_rank_args(p)
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--names", action="store_true",
+                   help="rank by look-alike names (the minilm extra): an emoji the model knows "
+                        "by its CLDR name, a new drawing (--emojis DIR) by the names of the "
+                        "emojis it looks like; the best zero-shot path for new emojis")
     p.add_argument("--generate", type=int, default=0, metavar="N",
                    help="also invent N new emojis with the VAE")
     p.add_argument("--steps", type=int, default=60, help="refinement steps of --generate")
@@ -142,9 +146,22 @@ def run_suggest(args: argparse.Namespace) -> int:
         return _run_batch(args)
     from ..text import validate_text
 
+    if args.names and args.generate:
+        raise ConfigError("--names ranks known and new drawings; it cannot score --generate's "
+                          "invented emojis (they have no look-alikes' names to borrow): use one")
     text = validate_text(read_text_arg(args.text, args.file).strip())
-    ranked = None if args.generate or args.emojis else _rank_lite(text, args)
-    if ranked is None:
+    ranked = None if args.generate or args.emojis or args.names else _rank_lite(text, args)
+    if args.names:
+        from ..emojis import parse_skin_tone
+        from ..names import NameMatcher
+
+        _check_top_k(args.top_k)
+        ranker = _load(args)
+        ranked = NameMatcher(ranker).rank(
+            text, top_k=args.top_k, emojis=args.emojis or None,
+            skin_tone=parse_skin_tone(args.skin_tone), groups=args.group,
+            exclude_groups=args.exclude_group)
+    elif ranked is None:
         ranker = _load(args)
         ranked = _rank(ranker, text, args)
     invented = []
@@ -179,6 +196,9 @@ def run_suggest(args: argparse.Namespace) -> int:
 def _run_batch(args: argparse.Namespace) -> int:
     if not (args.input and args.output):
         raise ConfigError("batch mode needs both --input FILE and --output FILE")
+    if getattr(args, "names", False):
+        raise ConfigError("--names is not available in batch mode (--input/--output); "
+                          "rank one text at a time with it")
     _check_top_k(args.top_k)
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
