@@ -10,8 +10,8 @@ emoji in the space of a pretrained sentence encoder (all-MiniLM-L6-v2, the ``min
   learned look code), weighted by the softmax of their look cosines at ``temperature``;
 * a text is the encoder's vector of the text; the score is the cosine.
 
-So 🫘 *beans*, never seen, looks like 🥜 *peanuts* and 🌰 *chestnut* and is found for "beans"
-because the encoder knows those words are near, which a ranker's small shared space (trained
+So 🫏 *donkey*, never seen, looks like 🐐 *goat* and 🐕 *dog* and comes first for "donkey",
+because the encoder knows those words are near — which a ranker's small shared space (trained
 to tell 2,000 emojis apart) does not keep. ``k = 40`` and ``temperature = 0.1`` were chosen on
 the Emoji 13.x emojis of the new-releases protocol model, held out of the look-alike
 references as if new (``benchmarks/new_releases.py``), never on the Emoji ≥ 14.0 test emojis.
