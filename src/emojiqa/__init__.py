@@ -27,7 +27,7 @@ from .images import load_image  # noqa: E402
 _LAZY = {
     "VAE": "vae", "VAEConfig": "vae",
     "EmojiRanker": "ranker", "RankedEmoji": "emojis", "RankerConfig": "ranker",
-    "LiteRanker": "lite",
+    "LiteRanker": "lite", "NameMatcher": "names",
     "Example": "datasets", "load_airline": "datasets", "load_tweeteval": "datasets",
     "load_table": "datasets",
     "train_vae": "train_vae", "train_ranker": "train_ranker", "invent": "invent",
@@ -46,6 +46,7 @@ __all__ = [
     "VAEConfig",
     "EmojiRanker",
     "LiteRanker",
+    "NameMatcher",
     "RankedEmoji",
     "RankerConfig",
     "Example",
