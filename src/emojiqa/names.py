@@ -42,11 +42,11 @@ NAMES_TEMPERATURE = 0.1
 
 
 def minilm_encoder() -> Callable[[Sequence[str]], np.ndarray]:
-    """all-MiniLM-L6-v2 (offline, the ``minilm`` extra) as ``texts -> (N, 384)`` vectors."""
-    from .towers import MiniLMEncoder
+    """all-MiniLM-L6-v2 (offline, the ``minilm`` extra) as ``texts -> (N, 384)`` vectors: the
+    process-wide encoder of the MiniLM text towers, so its cache of texts is shared."""
+    from .towers import minilm_encoder as shared
 
-    enc = MiniLMEncoder()
-    return enc.embed
+    return shared().embed
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
