@@ -134,3 +134,22 @@ def test_cli_suggest_names(ranker, tmp_path, capsys):
     assert main(["suggest", "--names", "--model", str(model), "--input", "a.txt",
                  "--output", str(tmp_path / "o.jsonl")]) == 2
     assert "batch mode" in capsys.readouterr().err
+
+
+def test_cli_evaluate_zero_shot_names(ranker, tmp_path, capsys):
+    """`emojiqa evaluate --zero-shot new-releases --names` adds the names path's metrics."""
+    import json
+
+    from emojiqa.cli import main
+
+    model = tmp_path / "model"
+    ranker.save_pretrained(model)
+    assert main(["evaluate", "--model", str(model), "--zero-shot", "new-releases", "--names",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"known", "lookalike", "pixels", "names"} <= set(out)
+    assert out["names"]["n_candidates"] == out["known"]["n_candidates"]
+    assert out["names"]["n_queries"] == out["known"]["n_queries"] > 0
+    assert 0 < out["names"]["mrr"] <= 1
+    assert main(["evaluate", "--model", str(model), "--names"]) == 2
+    assert "--zero-shot new-releases or new-drawings" in capsys.readouterr().err

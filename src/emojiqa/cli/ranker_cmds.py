@@ -61,6 +61,9 @@ def register(sub: Any) -> None:
                    help="score emojis from their drawing alone (no per-emoji corrections)")
     e.add_argument("--zero-shot", choices=["new-releases", "new-drawings", "cldr"], default=None,
                    help="run a zero-shot protocol instead of a labelled data set")
+    e.add_argument("--names", action="store_true",
+                   help="with --zero-shot new-releases or new-drawings: also score look-alike "
+                        "names (emojiqa.names; the minilm extra)")
     e.add_argument("--limit", type=int, default=None, help="score only the first N examples")
     e.add_argument("--json", action="store_true", help="print the report as JSON")
     e.add_argument("--out", default=None,
@@ -150,8 +153,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from ..errors import ConfigError
     from ..ranker import EmojiRanker
 
+    if args.names and args.zero_shot not in ("new-releases", "new-drawings"):
+        raise ConfigError("--names adds the look-alike names path to a zero-shot protocol: use "
+                          "it with --zero-shot new-releases or new-drawings")
     ranker = EmojiRanker.from_pretrained(args.model)
     if args.zero_shot:
         return _zero_shot(ranker, args)
@@ -184,15 +191,25 @@ def _zero_shot(ranker: Any, args: argparse.Namespace) -> int:
     from .. import zeroshot
 
     results = {}
+    names = None
+    if args.names:
+        from ..names import NameMatcher
+
+        names = NameMatcher(ranker)
     if args.zero_shot == "new-releases":
         for path in zeroshot.ANSWER_PATHS:
             results[path] = zeroshot.new_releases(ranker, path=path)
+        if names is not None:
+            results["names"] = zeroshot.new_releases(names, path="lookalike")
     elif args.zero_shot == "new-drawings":
         for style in ("noto", "openmoji"):
             results[style] = zeroshot.new_drawings(ranker, style=style)
             if ranker.net.known is not None:  # corrections to borrow
                 results[f"{style}+lookalike"] = zeroshot.new_drawings(ranker, style=style,
                                                                       path="lookalike")
+            if names is not None:
+                results[f"{style}+names"] = zeroshot.new_drawings(names, style=style,
+                                                                  path="lookalike")
     else:
         for path in zeroshot.ANSWER_PATHS:
             results[path] = zeroshot.cldr_retrieval(ranker, path=path)
