@@ -119,6 +119,12 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     from emojiqa.names import NameMatcher, minilm_encoder
 
     encoder = minilm_encoder()  # one MiniLM for every look-alike-names row
+
+    def scorer(r: Any, path: str) -> tuple[Any, str]:
+        """What scores ``path`` and through which protocol path: the names path is a
+        :class:`NameMatcher` over the model, measured as its look-alike path."""
+        return (NameMatcher(r, encoder), "lookalike") if path == "names" else (r, path)
+
     rows: list[dict[str, Any]] = []
     for tower in ("pixels", "latent"):
         try:
@@ -129,10 +135,9 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         else:
             for path, label in (("known", f"{tower}+known"), ("lookalike", f"{tower}+lookalike"),
                                 ("pixels", tower), ("names", f"{tower}+names")):
-                scorer = NameMatcher(r, encoder) if path == "names" else r
+                by, via = scorer(r, path)
                 for query in ("label", "keywords"):
-                    m = Z.new_releases(scorer, query=query,
-                                       path="lookalike" if path == "names" else path)
+                    m = Z.new_releases(by, query=query, path=via)
                     rows.append(_row(label, m, protocol="new releases", query=query))
         try:
             r = protocol_model("new_drawings", tower, args, work)
@@ -143,9 +148,8 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
             for style in ("noto", "openmoji"):
                 for path, label in (("pixels", tower), ("lookalike", f"{tower}+lookalike"),
                                     ("names", f"{tower}+names")):
-                    scorer = NameMatcher(r, encoder) if path == "names" else r
-                    m = Z.new_drawings(scorer, style=style,
-                                       path="lookalike" if path == "names" else path)
+                    by, via = scorer(r, path)
+                    m = Z.new_drawings(by, style=style, path=via)
                     rows.append(_row(label, m, protocol=f"new drawings ({style})",
                                      query="label"))
     return rows

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .emojis import EmojiSet, load_metadata
+from .ranker import _unit
 from .sources import base_key
 
 #: Look-alikes averaged per unnamed emoji, and the softmax temperature over their look cosines
@@ -47,10 +48,6 @@ def minilm_encoder() -> Callable[[Sequence[str]], np.ndarray]:
     from .towers import minilm_encoder as shared
 
     return shared().embed
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 class NameMatcher:
