@@ -341,14 +341,17 @@ def suggest_regions(d: Mapping[str, Any]) -> dict[str, str]:
              f"{m.get('load_average_1m', '?')} when it finished); every figure is the model "
              "alone (no keyword boost) unless a column says otherwise; the same tables are in "
              "Results → Suggestions.", ""]
-    for c in d.get("classification", [])[:1]:
+    bundled = [c for c in d.get("classification", [])
+               if str(c.get("model", "")).startswith("bundled")]
+    if bundled:
         lines += ["**Classification** (macro-F1 %, 20-way TweetEval val with U+FE0F stripped; "
                   "3-way airline test)", "",
                   "| model | TweetEval val F1 | TweetEval acc | airline test F1 | airline acc |",
-                  "|---|---:|---:|---:|---:|",
-                  f"| bundled | {_num(c.get('tweeteval_val_macro_f1'))} | "
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {c['model']} | {_num(c.get('tweeteval_val_macro_f1'))} | "
                   f"{_num(c.get('tweeteval_val_acc'))} | {_num(c.get('airline_test_macro_f1'))} "
-                  f"| {_num(c.get('airline_test_acc'))} |", ""]
+                  f"| {_num(c.get('airline_test_acc'))} |" for c in bundled]
+        lines.append("")
     lines += ["**CLDR-name retrieval** (query = CLDR label, rank among all 1,979 base emojis)",
               "", "| path | R@1 % | R@10 % | MRR | median rank | random R@10 % | random median |",
               "|---|---:|---:|---:|---:|---:|---:|"]

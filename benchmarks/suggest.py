@@ -298,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     data: dict[str, Any] = {}
 
     cls_rows = [classification(bundled, "bundled", quick)]
+    if bundled.wide is not None:  # what its wide head adds, in the same run
+        head, bundled.wide = bundled.wide, None
+        cls_rows.append(classification(bundled, "bundled, towers alone", quick))
+        bundled.wide = head
     for folder in args.best:
         cls_rows.append(classification(EmojiRanker.from_pretrained(folder), folder, quick))
     print_table(cls_rows, ["model", ("tweeteval_val_macro_f1", "TweetEval val F1"),

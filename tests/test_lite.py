@@ -138,3 +138,43 @@ def test_suggest_runs_without_torch_and_prints_the_same(bundled):
     assert bad.returncode == 2 and "unknown emoji group" in bad.stderr
     bad = run_cli("suggest", "pizza", "--model", "/nonexistent/model")
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_a_model_with_a_wide_head_ranks_alike(twemoji, tmp_path):
+    """The torch-free path adds a wide head's term as EmojiRanker does: over some of the
+    answers (``wide_sources``), with skin tones folded into their base, with keywords."""
+    from emojiqa.wide import WideConfig, fit_wide
+
+    r = tiny_ranker(twemoji, wide_buckets=256, wide_sources=("airline",))
+    keys = list(r.answer_keys)
+    texts = ["great flight thanks", "late again awful", "lovely crew", "lost my bag",
+             "thumbs up", "so so"] * 3
+    y = np.array([0, 1, 0, 1, 0, 1] * 3)
+    head = fit_wide(texts, y, 2, WideConfig(buckets=256, iters=20))
+    head.columns = np.array([0, len(keys) - 1])  # two of the three answers
+    head.mix = 0.7
+    r.wide = head
+    folder = r.save_pretrained(tmp_path / "m", half=True)
+    precompute_vectors(folder)
+    full = EmojiRanker.from_pretrained(folder)
+    assert use_precomputed_vectors(full, folder)
+    lite = LiteRanker.load(folder)
+    assert lite is not None and lite.wide is not None
+    probe = ["great flight thanks", "late again awful", "thumbs up!!", "zzz", "ok " * 30]
+    for opts in ({"keyword_weight": 0.0}, {"skin_tone": "dark"}, {"exclude_groups": ["flags"]}):
+        # an untrained tiny model's cosines nearly tie (0.9998…): the same scores to float
+        # rounding, and the same keys wherever the next score is not a near-tie
+        for ra, rb in zip(lite.rank(probe, top_k=10, **opts), full.rank(probe, top_k=10, **opts),
+                          strict=True):
+            sa, sb = np.array([x.score for x in ra]), np.array([x.score for x in rb])
+            assert np.allclose(sa, sb, atol=1e-5), opts
+            apart = np.append(sb[:-1] - sb[1:] > 1e-5, True)
+            apart &= np.insert(apart[:-1], 0, True)
+            assert [x.key for x, k in zip(ra, apart, strict=True) if k] == [
+                x.key for x, k in zip(rb, apart, strict=True) if k], opts
+    # the head moves scores: without it the rankings differ
+    full.wide = None
+    moved = [x.score for x in full.rank(probe[0], top_k=3, keyword_weight=0.0)]
+    assert moved != [x.score for x in lite.rank(probe[0], top_k=3, keyword_weight=0.0)]
+    (folder / "wide" / "config.json").unlink()  # a broken head: EmojiRanker reports it
+    assert LiteRanker.load(folder) is None

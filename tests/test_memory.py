@@ -10,7 +10,7 @@ import pytest
 from emojiqa.errors import ConfigError, ModelLoadError, TrainingError
 from emojiqa.lite import LiteRanker
 from emojiqa.memory import Memory, MemoryConfig, build_memory
-from emojiqa.ranker import EmojiRanker, RankerConfig, describe
+from emojiqa.ranker import EmojiRanker, RankerConfig, describe, reorder_places
 from emojiqa.text import smoothed_idf
 from emojiqa.train_ranker import build_memory_head
 from emojiqa.wide import features
@@ -123,16 +123,18 @@ def test_train_ranker_builds_saves_and_scores_with_the_memory(trained):
     r.memory.mix = 0.3  # a visible weight whatever val chose
     texts = [e.text for e in val[:6]] + [train[0].text]
     cos = r.encode_text(texts) @ r.encode_emojis(r.answers).T
-    assert np.allclose(r.answer_scores(texts), cos + 0.3 * r.memory.log_votes(texts),
-                       atol=1e-5)
-    # rank over emojis beyond the answer table: those get the text's lowest term
+    # the answers in the order of cosine + mix * log votes, on the towers' places
+    term = reorder_places(cos, 0.3 * r.memory.log_votes(texts)) - cos
+    assert np.allclose(r.answer_scores(texts), cos + term, atol=1e-5)
+    assert np.array_equal(np.argsort(-(cos + term), 1, kind="stable"), np.argsort(
+        -(cos + 0.3 * r.memory.log_votes(texts)), 1, kind="stable"))
+    # rank over emojis beyond the answer table: those keep the towers' score
     cand = r.emojis.subset(list(range(30)) + [r.emojis.index(k) for k in r.answer_keys])
     got = r.rank(texts, top_k=5, emojis=cand, group_skin_tones=False, keyword_weight=0.0)
     s = r.encode_text(texts) @ r.encode_emojis(cand).T
-    term = r.memory.term(texts)
     for t in range(len(texts)):
         for j, k in enumerate(cand.keys):
-            s[t, j] += term[t, r.answer_index[k]] if k in r.answer_index else term[t].min()
+            s[t, j] += term[t, r.answer_index[k]] if k in r.answer_index else 0.0
     want = [[cand.keys[j] for j in np.argsort(-row, kind="stable")[:5]] for row in s]
     assert [[x.key for x in row] for row in got] == want
     r.memory.save_pretrained(out / "model" / "memory")  # the 0.3 saved, then loaded

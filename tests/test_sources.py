@@ -95,3 +95,26 @@ def test_training_sets_without_hold_out_keep_everything():
     (tw,) = S.training_emoji_sets(("twemoji",))
     assert "1fae0" in tw.keys and not any(e.skin_tone for e in tw)
     assert len(S.candidate_set("twemoji")) == 1979
+
+
+def test_tune_split_is_left_out_of_train():
+    """The bundled model's tuning split: every k-th TweetEval training text (left out of
+    train) and the airline val split; never a TweetEval val text."""
+    w = {"tweeteval": 1.0, "airline": 1.0}
+    train = S.training_examples(w, tune_every=20)
+    tune = S.training_examples(w, split="tune", tune_every=20)
+    tweets = S.tweeteval_examples("train")
+    tune_tw = [x for x in tune if x.source == "tweeteval"]
+    assert [x.text for x in tune_tw] == [x.text for x in tweets[::20]]
+    assert len(tune_tw) == 2250
+    assert sum(1 for x in train if x.source == "tweeteval") == 45_000 - 2250
+    # the same texts can repeat in TweetEval: compare positions, not strings
+    kept = [x.text for x in train if x.source == "tweeteval"]
+    assert kept == [x.text for i, x in enumerate(tweets) if i % 20]
+    assert [x.text for x in tune if x.source == "airline"] == [
+        x.text for x in S.airline_examples("val")]
+    assert sum(1 for x in train if x.source == "airline") == 11_524
+    with pytest.raises(ValueError, match="tune_every"):
+        S.training_examples(w, split="tune")
+    with pytest.raises(ValueError, match="split must be"):
+        S.training_examples(w, split="test")

@@ -16,7 +16,7 @@ from emojiqa.ranker import EmojiRanker, RankerConfig
 from emojiqa.train_ranker import fit_wide_head, train_ranker
 from emojiqa.vae import VAE, VAEConfig
 from emojiqa.wide import WideConfig, WideHead, features, fit_wide
-from helpers import tiny_ranker_config, train_tiny
+from helpers import tiny_ranker_config, tiny_vae, train_tiny
 
 SMALL = WideConfig(buckets=256, iters=30)
 CFG = tiny_ranker_config(wide_buckets=256, wide_iters=30)
@@ -95,13 +95,28 @@ def test_train_ranker_fits_and_saves_the_head(trained):
     assert [[x.key for x in row] for row in a] == [[x.key for x in row] for row in b]
 
 
+def placed(cos, extra):
+    """Brute force: each row's cosines handed out in the order of cosine + extra."""
+    out = np.empty_like(cos)
+    for i in range(len(cos)):
+        order = sorted(range(cos.shape[1]), key=lambda j: -(cos[i, j] + extra[i, j]))
+        for place, j in enumerate(order):
+            out[i, j] = sorted(cos[i], reverse=True)[place]
+    return out
+
+
 def test_scores_add_the_head_term(trained):
     r, _, _, val = trained
     r.wide.mix = 0.3  # a visible weight whatever val chose
     texts = [e.text for e in val[:6]]
     cos = r.encode_text(texts) @ r.encode_emojis(r.answers).T
     lp = r.wide.log_probs(texts)
-    assert np.allclose(r.answer_scores(texts), cos + 0.3 * lp, atol=1e-5)
+    # the answers in the order of cosine + mix * log p, on the towers' places
+    got = r.answer_scores(texts)
+    assert np.allclose(got, placed(cos, 0.3 * lp), atol=1e-5)
+    assert np.allclose(np.sort(got, 1), np.sort(cos, 1), atol=1e-6)
+    want = np.argsort(-(cos + 0.3 * lp), 1, kind="stable")
+    assert np.array_equal(np.argsort(-got, 1, kind="stable"), want)
     assert np.allclose(r.answer_scores(texts, use_known=False),
                        r.encode_text(texts) @ r.encode_emojis(r.answers, use_known=False).T,
                        atol=1e-6)
@@ -121,10 +136,11 @@ def test_rank_fast_path_equals_brute_force_with_head(trained):
     got = r.rank(texts, top_k=5, emojis=cand, group_skin_tones=False, keyword_weight=0.0)
     q = r.encode_text(texts)
     s = q @ r.encode_emojis(cand).T  # (T, N)
-    lp = 0.3 * r.wide.log_probs(texts)  # (T, A)
+    cos = q @ r.encode_emojis(r.answers).T  # (T, A)
+    lp = placed(cos, 0.3 * r.wide.log_probs(texts)) - cos  # (T, A)
     for t in range(len(texts)):
-        for j, k in enumerate(cand.keys):
-            s[t, j] += lp[t, r.answer_index[k]] if k in r.answer_index else lp[t].min()
+        for j, k in enumerate(cand.keys):  # an emoji the head does not know: the towers alone
+            s[t, j] += lp[t, r.answer_index[k]] if k in r.answer_index else 0.0
     want = [[cand.keys[j] for j in np.argsort(-row, kind="stable")[:5]] for row in s]
     assert [[x.key for x in row] for row in got] == want
     assert np.allclose([[x.score for x in row] for row in got],
@@ -190,3 +206,79 @@ def test_interrupted_head_fit_resumes_to_the_same_model(tmp_path, monkeypatch):
     loaded = EmojiRanker.from_pretrained(tmp_path / "b")
     assert loaded.wide is not None
     assert np.allclose(loaded.answer_scores(texts), whole.answer_scores(texts), atol=1e-5)
+
+
+def test_max_features_keeps_the_most_frequent_and_drops_the_rest(tmp_path):
+    texts = ["good day", "good night", "good morning", "bad day", "awful", "bad night"] * 3
+    y = np.array([0, 0, 0, 1, 1, 1] * 3)
+    full = fit_wide(texts, y, 2, SMALL)
+    cfg = dataclasses.replace(SMALL, max_features=10)
+    head = fit_wide(texts, y, 2, cfg)
+    assert len(head.rows) == 10 < len(full.rows)
+    df = np.bincount(features(texts, SMALL).col_indices().numpy(), minlength=2 * SMALL.buckets)
+    assert df[head.rows].min() >= np.sort(df[full.rows])[-10]  # the 10 most frequent
+    left_out = np.setdiff1d(full.rows, head.rows)
+    assert not head.idf[left_out].any() and head.idf[head.rows].all()
+    # a left-out feature is 0 in every text and out of the norm
+    x = features(["awful"], cfg, head.idf).to_dense().numpy()[0]
+    assert not x[left_out].any()
+    for block in (x[: SMALL.buckets], x[SMALL.buckets:]):
+        assert np.linalg.norm(block) == pytest.approx(1.0, abs=1e-5) or not block.any()
+    head.save_pretrained(tmp_path / "w", half=True)
+    again = WideHead.from_pretrained(tmp_path / "w")
+    assert np.array_equal(again.rows, head.rows)
+    assert np.allclose(again.log_probs(texts[:6]), head.log_probs(texts[:6]), atol=2e-2)
+    assert np.array_equal(again.idf == 0, head.idf == 0)
+
+
+def test_fast_product_gradient_is_the_dense_one():
+    from emojiqa.wide import _Product
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((7, 5)) < 0.4) * rng.random((7, 5))
+    dense[3] = 0  # a row without entries
+    xs = torch.from_numpy(dense.astype(np.float32)).to_sparse_csr()
+    prod = _Product(xs.crow_indices(), xs.col_indices(), xs.values(), (7, 5))
+    w = torch.randn(5, 3, requires_grad=True)
+    g = torch.randn(7, 3)
+    (prod(w) * g).sum().backward()
+    x = torch.from_numpy(dense.astype(np.float32))
+    assert torch.allclose(prod(w.detach()), x @ w.detach(), atol=1e-6)
+    assert torch.allclose(w.grad, x.T @ g, atol=1e-5)
+
+
+def test_a_head_over_some_sources_knows_their_emojis_only(tmp_path):
+    """``wide_sources``: the head learns from those sources' texts, knows their emojis, and
+    leaves every other emoji's score to the towers; the known emojis keep the towers'
+    places, reordered by cosine + mix * log p."""
+    air = load_airline("train")[:60]
+    other = [Example(t, k, 1.0, "cldr") for t, k in (
+        ("pizza", "1f355"), ("slice of pizza", "1f355"), ("red heart", "2764"),
+        ("love", "2764"), ("rocket", "1f680"), ("space", "1f680"))] * 4
+    train = [dataclasses.replace(e, source="airline") for e in air] + other
+    val = [dataclasses.replace(e, source="airline") for e in load_airline("val")[:20]]
+    cfg = dataclasses.replace(CFG, wide_sources=("airline",), wide_max_features=50)
+    r = train_ranker(cfg, train, val, tmp_path / "m", vae=tiny_vae(), progress=False,
+                     log=lambda s: None, glove=False)
+    air_keys = sorted({e.key for e in air})
+    assert sorted(r.answer_keys[i] for i in r.wide.columns) == air_keys
+    assert r.wide.n_answers == 3 and len(r.wide.rows) == 50
+    r.wide.mix = 0.5
+    texts = ["pizza tonight", "the flight was late again"]
+    keys = list(r.answer_keys)
+    q = r.encode_text(texts)
+    cos = q @ r.encode_emojis(r.answers).T
+    got = cos + r.head_term(texts, keys)
+    head = [r.answer_index[k] for k in air_keys]
+    rest = [i for i in range(len(keys)) if i not in head]
+    assert np.allclose(got[:, rest], cos[:, rest], atol=1e-6)
+    lp = r.wide.log_probs(texts)  # the order among the head's emojis: cosine + mix * log p
+    assert np.allclose(got[:, head], placed(cos[:, head], 0.5 * lp), atol=1e-6)
+    again = EmojiRanker.from_pretrained(tmp_path / "m")
+    assert np.array_equal(again.wide.columns, r.wide.columns)
+    again.wide.mix = 0.5
+    assert np.allclose(again.answer_scores(texts), got, atol=1e-4)
+    bad = dataclasses.replace(CFG, wide_sources=("tweeteval",))
+    with pytest.raises(TrainingError, match="wide head's sources"):
+        train_ranker(bad, train, val, tmp_path / "bad", vae=tiny_vae(), progress=False,
+                     log=lambda s: None, glove=False)

@@ -10,9 +10,11 @@ keyword boost and top-k), without importing torch, which is most of a cold start
 CPU.
 
 It covers the GloVe text towers ``attention`` and ``cnn`` (with or without the n-gram bag)
-and the bag alone (``bag``), over the stored vectors. :meth:`LiteRanker.load` returns None
-for anything else — a BiLSTM or MiniLM text tower, a wide head, a memory, a folder without
-stored vectors, or a file it cannot read — and callers then use
+and the bag alone (``bag``), over the stored vectors, and a wide head (:mod:`emojiqa.wide`,
+as the bundled model has: its n-gram features and linear model in numpy, its term added as
+:meth:`emojiqa.ranker.EmojiRanker.head_term` adds it). :meth:`LiteRanker.load` returns None
+for anything else — a BiLSTM or MiniLM text tower, a memory, a folder without stored
+vectors, or a file it cannot read — and callers then use
 :class:`~emojiqa.ranker.EmojiRanker`, which also reports what is wrong with a broken folder.
 
 Example:
@@ -35,12 +37,13 @@ from .emojis import (
     EmojiSet,
     RankedEmoji,
     check_rank_args,
+    info_for,
     parse_skin_tone,
     select_candidates,
 )
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .recipes import VECTORS_KEYS, VECTORS_NAME, model_folder
-from .text import Tokenizer, ngram_batch, validate_text, validate_texts
+from .text import Tokenizer, ngram_batch, tfidf_ngrams, validate_text, validate_texts
 
 #: Text towers :class:`LiteRanker` runs.
 LITE_TOWERS = ("attention", "cnn", "bag")
@@ -70,6 +73,46 @@ def _masked_max(h: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(mask.any(1, keepdims=True), mx, np.float32(0))
 
 
+class _LiteWide:
+    """A saved wide head (``wide/``) in numpy: ``mix * log p`` over its answers."""
+
+    def __init__(self, folder: Path) -> None:
+        from safetensors.numpy import load_file
+
+        c = json.loads((folder / "config.json").read_text(encoding="utf-8"))["config"]
+        t = load_file(str(folder / "model.safetensors"))
+        self.buckets = int(c["buckets"])
+        self.word_ngrams = int(c["word_ngrams"])
+        self.char_ngrams = (int(c["char_ngrams"][0]), int(c["char_ngrams"][1]))
+        self.rows = t["rows"].astype(np.int64)
+        idf = t["idf"].astype(np.float32)
+        if "idf_other" in t:  # the rows' idf + the one idf of every other feature
+            self.idf = np.full(2 * self.buckets, float(t["idf_other"]), np.float32)
+            self.idf[self.rows] = idf
+        else:
+            self.idf = idf
+        self.weight = t["weight"].astype(np.float32)
+        self.bias = t["bias"].astype(np.float32)
+        self.mix = float(t["mix"])
+        self.columns = (t["columns"].astype(np.int64) if "columns" in t
+                        else np.arange(len(self.bias)))
+        self._tokenizer = Tokenizer()
+        self._cache: dict = {}
+
+    def term(self, texts: Sequence[str]) -> np.ndarray:
+        """``(N, A)`` ``mix * log p`` of the head's answers."""
+        crow, col, val = tfidf_ngrams(texts, [self._tokenizer.words(x) for x in texts],
+                                      self.buckets, self.word_ngrams, self.char_ngrams,
+                                      self.idf, self._cache)
+        at = np.minimum(np.searchsorted(self.rows, col), len(self.rows) - 1)
+        hit = self.rows[at] == col
+        z = np.tile(self.bias, (len(texts), 1))
+        text_of = np.repeat(np.arange(len(texts)), np.diff(crow))
+        np.add.at(z, text_of[hit], val[hit, None] * self.weight[at[hit]])
+        z -= z.max(1, keepdims=True)
+        return (self.mix * (z - np.log(np.exp(z).sum(1, keepdims=True)))).astype(np.float32)
+
+
 class LiteRanker:
     """A trained ranker's text side in numpy, ranking against its stored emoji vectors.
 
@@ -91,6 +134,10 @@ class LiteRanker:
         self._emojis: EmojiSet | None = None
         self._cand: dict[tuple, tuple[EmojiSet, np.ndarray]] = {}
         self._keyword_index: dict[tuple, KeywordIndex] = {}
+        self.wide: _LiteWide | None = None
+        self._wide_vectors = np.zeros((0, vectors.shape[1]), np.float32)
+        self._wide_cols: dict[tuple, np.ndarray] = {}
+        self._answer_index: dict[str, int] = {}
         n_shared = sum(1 for k in weights if k.startswith("shared.") and k.endswith(".weight"))
         self._shared = [(weights[f"shared.{i}.weight"], weights[f"shared.{i}.bias"])
                         for i in range(n_shared)]
@@ -111,8 +158,9 @@ class LiteRanker:
         header = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         c = header["config"]
         if (header.get("model_type") != "ranker" or c.get("text_tower") not in LITE_TOWERS
-                or c.get("minilm_finetune") or c.get("wide_buckets") or c.get("memory_k")
-                or (folder / "wide").exists() or (folder / "memory").exists()):
+                or c.get("minilm_finetune") or c.get("memory_k")
+                or (folder / "memory").exists()
+                or bool(c.get("wide_buckets")) != (folder / "wide").is_dir()):
             return None
         meta = json.loads((folder / VECTORS_KEYS).read_text(encoding="utf-8"))
         vectors = load_file(str(folder / VECTORS_NAME))["vectors"].astype(np.float32)
@@ -131,7 +179,21 @@ class LiteRanker:
         if any(k not in weights for k in need):
             return None
         vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-        return cls(c, weights, Tokenizer.from_json(vocab), keys, vectors, meta["style"])
+        lite = cls(c, weights, Tokenizer.from_json(vocab), keys, vectors, meta["style"])
+        if (folder / "wide").is_dir():
+            answers = json.loads((folder / "answers.json").read_text(encoding="utf-8"))["keys"]
+            wide = _LiteWide(folder / "wide")
+            known = [answers[i] for i in wide.columns]
+            if (any(k not in lite.row for k in known) or len(wide.columns) != len(wide.bias)
+                    or len(set(wide.columns.tolist())) != len(wide.columns)):
+                return None
+            lite.wide = wide
+            lite._wide_vectors = vectors[[lite.row[k] for k in known]]
+            # each answer-table key → its place among the head's answers (-1: not one)
+            place = np.full(len(answers), -1, np.int64)
+            place[wide.columns] = np.arange(len(wide.columns))
+            lite._answer_index = {k: int(place[i]) for i, k in enumerate(answers)}
+        return lite
 
     # the text side ----------------------------------------------------------------------------
     def _tower(self, tokens: np.ndarray) -> np.ndarray:
@@ -245,9 +307,14 @@ class LiteRanker:
         cand, matrix = self._candidates(key)
         k = min(top_k, len(cand))
         q = self.encode_text(texts) if texts else np.zeros((0, matrix.shape[1]), np.float32)
+        heads = self._head_term(texts, q, cand, key) if self.wide is not None and texts else None
         if w > 0:
             q = q * np.float32(1.0 - w)
+            if heads is not None:  # the heads' places are cosines: scaled alike
+                heads = heads * np.float32(1.0 - w)
         scores = np.ascontiguousarray(q @ matrix.T, dtype=np.float32)  # (B, N)
+        if heads is not None:
+            scores += heads
         if w > 0 and texts:
             if key not in self._keyword_index:
                 self._keyword_index[key] = KeywordIndex(cand)
@@ -258,6 +325,23 @@ class LiteRanker:
             idx = idx[np.argsort(-row[idx], kind="stable")]
             out.append([RankedEmoji(*self._meta(cand, int(i)), float(row[i])) for i in idx])
         return out[0] if single else out
+
+    def _head_term(self, texts: list[str], q: np.ndarray, cand: EmojiSet, key: tuple
+                   ) -> np.ndarray:
+        """The wide head's ``(B, N)`` term over the candidates: its emojis reordered among
+        the places the towers gave them, 0 for the others
+        (:meth:`emojiqa.ranker.EmojiRanker.head_term`)."""
+        assert self.wide is not None
+        if key not in self._wide_cols:  # as EmojiRanker._head_columns: a tone → its base
+            a, n = self._answer_index, len(self.wide.columns)
+            col = [a.get(k, a.get(info_for(k).base_key, -1)) for k in cand.keys]
+            self._wide_cols[key] = np.array([n if c < 0 else c for c in col], np.int64)
+        s = q @ self._wide_vectors.T  # (B, A) the towers' cosines
+        order = np.argsort(-(s + self.wide.term(texts)), axis=1, kind="stable")
+        placed = np.empty(s.shape, np.float32)
+        np.put_along_axis(placed, order, -np.sort(-s, axis=1), axis=1)
+        term = np.concatenate([placed - s, np.zeros((len(texts), 1), np.float32)], 1)
+        return term[:, self._wide_cols[key]]
 
     @staticmethod
     def _meta(cand: EmojiSet, i: int) -> tuple[str, str, str]:

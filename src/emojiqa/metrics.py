@@ -128,7 +128,7 @@ def evaluate(ranker: EmojiRanker, examples: Sequence[Example], *,
     a = ranker.encode_emojis(cand, use_known=use_known)
     scores = q @ a.T  # (N, C) cosines
     if use_known and ranker.has_heads:  # + the wide head's and memory's terms
-        scores = scores + ranker.head_term(texts, keys)
+        scores = scores + ranker.head_term(texts, keys, q)
     y = np.array([pos[e.key] for e in examples])
     labels = [info_for(k).emoji or k for k in keys]
     rep = classification_report(y, scores, labels, ks=(1, 5))

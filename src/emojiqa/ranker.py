@@ -138,6 +138,14 @@ class RankerConfig:
             log-probability is added to an answer's cosine at a weight chosen on val);
             0: no wide head.
         wide_l2 / wide_iters: its L2 penalty and L-BFGS iterations.
+        wide_mixes: the weights of its log-probability next to the cosine, one chosen on
+            val (the first without val).
+        wide_max_features: the wide head keeps only this many n-grams, the most frequent in
+            training (a bound on its size); 0: all.
+        wide_sources: fit the wide head on the training texts of these sources only
+            (``Example.source``, e.g. ``("tweeteval", "airline")``): it then knows only
+            their emojis and moves score among those alone (see :meth:`EmojiRanker.head_term`);
+            empty: every training text, the whole answer table.
         memory_k: neighbours of the memory (:mod:`emojiqa.memory`: the training texts
             nearest a text, by TF-IDF cosine, vote for their answers; the log of the votes
             is added to an answer's cosine at a weight chosen on val); 0: no memory.
@@ -157,7 +165,8 @@ class RankerConfig:
          "lookalike_learned": 0.0, "look_epochs": 30, "minilm_finetune": False,
          "minilm_lr": 5e-5, "minilm_max_len": 64, "wide_buckets": 0, "wide_l2": 5e-6,
          "wide_iters": 150, "plateau_lr": 1.0, "ema": 0.0, "memory_k": 0,
-         "memory_max_df": 0.01, "refit_heads": False})
+         "memory_max_df": 0.01, "refit_heads": False, "wide_max_features": 0,
+         "wide_sources": (), "wide_mixes": (0.2, 0.0, 0.05, 0.1, 0.4, 0.8)})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -213,6 +222,9 @@ class RankerConfig:
     wide_buckets: int = 0
     wide_l2: float = 5e-6
     wide_iters: int = 150
+    wide_mixes: tuple[float, ...] = (0.2, 0.0, 0.05, 0.1, 0.4, 0.8)
+    wide_max_features: int = 0
+    wide_sources: tuple[str, ...] = ()
     memory_k: int = 0
     memory_max_df: float = 0.01
     refit_heads: bool = False
@@ -335,7 +347,8 @@ class RankerConfig:
         from .wide import WideConfig
 
         return WideConfig(buckets=int(self.wide_buckets), l2=float(self.wide_l2),
-                          iters=int(self.wide_iters))
+                          iters=int(self.wide_iters), mixes=tuple(self.wide_mixes),
+                          max_features=int(self.wide_max_features))
 
     def memory_config(self) -> Any:
         """The :class:`~emojiqa.memory.MemoryConfig` of this config's memory."""
@@ -627,6 +640,7 @@ class EmojiRanker:
         self.wide = wide
         self.memory = memory
         self._head_cols: tuple[tuple[str, ...], np.ndarray] | None = None
+        self._head_vecs: tuple[tuple[int, ...], np.ndarray] | None = None
         self.device = next(net.parameters()).device
 
     # candidate sets --------------------------------------------------------------------------
@@ -829,7 +843,7 @@ class EmojiRanker:
         a = self.encode_emojis(self.answers, use_known=use_known)
         s = q @ a.T
         if use_known and self.has_heads:
-            s = s + self.head_term(texts, self.answer_keys)
+            s = s + self.head_term(texts, self.answer_keys, q)
         return s
 
     @property
@@ -837,17 +851,50 @@ class EmojiRanker:
         """Whether the model has a wide head or a memory (terms added to the cosine)."""
         return self.wide is not None or self.memory is not None
 
-    def head_term(self, texts: Sequence[str], keys: Sequence[str]) -> np.ndarray:
+    def head_term(self, texts: Sequence[str], keys: Sequence[str],
+                  q: np.ndarray | None = None) -> np.ndarray:
         """What the wide head and the memory add to the cosine of each text and emoji key,
-        ``(N, K)``: their ``(N, A)`` terms over the answer table summed, for an answer-table
-        key (or one whose base emoji is in the table), the text's lowest such term for any
-        other key; zeros without either."""
+        ``(N, K)`` (zeros without either).
+
+        Each head knows some answers: the memory and a wide head fitted on every training
+        text the whole answer table, a wide head with ``wide_sources`` the emojis of those
+        sources (:attr:`~emojiqa.wide.WideHead.columns`). The heads reorder the answers they
+        know among the places the towers gave them: for each text, the known answers are
+        ordered by ``cosine + mix * log p`` (each head that knows an answer adding its term),
+        and the i-th of that order takes the i-th best cosine among them. So a classifier
+        over the known answers decides by cosine and heads together, while every place in a
+        ranking over all emojis stays where the towers put it — the heads never lift their
+        emojis over others, nor sink them under others, as a group. Other keys keep their
+        cosine (term 0); a key whose base emoji is known counts as known (a skin tone).
+        ``q``: the texts' unit codes, when already encoded.
+        """
         texts = list(texts)
         if not self.has_heads:
             return np.zeros((len(texts), len(keys)), np.float32)
-        lp = sum(h.term(texts) for h in (self.wide, self.memory) if h is not None)  # (N, A)
-        col = self._head_columns(tuple(keys))
-        return np.concatenate([lp, lp.min(1, keepdims=True)], axis=1)[:, col]
+        n = len(self.answer_keys)
+        term = np.zeros((len(texts), n + 1), np.float32)  # the last column: not known
+        known = np.zeros(n + 1, bool)
+        for h in (self.wide, self.memory):
+            if h is not None:
+                cols = getattr(h, "columns", None)
+                cols = np.arange(n) if cols is None else cols
+                term[:, cols] += h.term(texts)
+                known[cols] = True
+        u = np.flatnonzero(known)
+        q = self.encode_text(texts) if q is None else q
+        s = q @ self._known_vectors(tuple(u.tolist())).T  # (N, U) the towers' cosines
+        term[:, u] = reorder_places(s, term[:, u]) - s
+        return term[:, self._head_columns(tuple(keys))]
+
+    def _known_vectors(self, cols: tuple[int, ...]) -> np.ndarray:
+        """Unit vectors of the answer-table entries ``cols`` (cached per ``cols``: the towers
+        of a model with heads are trained)."""
+        if self._head_vecs is None or self._head_vecs[0] != cols:
+            keys = [self.answer_keys[i] for i in cols]
+            images = np.stack([self.answers.image(i) for i in cols])
+            vecs = self.encode_emojis(EmojiSet(keys, images, style="answers"))
+            self._head_vecs = (cols, vecs)
+        return self._head_vecs[1]
 
     def _head_columns(self, keys: tuple[str, ...]) -> np.ndarray:
         """For each key its answer-table column, or ``len(answer_keys)`` (none)."""
@@ -919,8 +966,9 @@ class EmojiRanker:
                 emoji ("pizza", "coffee") finds it even where the model knows it poorly.
                 ``None``: the ranker's ``keyword_weight`` attribute (default
                 :data:`~emojiqa.keywords.DEFAULT_KEYWORD_WEIGHT`); 0: the model's cosine alone.
-                A model with a wide head or a memory adds their term to that
-                (:meth:`head_term`, with ``use_known``).
+                A model with a wide head or a memory reorders their emojis among the
+                places of their cosines (:meth:`head_term`, with ``use_known``; its term is
+                scaled by ``1 - w`` as the cosine is).
 
         Example:
             >>> ranker.rank("I just got the job!!", top_k=3)  # doctest: +SKIP
@@ -936,7 +984,7 @@ class EmojiRanker:
         k = min(top_k, len(cand))
         q = (self.encode_text(texts, validated=True) if texts
              else np.zeros((0, matrix.shape[1]), np.float32))
-        heads = (self.head_term(texts, cand.keys) if use_known and self.has_heads
+        heads = (self.head_term(texts, cand.keys, q) if use_known and self.has_heads
                  and texts else None)
         out = self._top(texts, q, cand, matrix, w, k, heads)
         return out[0] if single else out
@@ -947,6 +995,8 @@ class EmojiRanker:
         the wide head's and memory's ``(N, len(cand))`` term)."""
         if w > 0:
             q = q * np.float32(1.0 - w)  # (1 - w) * cos, folded into the (B, D) side
+            if heads is not None:  # the heads' places are cosines: scaled alike
+                heads = heads * np.float32(1.0 - w)
         # the product in torch, not numpy: numpy's BLAS threads would contend with torch's
         # for the same cores (on 2 cores a third slower per batch)
         qt = torch.from_numpy(np.ascontiguousarray(q, dtype=np.float32))
@@ -1072,9 +1122,13 @@ class EmojiRanker:
 
             memory = Memory.from_pretrained(folder / "memory")
         for name, head in (("wide", wide), ("memory", memory)):
-            if head is not None and head.n_answers != len(keys):
-                raise ModelLoadError(f"{folder / name} scores {head.n_answers} answers but "
-                                     f"the answer table has {len(keys)}; re-save the model.")
+            cols = getattr(head, "columns", None)
+            if head is not None and (head.n_answers != len(keys) if cols is None else (
+                    len(cols) != head.n_answers or len(set(cols.tolist())) != len(cols)
+                    or (len(cols) and not (0 <= cols.min() and cols.max() < len(keys))))):
+                raise ModelLoadError(f"{folder / name} scores {head.n_answers} answers that "
+                                     f"do not fit the answer table of {len(keys)}; re-save "
+                                     "the model.")
         ranker = cls(config, net, tok, keys, vae=vae, look=look, wide=wide, memory=memory)
         if stored:
             es = ranker.emojis
@@ -1123,6 +1177,21 @@ def _look_features(images: np.ndarray, *, cropped: bool = False) -> np.ndarray:
     coarse = x.reshape(len(x), 9, 2, 9, 2, 4).mean((2, 4))
     return np.concatenate([_unit(x.reshape(len(x), 18 * 18 * 4)),
                            _unit(coarse.reshape(len(x), 9 * 9 * 4))], 1)
+
+
+def reorder_places(cos: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """Each row's values of ``cos`` handed out in the order of ``cos + extra``: the entry
+    with the i-th largest ``cos + extra`` gets the i-th largest ``cos`` (ties keep their
+    order). ``(N, M)`` → ``(N, M)`` float32.
+
+    Example:
+        >>> reorder_places(np.array([[0.75, 0.5, 0.25]]), np.array([[0.0, 0.0, 1.0]])).tolist()
+        [[0.5, 0.25, 0.75]]
+    """
+    order = np.argsort(-(cos + extra), axis=1, kind="stable")
+    out = np.empty(cos.shape, np.float32)
+    np.put_along_axis(out, order, -np.sort(-cos, axis=1), axis=1)
+    return out
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

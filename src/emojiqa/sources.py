@@ -215,17 +215,23 @@ def remove_held_out(examples: Iterable[Example],
 
 def training_examples(weights: Mapping[str, float] | None = None, *, hold_out: bool = False,
                       split: str = "train", min_version: float = HELD_OUT_MIN_VERSION,
-                      class_balance: float = 0.0) -> list[Example]:
+                      class_balance: float = 0.0, tune_every: int = 0) -> list[Example]:
     """The multi-source training (or validation) set, mixed by ``weights``.
 
     Args:
         weights: share per source name in :data:`SOURCES`; a source with weight 0 or absent
             is not loaded (default :data:`DEFAULT_WEIGHTS`).
         hold_out: remove every emoji of the new-releases hold-out (version ≥ ``min_version``).
-        split: ``"train"`` or ``"val"``; the CLDR source has no split and is used only for
-            ``"train"`` (its texts are the zero-shot queries of held-out emojis otherwise).
+        split: ``"train"``, ``"val"`` or ``"tune"``; the CLDR source has no split and is used
+            only for ``"train"`` (its texts are the zero-shot queries of held-out emojis
+            otherwise). ``"tune"`` (needs ``tune_every``) is a tuning split whose texts no
+            ``"train"`` model with the same ``tune_every`` saw: every ``tune_every``-th
+            TweetEval training text (TweetEval's val is where its figure is reported) and
+            the airline val split.
         min_version: the hold-out's first Unicode Emoji version.
         class_balance: the trainer's class-balance exponent (see :func:`mix`).
+        tune_every: with ``"train"``, leave every ``tune_every``-th TweetEval training text
+            out (they are the ``"tune"`` split's); 0 keeps them all.
 
     Example:
         >>> train = training_examples({"cldr": 1, "airline": 0.2}, hold_out=True)  # doctest: +SKIP
@@ -234,11 +240,21 @@ def training_examples(weights: Mapping[str, float] | None = None, *, hold_out: b
     unknown = sorted(set(weights) - set(SOURCES))
     if unknown:
         raise ValueError(f"unknown source(s) {unknown}; known sources are {list(SOURCES)}")
-    if split not in ("train", "val"):
-        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    if split not in ("train", "val", "tune"):
+        raise ValueError(f"split must be 'train', 'val' or 'tune', got {split!r}")
+    if int(tune_every) < 0 or (split == "tune" and int(tune_every) < 2):
+        raise ValueError(f"tune_every must be >= 0 (>= 2 for the tune split), got {tune_every}")
+
+    def tweets() -> list[Example]:
+        if split == "val" or not tune_every:
+            return tweeteval_examples(split if split == "val" else "train")
+        xs = tweeteval_examples("train")
+        return xs[::tune_every] if split == "tune" else [
+            x for i, x in enumerate(xs) if i % tune_every]
+
     loaders = {"cldr": lambda: cldr_examples() if split == "train" else [],
-               "tweeteval": lambda: tweeteval_examples(split),
-               "airline": lambda: airline_examples(split)}
+               "tweeteval": tweets,
+               "airline": lambda: airline_examples("val" if split == "tune" else split)}
     parts = {n: loaders[n]() for n in SOURCES if weights.get(n, 0) > 0}
     if hold_out:
         parts = {n: remove_held_out(xs, min_version) for n, xs in parts.items()}

@@ -596,6 +596,50 @@ def smoothed_idf(df: np.ndarray, n_texts: int) -> np.ndarray:
     return np.log((1 + n_texts) / (1 + np.asarray(df))) + 1
 
 
+def tfidf_ngrams(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: int,
+                 word_ngrams: int = 2, char_ngrams: tuple[int, int] = (2, 5),
+                 idf: np.ndarray | None = None, cache: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sparse TF-IDF matrix of the texts' hashed n-grams, in CSR parts (torch-free).
+
+    Two blocks of ``buckets`` columns each: word 1…``word_ngrams``-grams, then the character
+    ``char_ngrams`` of each whitespace token. Each entry is the sublinear term frequency
+    ``1 + log(count)`` times ``idf`` of its column (counts alone when ``idf`` is None); each
+    block of each text is then scaled to unit length (a column with idf 0 drops out).
+
+    Returns:
+        ``(crow, col, val)``: ``(len(texts) + 1,)`` int64 row starts, int64 columns (sorted
+        within each row) and float32 values, of a ``(len(texts), 2 * buckets)`` matrix.
+
+    Example:
+        >>> crow, col, val = tfidf_ngrams(["good"], [["good"]], 64)
+        >>> crow.tolist()[0], float(np.square(val[col < 64]).sum()).__round__(6)
+        (0, 1.0)
+    """
+    lo, hi = char_ngrams
+    cache = cache if cache is not None else {}
+    n, b = len(texts), int(buckets)
+    blocks = []
+    for k, (wn, ch) in enumerate(((word_ngrams, (lo, 0)), (0, (lo, hi)))):
+        rows, ids = ngram_pairs(texts, words, b, wn, ch, cache)
+        key = rows * (2 * b) + ids + k * b
+        uniq, counts = np.unique(key, return_counts=True)
+        blocks.append((uniq // (2 * b), uniq % (2 * b), 1.0 + np.log(counts)))
+    r = np.concatenate([x[0] for x in blocks])
+    c = np.concatenate([x[1] for x in blocks])
+    v = np.concatenate([x[2] for x in blocks]).astype(np.float32)
+    if idf is not None:
+        v = v * idf[c]
+    block = (c >= b).astype(np.int64)
+    norm = np.zeros(2 * n)
+    np.add.at(norm, r * 2 + block, v.astype(np.float64) ** 2)
+    v = (v / np.sqrt(np.maximum(norm[r * 2 + block], 1e-12))).astype(np.float32)
+    order = np.lexsort((c, r))
+    crow = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=n), out=crow[1:])
+    return crow, c[order].astype(np.int64), v[order]
+
+
 #: Entries a memo table of :func:`ngram_batch` holds before it starts over.
 NGRAM_CACHE_LIMIT = 500_000
 #: From this many texts on, :func:`ngram_batch` hashes the character n-grams of a batch's new

@@ -536,18 +536,51 @@ def fit_wide_head(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[E
 
     The head sees the training examples with the weights the towers were trained with
     (class-balanced as ``config.class_balance`` says) and is weighed against the towers'
-    cosine on ``val`` (examples outside the answer table are left out). ``train_ranker``
+    cosine on ``val`` (examples outside the answer table are left out). With
+    ``config.wide_sources`` it sees only the examples of those sources (train and val) and
+    knows only their emojis (:attr:`~emojiqa.wide.WideHead.columns`). ``train_ranker``
     calls this after the towers' last epoch.
+
+    Raises:
+        TrainingError: no training example of ``wide_sources`` in the answer table.
     """
     from .wide import fit_wide
 
     c = ranker.config
     ranker.wide = None
-    train, texts, y, val_data = _head_inputs(ranker, train, val)
-    ranker.wide = fit_wide(texts, y, len(ranker.answer_keys), c.wide_config(),
+    train, texts, y, cols = _wide_examples(ranker, train, "training")
+    _, val_texts, val_y, _ = _wide_examples(ranker, val, "validation", cols)
+    val_scores = (ranker.answer_scores(val_texts)[:, cols] if val_texts
+                  else np.zeros((0, len(cols)), np.float32))
+    ranker.wide = fit_wide(texts, y, len(cols), c.wide_config(),
                            sample_weight=example_weights(train, c.class_balance).numpy(),
-                           val=val_data, log=log)
+                           val=(val_texts, val_y, val_scores), log=log)
+    ranker.wide.columns = cols
     return ranker.wide
+
+
+def _wide_examples(ranker: EmojiRanker, examples: Sequence[Example], what: str,
+                   cols: np.ndarray | None = None
+                   ) -> tuple[list[Example], list[str], np.ndarray, np.ndarray]:
+    """What the wide head learns from ``examples``: those of the config's ``wide_sources``
+    (all without) whose emoji is among the head's answer-table columns ``cols``, their
+    cleaned texts, their indices into ``cols``, and ``cols`` (None: the emojis of those
+    examples with ``wide_sources``, the whole table without)."""
+    sources = ranker.config.wide_sources
+    picked = [e for e in examples if e.source in sources] if sources else list(examples)
+    picked, texts, y = _in_table(ranker, picked, what)
+    if cols is None:
+        if sources and not picked:
+            found = sorted({str(e.source) for e in examples})
+            raise TrainingError(f"the wide head's sources {list(sources)} have no {what} "
+                                f"example in the answer table (the examples' sources: "
+                                f"{found}); fix RankerConfig.wide_sources")
+        cols = np.unique(y) if sources else np.arange(len(ranker.answer_keys))
+    pos = np.full(len(ranker.answer_keys), -1, dtype=np.int64)
+    pos[cols] = np.arange(len(cols))
+    keep = pos[y] >= 0
+    return ([e for e, k in zip(picked, keep, strict=True) if k],
+            [t for t, k in zip(texts, keep, strict=True) if k], pos[y[keep]], cols)
 
 
 def _head_inputs(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[Example]
@@ -612,10 +645,11 @@ def refit_heads(ranker: EmojiRanker, examples: Sequence[Example], *,
         raise TrainingError("no examples in the answer table to refit the heads on")
     c, n = ranker.config, len(ranker.answer_keys)
     if ranker.wide is not None:
-        mix = ranker.wide.mix
-        ranker.wide = fit_wide(texts, y, n, c.wide_config(),
-                               sample_weight=example_weights(examples, c.class_balance).numpy())
-        ranker.wide.mix = mix
+        mix, cols = ranker.wide.mix, ranker.wide.columns
+        picked, wtexts, wy, _ = _wide_examples(ranker, examples, "refit", cols)
+        ranker.wide = fit_wide(wtexts, wy, len(cols), c.wide_config(),
+                               sample_weight=example_weights(picked, c.class_balance).numpy())
+        ranker.wide.mix, ranker.wide.columns = mix, cols
     if ranker.memory is not None:
         mix = ranker.memory.mix
         ranker.memory = build_memory(texts, y, n, c.memory_config())

@@ -11,8 +11,12 @@ the same training texts; its weight ``mix`` is chosen on the validation texts (0
 choices, so it never makes val worse), and a ranker with a wide head scores an answer-table
 emoji by ``cosine + mix * log p(emoji | text)``.
 
-The head knows only the emojis of the answer table: other emojis get the text's lowest answer
-log-probability, so among them the towers alone decide. The zero-shot protocols
+The head knows only its own emojis (the whole answer table, or, with ``wide_sources``, the
+emojis of those sources' texts: :attr:`WideHead.columns`). It reorders them among the
+places the towers gave them, by ``cosine + mix * log p``, and never moves them against the
+rest (:meth:`emojiqa.ranker.EmojiRanker.head_term`), so other emojis keep the towers'
+judgement. ``max_features`` keeps only the most frequent n-grams (the others are dropped from
+the features, before their L2 normalisation), which bounds the head's size. The zero-shot protocols
 (:mod:`emojiqa.zeroshot`), which are about emojis outside the answer table, score with the
 towers alone. One :class:`WideConfig` per head; a
 fitted head is a folder (``config.json`` + ``model.safetensors``) inside the ranker's folder as
@@ -40,7 +44,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, ModelLoadError, TrainingError
 from .storage import read_model_folder, write_model_folder
-from .text import Tokenizer, ngram_pairs, smoothed_idf
+from .text import Tokenizer, smoothed_idf, tfidf_ngrams
 
 MODEL_TYPE = "wide"
 
@@ -51,6 +55,9 @@ class WideConfig:
 
     Attributes:
         buckets: hash buckets of each block (word n-grams, character n-grams).
+        max_features: keep only this many n-gram features, the most frequent in training
+            (by the number of texts they occur in); the others are left out of every text.
+            0: every n-gram seen in training.
         word_ngrams: longest word n-gram.
         char_ngrams: (shortest, longest) character n-gram of each whitespace token.
         l2: L2 penalty on the weights (per weight, added to the mean training loss).
@@ -65,11 +72,13 @@ class WideConfig:
     l2: float = 5e-6
     iters: int = 150
     mixes: tuple[float, ...] = (0.2, 0.0, 0.05, 0.1, 0.4, 0.8)
+    max_features: int = 0
 
     def __post_init__(self) -> None:
-        if int(self.buckets) < 2 or int(self.iters) < 1:
-            raise ConfigError(f"WideConfig needs buckets >= 2 and iters >= 1, got "
-                              f"{self.buckets} and {self.iters}")
+        if int(self.buckets) < 2 or int(self.iters) < 1 or int(self.max_features) < 0:
+            raise ConfigError(f"WideConfig needs buckets >= 2, iters >= 1 and max_features "
+                              f">= 0, got {self.buckets}, {self.iters} and "
+                              f"{self.max_features}")
         if not self.l2 >= 0 or not self.mixes or min(self.mixes) < 0:
             raise ConfigError(f"WideConfig needs l2 >= 0 and mixes >= 0, got {self.l2} and "
                               f"{self.mixes}")
@@ -83,19 +92,25 @@ class WideHead:
 
     Args:
         config: its :class:`WideConfig`.
-        idf: ``(2 * buckets,)`` idf of each bucket (word block, then character block).
-        rows: ``(R,)`` the feature rows with weights (the others never occurred in training
-            and stay 0).
+        idf: ``(2 * buckets,)`` idf of each bucket (word block, then character block); 0 for
+            a feature left out (``max_features``).
+        rows: ``(R,)`` the feature rows with weights, ascending (the others never occurred
+            in training, or were left out, and stay 0).
         weight: ``(R, A)`` weights of those rows.
         bias: ``(A,)``.
         mix: weight of the log-probability next to the cosine.
+        columns: ``(A,)`` the ranker's answer-table index of each of the head's answers
+            (default ``0 … A-1``: the whole table).
     """
 
     def __init__(self, config: WideConfig, idf: np.ndarray, rows: np.ndarray,
-                 weight: torch.Tensor, bias: torch.Tensor, mix: float) -> None:
+                 weight: torch.Tensor, bias: torch.Tensor, mix: float,
+                 columns: np.ndarray | None = None) -> None:
         self.config = config
         self.idf = np.asarray(idf, dtype=np.float32)
         self.mix = float(mix)
+        self.columns = (np.arange(int(bias.shape[0])) if columns is None
+                        else np.asarray(columns, dtype=np.int64))
         self.rows = np.asarray(rows, dtype=np.int64)
         self._where = row_map(self.rows, 2 * int(config.buckets))  # feature → weight row
         # one zero row at the end: what every feature without weights maps to
@@ -125,10 +140,16 @@ class WideHead:
         return (self.mix * self.log_probs(texts)).astype(np.float32)
 
     def save_pretrained(self, folder: str | os.PathLike[str], *, half: bool = False) -> Path:
+        """Write ``config.json`` + ``model.safetensors``: the weights of the rows, their idf
+        and the one idf every other feature has (``half``: float16 weights and idf)."""
         dtype = torch.float16 if half else torch.float32
-        tensors = {"idf": torch.from_numpy(self.idf), "rows": torch.from_numpy(self.rows),
+        other = np.setdiff1d(np.arange(len(self.idf)), self.rows, assume_unique=True)[:1]
+        idx = np.int32 if len(self.idf) < 2 ** 31 else np.int64
+        tensors = {"idf": torch.from_numpy(self.idf[self.rows]).to(dtype),
+                   "idf_other": torch.tensor(float(self.idf[other[0]]) if len(other) else 0.0),
+                   "rows": torch.from_numpy(self.rows.astype(idx)),
                    "weight": self.weight[:-1].to(dtype).contiguous(), "bias": self.bias,
-                   "mix": torch.tensor(self.mix)}
+                   "mix": torch.tensor(self.mix), "columns": torch.from_numpy(self.columns)}
         return write_model_folder(folder, model_type=MODEL_TYPE, config=self.config,
                                   tensors=tensors)
 
@@ -136,9 +157,15 @@ class WideHead:
     def from_pretrained(cls, folder: str | os.PathLike[str]) -> WideHead:
         config, t = read_model_folder(folder, model_type=MODEL_TYPE, config_cls=WideConfig)
         try:
-            return cls(config, t["idf"].float().numpy(), t["rows"].numpy(), t["weight"],
-                       t["bias"], float(t["mix"]))
-        except (KeyError, RuntimeError, IndexError) as exc:
+            rows = t["rows"].numpy().astype(np.int64)
+            idf = t["idf"].float().numpy()
+            if "idf_other" in t:  # the rows' idf + the one idf of every other feature
+                dense = np.full(2 * int(config.buckets), float(t["idf_other"]), np.float32)
+                dense[rows] = idf
+                idf = dense
+            columns = t["columns"].numpy() if "columns" in t else None
+            return cls(config, idf, rows, t["weight"], t["bias"], float(t["mix"]), columns)
+        except (KeyError, RuntimeError, IndexError, ValueError) as exc:
             raise ModelLoadError(f"{folder} is not a complete wide head ({exc!r}); re-save "
                                  "the model.") from exc
 
@@ -153,37 +180,15 @@ def row_map(rows: np.ndarray, size: int) -> np.ndarray:
 
 def features(texts: Sequence[str], config: WideConfig, idf: np.ndarray | None = None,
              tokenizer: Tokenizer | None = None, cache: dict | None = None) -> torch.Tensor:
-    """The sparse ``(len(texts), 2 * buckets)`` CSR feature matrix of the texts: each block
-    (word n-grams, character n-grams) sublinear tf × ``idf`` and L2-normalised (counts alone,
-    sublinear, when ``idf`` is None)."""
+    """The sparse ``(len(texts), 2 * buckets)`` CSR feature matrix of the texts
+    (:func:`emojiqa.text.tfidf_ngrams`: each block sublinear tf × ``idf``, L2-normalised;
+    counts alone, sublinear, when ``idf`` is None)."""
     tok = tokenizer or Tokenizer()
     texts = list(texts)
-    words = [tok.words(t) for t in texts]
-    b = int(config.buckets)
-    lo, hi = config.char_ngrams
-    cache = cache if cache is not None else {}
-    blocks = []
-    for k, (wn, ch) in enumerate(((config.word_ngrams, (lo, 0)), (0, (lo, hi)))):
-        rows, ids = ngram_pairs(texts, words, b, wn, ch, cache)
-        key = rows * (2 * b) + ids + k * b
-        uniq, counts = np.unique(key, return_counts=True)
-        blocks.append((uniq // (2 * b), uniq % (2 * b), 1.0 + np.log(counts)))
-    r = np.concatenate([x[0] for x in blocks])
-    c = np.concatenate([x[1] for x in blocks])
-    v = np.concatenate([x[2] for x in blocks]).astype(np.float32)
-    if idf is not None:
-        v = v * idf[c]
-    # each block of each text to unit length
-    block = (c >= b).astype(np.int64)
-    norm = np.zeros(2 * len(texts))
-    np.add.at(norm, r * 2 + block, v.astype(np.float64) ** 2)
-    v = (v / np.sqrt(np.maximum(norm[r * 2 + block], 1e-12))).astype(np.float32)
-    order = np.lexsort((c, r))
-    r, c, v = r[order], c[order], v[order]
-    crow = np.zeros(len(texts) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(r, minlength=len(texts)), out=crow[1:])
-    return sparse_csr(torch.from_numpy(crow), torch.from_numpy(c), torch.from_numpy(v),
-                      (len(texts), 2 * b))
+    crow, col, val = tfidf_ngrams(texts, [tok.words(t) for t in texts], int(config.buckets),
+                                  config.word_ngrams, tuple(config.char_ngrams), idf, cache)
+    return sparse_csr(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(val),
+                      (len(texts), 2 * int(config.buckets)))
 
 
 def sparse_csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
@@ -192,6 +197,31 @@ def sparse_csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(crow, col, values, size=size)
+
+
+class _Product:
+    """``X @ W`` for a fixed sparse ``X`` (CSR parts), differentiable in ``W``: the backward
+    pass multiplies by a transpose of ``X`` built once, several times faster than autograd
+    through a CSR product on CPU."""
+
+    def __init__(self, crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
+                 size: tuple[int, int]) -> None:
+        self.x = sparse_csr(crow, col, values, size)
+        self.xt = self.x.to_sparse_coo().t().coalesce().to_sparse_csr()
+
+    def __call__(self, weight: torch.Tensor) -> torch.Tensor:
+        return _SparseMatmul.apply(weight, self)
+
+
+class _SparseMatmul(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, weight: torch.Tensor, product: _Product) -> torch.Tensor:
+        ctx.product = product
+        return product.x @ weight
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return ctx.product.xt @ grad, None
 
 
 def fit_wide(texts: Sequence[str], y: np.ndarray, n_answers: int,
@@ -224,12 +254,23 @@ def fit_wide(texts: Sequence[str], y: np.ndarray, n_answers: int,
     counts = features(texts, c, None, tok, cache)
     df = np.bincount(counts.col_indices().numpy(), minlength=2 * int(c.buckets))
     idf = smoothed_idf(df, len(texts)).astype(np.float32)
-    x = features(texts, c, idf, tok, cache)
     rows = np.flatnonzero(df)
+    if c.max_features and len(rows) > c.max_features:  # the most frequent, ties by index
+        rows = np.sort(rows[np.argsort(-df[rows], kind="stable")[: int(c.max_features)]])
+        kept = np.zeros(len(idf), bool)
+        kept[rows] = True
+        idf[~kept] = 0.0  # a left-out feature is 0 in every text, and out of its norm
+    x = features(texts, c, idf, tok, cache)
     where = row_map(rows, 2 * int(c.buckets))
-    # the same matrix over the used rows only: (N, R) (every column of x is a used row)
-    xr = sparse_csr(x.crow_indices(), torch.from_numpy(where[x.col_indices().numpy()]),
-                    x.values(), (len(texts), len(rows)))
+    # the same matrix over the kept rows only: (N, R) (a left-out feature's entries are 0 and
+    # go to the zero row R, cut off by the product below)
+    cols = where[x.col_indices().numpy()]
+    keep = cols < len(rows)
+    text_of = np.repeat(np.arange(len(texts)), np.diff(x.crow_indices().numpy()))
+    crow = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(text_of[keep], minlength=len(texts)), out=crow[1:])
+    product = _Product(torch.from_numpy(crow), torch.from_numpy(cols[keep]),
+                       x.values()[torch.from_numpy(keep)], (len(texts), len(rows)))
     w = torch.ones(len(y)) if sample_weight is None else torch.as_tensor(
         np.asarray(sample_weight, dtype=np.float32))
     w = w / w.mean()
@@ -241,7 +282,7 @@ def fit_wide(texts: Sequence[str], y: np.ndarray, n_answers: int,
                             tolerance_change=1e-10)
 
     def objective() -> torch.Tensor:
-        z = xr @ weight + bias
+        z = product(weight) + bias
         return (F.cross_entropy(z, target, reduction="none") * w).mean() + c.l2 * (
             weight * weight).sum()
 
