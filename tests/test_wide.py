@@ -173,6 +173,7 @@ def test_describe_reports_the_head(trained):
     r = trained[0]
     d = describe(r)["wide_head"]
     assert d["ngrams"] == len(r.wide.rows) and d["parameters"] == len(r.wide.rows) * 3 + 3
+    assert d["answers"] == 3
 
 
 def test_interrupted_head_fit_resumes_to_the_same_model(tmp_path, monkeypatch):

@@ -1225,7 +1225,7 @@ def describe(ranker: EmojiRanker) -> dict[str, Any]:
             "examples": [info_for(k).emoji for k in ranker.answer_keys[:20]],
             "parameters": sum(p.numel() for p in ranker.net.parameters()),
             "wide_head": None if wide is None else {
-                "ngrams": len(wide.rows), "mix": wide.mix,
+                "ngrams": len(wide.rows), "answers": len(wide.columns), "mix": wide.mix,
                 "parameters": int(wide.weight[:-1].numel() + wide.bias.numel())},
             "memory": None if memory is None else {
                 "texts": len(memory), "ngrams": len(memory.cols), "k": memory.config.k,
