@@ -521,6 +521,21 @@ class RankedEmoji(NamedTuple):
                 "score": self.score}
 
 
+def reorder_places(cos: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """Each row's values of ``cos`` handed out in the order of ``cos + extra``: the entry
+    with the i-th largest ``cos + extra`` gets the i-th largest ``cos`` (ties keep their
+    order). ``(N, M)`` → ``(N, M)`` float32.
+
+    Example:
+        >>> reorder_places(np.array([[0.75, 0.5, 0.25]]), np.array([[0.0, 0.0, 1.0]])).tolist()
+        [[0.5, 0.25, 0.75]]
+    """
+    order = np.argsort(-(cos + extra), axis=1, kind="stable")
+    out = np.empty(cos.shape, np.float32)
+    np.put_along_axis(out, order, -np.sort(-cos, axis=1), axis=1)
+    return out
+
+
 def check_rank_args(top_k: Any, keyword_weight: Any) -> float:
     """Check a ranking's ``top_k`` (a positive int) and keyword-boost weight (a number in
     [0, 1]); returns the weight as a float.

@@ -39,11 +39,19 @@ from .emojis import (
     check_rank_args,
     info_for,
     parse_skin_tone,
+    reorder_places,
     select_candidates,
 )
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .recipes import VECTORS_KEYS, VECTORS_NAME, model_folder
-from .text import Tokenizer, ngram_batch, tfidf_ngrams, validate_text, validate_texts
+from .text import (
+    Tokenizer,
+    dense_idf,
+    ngram_batch,
+    tfidf_ngrams,
+    validate_text,
+    validate_texts,
+)
 
 #: Text towers :class:`LiteRanker` runs.
 LITE_TOWERS = ("attention", "cnn", "bag")
@@ -85,12 +93,7 @@ class _LiteWide:
         self.word_ngrams = int(c["word_ngrams"])
         self.char_ngrams = (int(c["char_ngrams"][0]), int(c["char_ngrams"][1]))
         self.rows = t["rows"].astype(np.int64)
-        idf = t["idf"].astype(np.float32)
-        if "idf_other" in t:  # the rows' idf + the one idf of every other feature
-            self.idf = np.full(2 * self.buckets, float(t["idf_other"]), np.float32)
-            self.idf[self.rows] = idf
-        else:
-            self.idf = idf
+        self.idf = dense_idf(t["idf"], self.rows, t.get("idf_other"), 2 * self.buckets)
         self.weight = t["weight"].astype(np.float32)
         self.bias = t["bias"].astype(np.float32)
         self.mix = float(t["mix"])
@@ -337,9 +340,7 @@ class LiteRanker:
             col = [a.get(k, a.get(info_for(k).base_key, -1)) for k in cand.keys]
             self._wide_cols[key] = np.array([n if c < 0 else c for c in col], np.int64)
         s = q @ self._wide_vectors.T  # (B, A) the towers' cosines
-        order = np.argsort(-(s + self.wide.term(texts)), axis=1, kind="stable")
-        placed = np.empty(s.shape, np.float32)
-        np.put_along_axis(placed, order, -np.sort(-s, axis=1), axis=1)
+        placed = reorder_places(s, self.wide.term(texts))
         term = np.concatenate([placed - s, np.zeros((len(texts), 1), np.float32)], 1)
         return term[:, self._wide_cols[key]]
 

@@ -39,6 +39,7 @@ from .emojis import (
     RankedEmoji,
     check_rank_args,
     info_for,
+    reorder_places,
     select_candidates,
     to_chw_float,
 )
@@ -1177,21 +1178,6 @@ def _look_features(images: np.ndarray, *, cropped: bool = False) -> np.ndarray:
     coarse = x.reshape(len(x), 9, 2, 9, 2, 4).mean((2, 4))
     return np.concatenate([_unit(x.reshape(len(x), 18 * 18 * 4)),
                            _unit(coarse.reshape(len(x), 9 * 9 * 4))], 1)
-
-
-def reorder_places(cos: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """Each row's values of ``cos`` handed out in the order of ``cos + extra``: the entry
-    with the i-th largest ``cos + extra`` gets the i-th largest ``cos`` (ties keep their
-    order). ``(N, M)`` → ``(N, M)`` float32.
-
-    Example:
-        >>> reorder_places(np.array([[0.75, 0.5, 0.25]]), np.array([[0.0, 0.0, 1.0]])).tolist()
-        [[0.5, 0.25, 0.75]]
-    """
-    order = np.argsort(-(cos + extra), axis=1, kind="stable")
-    out = np.empty(cos.shape, np.float32)
-    np.put_along_axis(out, order, -np.sort(-cos, axis=1), axis=1)
-    return out
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -640,6 +640,21 @@ def tfidf_ngrams(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: 
     return crow, c[order].astype(np.int64), v[order]
 
 
+def dense_idf(idf: Any, rows: np.ndarray, other: Any, size: int) -> np.ndarray:
+    """A saved wide head's ``(size,)`` float32 idf: ``idf`` of its ``rows`` and the one idf
+    ``other`` of every other feature; ``other`` None: ``idf`` is already the whole table.
+
+    Example:
+        >>> dense_idf(np.array([2.0]), np.array([1]), 0.0, 3).tolist()
+        [0.0, 2.0, 0.0]
+    """
+    if other is None:
+        return np.asarray(idf, dtype=np.float32)
+    out = np.full(size, float(other), np.float32)
+    out[rows] = np.asarray(idf, dtype=np.float32)
+    return out
+
+
 #: Entries a memo table of :func:`ngram_batch` holds before it starts over.
 NGRAM_CACHE_LIMIT = 500_000
 #: From this many texts on, :func:`ngram_batch` hashes the character n-grams of a batch's new

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, ModelLoadError, TrainingError
 from .storage import read_model_folder, write_model_folder
-from .text import Tokenizer, smoothed_idf, tfidf_ngrams
+from .text import Tokenizer, dense_idf, smoothed_idf, tfidf_ngrams
 
 MODEL_TYPE = "wide"
 
@@ -158,11 +158,9 @@ class WideHead:
         config, t = read_model_folder(folder, model_type=MODEL_TYPE, config_cls=WideConfig)
         try:
             rows = t["rows"].numpy().astype(np.int64)
-            idf = t["idf"].float().numpy()
-            if "idf_other" in t:  # the rows' idf + the one idf of every other feature
-                dense = np.full(2 * int(config.buckets), float(t["idf_other"]), np.float32)
-                dense[rows] = idf
-                idf = dense
+            other = t.get("idf_other")
+            idf = dense_idf(t["idf"].float().numpy(), rows,
+                            None if other is None else float(other), 2 * int(config.buckets))
             columns = t["columns"].numpy() if "columns" in t else None
             return cls(config, idf, rows, t["weight"], t["bias"], float(t["mix"]), columns)
         except (KeyError, RuntimeError, IndexError, ValueError) as exc:
