@@ -232,6 +232,26 @@ def test_max_features_keeps_the_most_frequent_and_drops_the_rest(tmp_path):
     assert np.array_equal(again.idf == 0, head.idf == 0)
 
 
+def test_half_stores_8_bit_rows_with_a_scale_each(tmp_path):
+    from safetensors.numpy import load_file
+
+    texts = ["good day", "good night", "bad day", "awful", "bad night", "fine"] * 3
+    head = fit_wide(texts, np.array([0, 0, 1, 1, 1, 2] * 3), 3, SMALL)
+    head.save_pretrained(tmp_path / "h", half=True)
+    t = load_file(str(tmp_path / "h" / "model.safetensors"))
+    w = head.weight[:-1].numpy()
+    assert t["weight"].dtype == np.int8 and t["weight_scale"].dtype == np.float16
+    assert np.abs(t["weight"]).max(1).tolist() == [127] * len(w)  # each row uses its range
+    back = t["weight"].astype(np.float32) * t["weight_scale"].astype(np.float32)[:, None]
+    assert np.abs(back - w).max() <= np.abs(w).max() / 127
+    again = WideHead.from_pretrained(tmp_path / "h")
+    assert np.allclose(again.weight[:-1].numpy(), back)
+    assert np.allclose(again.log_probs(texts[:6]), head.log_probs(texts[:6]), atol=2e-2)
+    head.save_pretrained(tmp_path / "f")  # float32 by default: exact
+    assert np.array_equal(WideHead.from_pretrained(tmp_path / "f").log_probs(texts[:6]),
+                          head.log_probs(texts[:6]))
+
+
 def test_fast_product_gradient_is_the_dense_one():
     from emojiqa.wide import _Product
 

@@ -95,6 +95,8 @@ class _LiteWide:
         self.rows = t["rows"].astype(np.int64)
         self.idf = dense_idf(t["idf"], self.rows, t.get("idf_other"), 2 * self.buckets)
         self.weight = t["weight"].astype(np.float32)
+        if "weight_scale" in t:  # 8-bit rows, each times its scale
+            self.weight *= t["weight_scale"].astype(np.float32)[:, None]
         self.bias = t["bias"].astype(np.float32)
         self.mix = float(t["mix"])
         self.columns = (t["columns"].astype(np.int64) if "columns" in t
