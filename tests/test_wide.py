@@ -75,6 +75,10 @@ def test_bad_input():
         WideConfig(buckets=1)
     with pytest.raises(ConfigError):
         RankerConfig.named("default", wide_buckets=1)
+    for bad in ("tweeteval", ("tweeteval", ""), (3,)):  # a bare string would match substrings
+        with pytest.raises(ConfigError, match="wide_sources"):
+            RankerConfig.named("default", wide_sources=bad)
+    assert RankerConfig.named("default", wide_sources=("airline",)).wide_sources == ("airline",)
 
 
 @pytest.fixture(scope="module")

@@ -274,6 +274,10 @@ class RankerConfig:
         if not self.minilm_lr > 0 or int(self.minilm_max_len) < 4:
             raise ConfigError(f"minilm_lr must be > 0 and minilm_max_len >= 4, got "
                               f"{self.minilm_lr} and {self.minilm_max_len}")
+        if isinstance(self.wide_sources, str) or not all(
+                isinstance(x, str) and x for x in self.wide_sources):
+            raise ConfigError(f"wide_sources must be a list of source names, e.g. "
+                              f"--set 'wide_sources=[\"tweeteval\"]', got {self.wide_sources!r}")
         if self.wide_buckets:
             self.wide_config()  # checks its settings
         if self.memory_k:
