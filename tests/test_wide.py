@@ -66,6 +66,19 @@ def test_save_load_identical(tmp_path):
         WideHead.from_pretrained(tmp_path / "wide")
 
 
+def test_a_head_saved_before_max_features_existed_loads(tmp_path):
+    texts = ["a good one", "a bad one", "fine", "meh"]
+    head = fit_wide(texts, np.array([0, 1, 0, 1]), 2, SMALL)
+    head.save_pretrained(tmp_path / "wide")
+    path = tmp_path / "wide" / "config.json"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    del saved["config"]["max_features"]  # as the first heads were written
+    path.write_text(json.dumps(saved), encoding="utf-8")
+    again = WideHead.from_pretrained(tmp_path / "wide")
+    assert again.config.max_features == 0
+    assert np.array_equal(head.log_probs(texts), again.log_probs(texts))
+
+
 def test_bad_input():
     with pytest.raises(TrainingError, match="one answer per text"):
         fit_wide([], np.array([], dtype=np.int64), 2, SMALL)

@@ -33,10 +33,11 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -73,6 +74,9 @@ class WideConfig:
     iters: int = 150
     mixes: tuple[float, ...] = (0.2, 0.0, 0.05, 0.1, 0.4, 0.8)
     max_features: int = 0
+
+    #: Fields added after the first release, with the value a head saved before them had.
+    ADDED_FIELDS: ClassVar[Mapping[str, Any]] = MappingProxyType({"max_features": 0})
 
     def __post_init__(self) -> None:
         if int(self.buckets) < 2 or int(self.iters) < 1 or int(self.max_features) < 0:
