@@ -109,6 +109,11 @@ class Memory:
     def n_answers(self) -> int:
         return int(self.prior.shape[0])
 
+    @property
+    def columns(self) -> np.ndarray:
+        """``(A,)`` the answer-table index of each answer it knows: the whole table."""
+        return np.arange(self.n_answers)
+
     def __len__(self) -> int:
         return int(self.matrix.shape[0])
 

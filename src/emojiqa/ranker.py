@@ -881,10 +881,8 @@ class EmojiRanker:
         known = np.zeros(n + 1, bool)
         for h in (self.wide, self.memory):
             if h is not None:
-                cols = getattr(h, "columns", None)
-                cols = np.arange(n) if cols is None else cols
-                term[:, cols] += h.term(texts)
-                known[cols] = True
+                term[:, h.columns] += h.term(texts)
+                known[h.columns] = True
         u = np.flatnonzero(known)
         q = self.encode_text(texts) if q is None else q
         s = q @ self._known_vectors(tuple(u.tolist())).T  # (N, U) the towers' cosines
@@ -1127,10 +1125,11 @@ class EmojiRanker:
 
             memory = Memory.from_pretrained(folder / "memory")
         for name, head in (("wide", wide), ("memory", memory)):
-            cols = getattr(head, "columns", None)
-            if head is not None and (head.n_answers != len(keys) if cols is None else (
-                    len(cols) != head.n_answers or len(set(cols.tolist())) != len(cols)
-                    or (len(cols) and not (0 <= cols.min() and cols.max() < len(keys))))):
+            cols = None if head is None else head.columns
+            if head is not None and (
+                    (name == "memory" and head.n_answers != len(keys))  # the whole table
+                    or len(cols) != head.n_answers or len(set(cols.tolist())) != len(cols)
+                    or (len(cols) and not (0 <= cols.min() and cols.max() < len(keys)))):
                 raise ModelLoadError(f"{folder / name} scores {head.n_answers} answers that "
                                      f"do not fit the answer table of {len(keys)}; re-save "
                                      "the model.")

@@ -640,7 +640,7 @@ def refit_heads(ranker: EmojiRanker, examples: Sequence[Example], *,
     from .wide import fit_wide
 
     t0 = time.perf_counter()
-    examples, texts, y = _in_table(ranker, examples, "refit")
+    examples = [e for e in examples if e.key in ranker.answer_index]
     if not examples:
         raise TrainingError("no examples in the answer table to refit the heads on")
     c, n = ranker.config, len(ranker.answer_keys)
@@ -652,9 +652,10 @@ def refit_heads(ranker: EmojiRanker, examples: Sequence[Example], *,
         ranker.wide.mix, ranker.wide.columns = mix, cols
     if ranker.memory is not None:
         mix = ranker.memory.mix
+        _, texts, y = _in_table(ranker, examples, "refit")
         ranker.memory = build_memory(texts, y, n, c.memory_config())
         ranker.memory.mix = mix
-    (log or print)(f"heads refit on {len(texts):,} texts (train + val), weights kept, in "
+    (log or print)(f"heads refit on {len(examples):,} texts (train + val), weights kept, in "
                    f"{time.perf_counter() - t0:.0f} s")
 
 
