@@ -619,25 +619,22 @@ def tfidf_ngrams(texts: Sequence[str], words: Sequence[Sequence[str]], buckets: 
     lo, hi = char_ngrams
     cache = cache if cache is not None else {}
     n, b = len(texts), int(buckets)
-    blocks = []
+    keys = []
     for k, (wn, ch) in enumerate(((word_ngrams, (lo, 0)), (0, (lo, hi)))):
         rows, ids = ngram_pairs(texts, words, b, wn, ch, cache)
-        key = rows * (2 * b) + ids + k * b
-        uniq, counts = np.unique(key, return_counts=True)
-        blocks.append((uniq // (2 * b), uniq % (2 * b), 1.0 + np.log(counts)))
-    r = np.concatenate([x[0] for x in blocks])
-    c = np.concatenate([x[1] for x in blocks])
-    v = np.concatenate([x[2] for x in blocks]).astype(np.float32)
+        keys.append(rows * (2 * b) + ids + k * b)
+    # one sort of (text, column) keys: the distinct entries come out in CSR order
+    uniq, counts = np.unique(np.concatenate(keys), return_counts=True)
+    r, c = np.divmod(uniq, 2 * b)
+    v = (1.0 + np.log(counts)).astype(np.float32)
     if idf is not None:
         v = v * idf[c]
-    block = (c >= b).astype(np.int64)
-    norm = np.zeros(2 * n)
-    np.add.at(norm, r * 2 + block, v.astype(np.float64) ** 2)
-    v = (v / np.sqrt(np.maximum(norm[r * 2 + block], 1e-12))).astype(np.float32)
-    order = np.lexsort((c, r))
+    slot = r * 2 + (c >= b)  # (text, block)
+    norm = np.bincount(slot, weights=v.astype(np.float64) ** 2, minlength=2 * n)
+    v = (v / np.sqrt(np.maximum(norm[slot], 1e-12))).astype(np.float32)
     crow = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=n), out=crow[1:])
-    return crow, c[order].astype(np.int64), v[order]
+    return crow, c.astype(np.int64), v
 
 
 def dense_idf(idf: Any, rows: np.ndarray, other: Any, size: int) -> np.ndarray:
