@@ -87,7 +87,8 @@ def load_image(source: str | os.PathLike[str] | bytes, size: int = EMOJI_SIZE) -
             img.load()
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
+            TypeError) as exc:  # TypeError: Pillow on a malformed tag value (a fuzz find)
         raise ImageError(
             f"{name} could not be read as an image ({type(exc).__name__}: {exc}). It may be "
             "corrupt, truncated or not an image; pass a PNG, JPEG, WebP or GIF file."

@@ -56,6 +56,18 @@ def header_only_png(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b"")
 
 
+def tiff_with_rational_strip_offsets() -> bytes:
+    """A TIFF whose StripOffsets tag is typed RATIONAL (found by the fuzzer: Pillow raised a
+    bare ``TypeError`` while seeking to the strip)."""
+    data = bytearray(encode(Image.new("RGBA", (24, 24), (255, 0, 0, 255)), "TIFF"))
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for i in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * i
+        if struct.unpack_from("<H", data, entry)[0] == 273:  # StripOffsets
+            struct.pack_into("<HHII", data, entry, 273, 5, 1, 8)  # RATIONAL, 1, at offset 8
+    return bytes(data)
+
+
 RED = (255, 0, 0, 255)
 GOOD_PNG = encode(Image.new("RGBA", (40, 40), RED))
 NOISE_PNG = encode(Image.fromarray(
@@ -80,6 +92,7 @@ REFUSED = [
      dict(what=[r"7×200"], fix=[r"at least 8×8"])),
     ("5000x5000", bomb_png(5000, 5000),
      dict(what=[r"5000×5000", r"decompression bomb|pixel limit"], fix=[r"4096×4096"])),
+    ("tiff-rational-strip-offsets", tiff_with_rational_strip_offsets(), CORRUPT_MSG),
     ("header-claims-100000x100000", header_only_png(100_000, 100_000),
      dict(what=[r"100000×100000|decompression bomb|pixel limit|corrupt|truncated"],
           fix=[r"4096|PNG"])),
