@@ -62,9 +62,13 @@ def tiny_model(folder: Path) -> Path:
     return save_tiny_ranker(folder)
 
 
-def start_server(model: Path, port: int, threads: int, log: Path) -> subprocess.Popen:
+def start_server(model: Path, port: int, threads: int, log: Path
+                 ) -> tuple[subprocess.Popen, float]:
+    """Start ``emojiqa serve``; returns the process and the seconds until it answered
+    ``/api/health`` (it loads the model and builds its candidate matrix first)."""
     import httpx
 
+    t0 = time.perf_counter()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -77,7 +81,7 @@ def start_server(model: Path, port: int, threads: int, log: Path) -> subprocess.
             break
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                return proc
+                return proc, time.perf_counter() - t0
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
@@ -208,7 +212,7 @@ def main() -> int:
             model, model_name = tiny_model(Path(tmp) / "ranker"), "tiny untrained (no bundled)"
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = start_server(model, port, args.threads, Path(tmp) / "serve.log")
+        proc, ready_s = start_server(model, port, args.threads, Path(tmp) / "serve.log")
         try:
             rss = {"started": current_rss_mb(proc.pid)}
             items = texts()
@@ -243,6 +247,7 @@ def main() -> int:
     ]
     print_table(rows, ["phase", "requests", "conc", "errors", "p50_ms", "p99_ms", "rps"],
                 title=f"POST /api/suggest on 127.0.0.1, model: {model_name}")
+    print(f"server ready (model loaded, candidates built) {ready_s:.2f} s after it was started")
     print_table([{"when": k, "rss_mb": v} for k, v in rss.items()], title="server memory (RSS)")
     print_table(checks, ["case", "status", "expected", "ok"], title="bad requests, live server")
     if ld["errors"]:
@@ -250,6 +255,7 @@ def main() -> int:
     write_results("web", {"model": model_name, "threads": args.threads,
                           "load_average_after": list(os.getloadavg()),
                           "sequential": seq, "load": ld, "server_rss_mb": rss,
+                          "server_ready_s": ready_s,
                           "server_alive_after": alive, "hostile_checks": checks,
                           "rows": rows}, quick=args.quick,
                   out=args.out)

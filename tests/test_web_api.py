@@ -555,3 +555,20 @@ def test_suggestions_keep_coming_while_inventing(client):
         answered += 1
     th.join()
     assert done["r"].status_code == 200 and answered >= 1
+
+
+def test_a_model_folder_with_stored_vectors_is_served_from_them():
+    """The bundled model's stored vectors of its own emoji set are what the server ranks with
+    (no drawing is encoded: the server starts in a fraction of the time, with less memory),
+    and they rank as the computed ones do."""
+    app = create_app()  # the bundled model, loaded on the first request
+    c = TestClient(app)
+    r = c.post("/api/suggest", json={"text": "pizza night with friends", "top_k": 5})
+    assert r.status_code == 200
+    served = app.state.models.ranker()
+    assert served._lookalike_ref is None  # nothing was encoded
+    computed = EmojiRanker.from_pretrained()
+    want = computed.rank("pizza night with friends", top_k=5)
+    assert [x["key"] for x in r.json()["results"]] == [x.key for x in want]
+    for got, ref in zip(r.json()["results"], want, strict=True):
+        assert got["score"] == pytest.approx(ref.score, abs=1e-3)
