@@ -130,7 +130,9 @@ def test_precomputed_vectors_give_the_same_ranking(model_dir, tmp_path):
     assert not use_precomputed_vectors(slow, folder)  # nothing stored yet
     precompute_vectors(folder)
     assert (folder / VECTORS_NAME).is_file()
-    fast = EmojiRanker.from_pretrained(folder)
+    fast = EmojiRanker.from_pretrained(folder)  # loads the stored vectors by itself
+    assert fast._stored is not None
+    assert EmojiRanker.from_pretrained(folder, stored_vectors=False)._stored is None
     assert use_precomputed_vectors(fast, folder)
     for kw in ({}, {"skin_tone": "dark"}, {"exclude_groups": ["flags"]}):
         a = slow.rank("happy birthday", top_k=5, **kw)
@@ -140,6 +142,11 @@ def test_precomputed_vectors_give_the_same_ranking(model_dir, tmp_path):
     # anything else is still computed
     noto = EmojiSet.bundled("noto").subset(range(20))
     assert np.allclose(fast.encode_emojis(noto), slow.encode_emojis(noto), atol=1e-6)
+    own = fast.emojis.subset(range(20))
+    for kw in ({"lookalike": True}, {"lookalike": False}, {"use_known": False},
+               {"normalize": False}):
+        assert np.allclose(fast.encode_emojis(own, **kw), slow.encode_emojis(own, **kw),
+                           atol=1e-6), kw
 
 
 def test_cli_answers_candidates_and_batch_filters(model_dir, tmp_path, capsys):

@@ -46,7 +46,7 @@ from .emojis import (
 from .errors import ConfigError, ModelLoadError
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
 from .look import crop_to_content
-from .recipes import BUNDLED_DIR, model_folder
+from .recipes import BUNDLED_DIR, model_folder, use_precomputed_vectors
 from .storage import read_json, read_model_folder, write_model_folder
 from .text import Tokenizer, ngram_batch, validate_text, validate_texts
 from .towers import (
@@ -646,7 +646,23 @@ class EmojiRanker:
         self.memory = memory
         self._head_cols: tuple[tuple[str, ...], np.ndarray] | None = None
         self._head_vecs: tuple[tuple[int, ...], np.ndarray] | None = None
+        #: ``(style, key → row, vectors)``: stored vectors of one style's emojis (see
+        #: :meth:`use_stored_vectors`), or None.
+        self._stored: tuple[str, dict[str, int], np.ndarray] | None = None
         self.device = next(net.parameters()).device
+
+    def use_stored_vectors(self, style: str, keys: Sequence[str], vectors: np.ndarray) -> None:
+        """Answer :meth:`encode_emojis` from ``vectors`` (``(N, D)``, unit rows, one per key)
+        for a set of ``style`` whose keys are all among ``keys``, asked with the defaults
+        (normalised, with the per-emoji corrections, look-alikes as the config says); any
+        other request is computed. :meth:`from_pretrained` calls it with the vectors stored
+        next to a model (:func:`~emojiqa.recipes.precompute_vectors`), which are what this
+        model computes for its own emoji set: ranking it then encodes no drawing."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if len(keys) != len(vectors):
+            raise ValueError(f"{len(keys)} keys for {len(vectors)} stored vectors")
+        self._stored = (str(style), {k: i for i, k in enumerate(keys)}, vectors)
+        self._matrix_cache.clear()
 
     # candidate sets --------------------------------------------------------------------------
     @property
@@ -800,6 +816,11 @@ class EmojiRanker:
                 ``use_known`` and the config sets ``lookalike_k``; bare images only when
                 asked with ``True``.
         """
+        if (self._stored is not None and isinstance(emojis, EmojiSet) and normalize
+                and use_known and lookalike is None and emojis.style == self._stored[0]):
+            row = self._stored[1]
+            if all(k in row for k in emojis.keys):
+                return self._stored[2][[row[k] for k in emojis.keys]]
         if isinstance(emojis, EmojiSet):
             images, keys = emojis.images, emojis.keys
         else:
@@ -1069,9 +1090,15 @@ class EmojiRanker:
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str] | None = None,
-                        device: str | torch.device | None = None) -> EmojiRanker:
+                        device: str | torch.device | None = None, *,
+                        stored_vectors: bool = True) -> EmojiRanker:
         """Load a folder written by :meth:`save_pretrained` (or a ``train-ranker --out``
         folder); ``None`` loads the bundled model.
+
+        ``stored_vectors``: when the folder holds the vectors of the model's own emoji set
+        (``emoji_vectors.safetensors``, as the bundled model does), rank that set from them
+        (:meth:`use_stored_vectors`) instead of encoding its 4,009 drawings on the first
+        call; False always computes.
 
         Raises:
             ModelLoadError: the folder or a file is missing, corrupt, or does not fit.
@@ -1140,6 +1167,8 @@ class EmojiRanker:
             ranker._answer_images = np.stack(
                 [lookup[k] if k in lookup else es.image(es.index(k)) for k in keys])
             ranker._answer_set = None
+        if stored_vectors:
+            use_precomputed_vectors(ranker, folder)
         return ranker
 
 

@@ -234,7 +234,7 @@ def precompute_vectors(folder: str | os.PathLike[str]) -> Path:
     from .storage import atomic_write_json, save_tensors
 
     folder = Path(folder)
-    ranker = EmojiRanker.from_pretrained(folder)
+    ranker = EmojiRanker.from_pretrained(folder, stored_vectors=False)
     es = ranker.emojis
     vecs = ranker.encode_emojis(es)  # (N, D) normalised, with per-emoji corrections
     save_tensors({"vectors": torch.from_numpy(vecs)}, folder / VECTORS_NAME)
@@ -243,16 +243,15 @@ def precompute_vectors(folder: str | os.PathLike[str]) -> Path:
 
 
 def use_precomputed_vectors(ranker: Any, folder: str | os.PathLike[str] | None = None) -> bool:
-    """Let ``ranker`` look up, instead of compute, the vectors of its default style's emojis.
+    """Let ``ranker`` look up, instead of compute, the vectors of its default style's emojis
+    stored in ``folder`` (:func:`precompute_vectors`; default: the bundled model's).
 
     Only a request for the model's own bundled style, normalised, with per-emoji corrections,
     whose keys are all stored is answered from the table; anything else (another style, a
-    folder, bare images, ``use_known=False``) is computed as before. Returns whether a table
-    was found.
+    folder, bare images, ``use_known=False``) is computed as before
+    (:meth:`~emojiqa.ranker.EmojiRanker.use_stored_vectors`). Returns whether a table was
+    found. :meth:`~emojiqa.ranker.EmojiRanker.from_pretrained` calls it.
     """
-    import numpy as np
-
-    from .emojis import EmojiSet
     from .storage import load_tensors, read_json
 
     folder = BUNDLED_DIR if folder is None else model_folder(folder)
@@ -262,17 +261,7 @@ def use_precomputed_vectors(ranker: Any, folder: str | os.PathLike[str] | None =
     vecs = load_tensors(folder / VECTORS_NAME)["vectors"].float().numpy()
     if meta.get("style") != ranker.config.emoji_style or len(meta["keys"]) != len(vecs):
         return False
-    row = {k: i for i, k in enumerate(meta["keys"])}
-    compute = ranker.encode_emojis
-
-    def encode_emojis(emojis: Any, normalize: bool = True, *, use_known: bool = True,
-                      batch_size: int = 1024) -> np.ndarray:
-        if (isinstance(emojis, EmojiSet) and emojis.style == meta["style"] and normalize
-                and use_known and all(k in row for k in emojis.keys)):
-            return vecs[[row[k] for k in emojis.keys]]
-        return compute(emojis, normalize, use_known=use_known, batch_size=batch_size)
-
-    ranker.encode_emojis = encode_emojis
+    ranker.use_stored_vectors(meta["style"], meta["keys"], vecs)
     return True
 
 

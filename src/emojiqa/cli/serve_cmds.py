@@ -50,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(max(1, args.threads))
     from ..ranker import EmojiRanker
-    from ..recipes import use_precomputed_vectors
 
-    ranker = EmojiRanker.from_pretrained(args.model)  # load once, before the first request
-    use_precomputed_vectors(ranker, args.model)  # the stored vectors of its own emoji set
+    # load once, before the first request (with the folder's stored emoji vectors, if any)
+    ranker = EmojiRanker.from_pretrained(args.model)
     ranker.rank("hello", top_k=1)  # builds the candidate matrix now, not on a user's request
     upload = (DEFAULT_MAX_UPLOAD_BYTES if args.max_upload_mb is None
               else int(args.max_upload_mb * 2**20))

@@ -90,13 +90,11 @@ def _common_rank_args(p: argparse.ArgumentParser) -> None:
 
 def _load(args: argparse.Namespace) -> Any:
     from ..ranker import EmojiRanker
-    from ..recipes import use_precomputed_vectors
 
-    ranker = EmojiRanker.from_pretrained(args.model)
+    ranker = EmojiRanker.from_pretrained(args.model)  # with the folder's stored vectors, if any
     weight = _keyword_weight(args)
     if weight is not None:
         ranker.keyword_weight = weight
-    use_precomputed_vectors(ranker, args.model)  # skips encoding ~4,000 drawings when stored
     return ranker
 
 

@@ -399,12 +399,9 @@ class _Models:
             with self._load_lock:
                 if self._ranker is None:
                     from ..ranker import EmojiRanker
-                    from ..recipes import use_precomputed_vectors
 
                     t = time.perf_counter()
-                    ranker = EmojiRanker.from_pretrained(self.model_path)
-                    use_precomputed_vectors(ranker, self.model_path)  # its own set's, stored
-                    self._ranker = ranker
+                    self._ranker = EmojiRanker.from_pretrained(self.model_path)
                     log.info("loaded the ranker in %.1f s", time.perf_counter() - t)
         return self._ranker
 
