@@ -657,7 +657,9 @@ class EmojiRanker:
         (normalised, with the per-emoji corrections, look-alikes as the config says); any
         other request is computed. :meth:`from_pretrained` calls it with the vectors stored
         next to a model (:func:`~emojiqa.recipes.precompute_vectors`), which are what this
-        model computes for its own emoji set: ranking it then encodes no drawing."""
+        model computes for its own emoji set: ranking it then encodes no drawing. They stand
+        for the weights as loaded: to train a loaded model further, load it with
+        ``stored_vectors=False``."""
         vectors = np.asarray(vectors, dtype=np.float32)
         if len(keys) != len(vectors):
             raise ValueError(f"{len(keys)} keys for {len(vectors)} stored vectors")
