@@ -1154,9 +1154,10 @@ class EmojiRanker:
 
             memory = Memory.from_pretrained(folder / "memory")
         for name, head in (("wide", wide), ("memory", memory)):
-            cols = None if head is None else head.columns
-            if head is not None and (
-                    (name == "memory" and head.n_answers != len(keys))  # the whole table
+            if head is None:
+                continue
+            cols = head.columns
+            if ((name == "memory" and head.n_answers != len(keys))  # the whole table
                     or len(cols) != head.n_answers or len(set(cols.tolist())) != len(cols)
                     or (len(cols) and not (0 <= cols.min() and cols.max() < len(keys)))):
                 raise ModelLoadError(f"{folder / name} scores {head.n_answers} answers that "

@@ -171,9 +171,8 @@ class WideHead:
         config, t = read_model_folder(folder, model_type=MODEL_TYPE, config_cls=WideConfig)
         try:
             rows = t["rows"].numpy().astype(np.int64)
-            other = t.get("idf_other")
-            idf = dense_idf(t["idf"].float().numpy(), rows,
-                            None if other is None else float(other), 2 * int(config.buckets))
+            idf = dense_idf(t["idf"].float().numpy(), rows, t.get("idf_other"),
+                            2 * int(config.buckets))
             columns = t["columns"].numpy() if "columns" in t else None
             weight = t["weight"].float()
             if "weight_scale" in t:  # 8-bit rows, each times its scale
