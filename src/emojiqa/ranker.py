@@ -751,7 +751,9 @@ class EmojiRanker:
                     owners.append(np.array([a for a, _ in have]))
             ref = self.look_features(np.concatenate(drawings))
             mean = ref.mean(0)
-            self._lookalike_ref = (mean, _unit(ref - mean), np.concatenate(owners))
+            ref -= mean  # in place: the references are tens of MB
+            ref /= np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-12)
+            self._lookalike_ref = (mean, ref, np.concatenate(owners))
             self._lookalike_key = (*settings, self.look, self.answers)
         mean, ref, owner = self._lookalike_ref
         k = max(1, min(int(k if k is not None else self.config.lookalike_k), len(ref)))
@@ -767,17 +769,27 @@ class EmojiRanker:
     def look_features(self, images: np.ndarray) -> np.ndarray:
         """The features :meth:`lookalikes` compares: the pixel look features of each drawing
         (cropped to its visible pixels) and, with a look encoder and
-        ``config.lookalike_learned`` > 0, its learned look code times that weight."""
-        cropped = crop_to_content(images)
-        feats = _look_features(cropped, cropped=True)
+        ``config.lookalike_learned`` > 0, its learned look code times that weight.
+        Drawings go through in blocks of :data:`LOOK_BLOCK`, which bounds the memory taken
+        on the way (the references of all the bundled drawings are about 40 MB of features;
+        in one block, building them left 250 MB more resident)."""
         w = float(self.config.lookalike_learned)
-        if w > 0:
-            if self.look is None:
-                raise ModelLoadError("this ranker's config weighs a learned look code "
-                                     f"(lookalike_learned={w}) but it has no look encoder; "
-                                     "load it from a folder with look/ or set ranker.look")
-            feats = np.concatenate([feats, w * self.look.embed(cropped, cropped=True)], 1)
-        return feats
+        if w > 0 and self.look is None:
+            raise ModelLoadError("this ranker's config weighs a learned look code "
+                                 f"(lookalike_learned={w}) but it has no look encoder; "
+                                 "load it from a folder with look/ or set ranker.look")
+        images = np.asarray(images)
+        out = None
+        for i in range(0, max(len(images), 1), LOOK_BLOCK):
+            cropped = crop_to_content(images[i:i + LOOK_BLOCK])
+            feats = _look_features(cropped, cropped=True)
+            if w > 0:
+                feats = np.concatenate([feats, w * self.look.embed(cropped, cropped=True)], 1)
+            if out is None:  # one array for all, filled block by block
+                out = np.empty((len(images), feats.shape[1]), np.float32)
+            out[i:i + LOOK_BLOCK] = feats
+        assert out is not None
+        return out
 
     # encoders -------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -1178,6 +1190,8 @@ class EmojiRanker:
 _T = TypeVar("_T")
 
 
+#: Drawings whose look features :meth:`EmojiRanker.look_features` computes together.
+LOOK_BLOCK = 256
 #: Texts scored together in :meth:`EmojiRanker.rank`: the product, keyword boost and top-k
 #: of a block of 128 texts against 4,009 emojis (2 MB) stay in the CPU's cache; a batch of
 #: 1,024 at once spends ~3 ms more on 2 cores going back to memory.
