@@ -5,6 +5,10 @@
 2. Load: 5,000 suggest requests at concurrency 32 (``--quick``: 300), every response checked
    (HTTP 200 with results); errors counted, p50/p99, throughput, and the server's resident
    memory (RSS) before and after.
+3. Uploads: the seconds from start until the server is warm (``/api/health`` says so: the
+   look-alike references and VAE codes an upload needs, built beside the server), then 20
+   ``/api/score-image`` uploads of bundled Noto drawings, the first timed on its own; and,
+   first of all, a server started with ``--no-warm-up``: its memory and its first uploads.
 
 Everything stays on 127.0.0.1 and is bounded in count and in time (``--max-seconds``). The
 client runs on the same machine as the server, so on a 2-core box both share the CPU.
@@ -62,10 +66,11 @@ def tiny_model(folder: Path) -> Path:
     return save_tiny_ranker(folder)
 
 
-def start_server(model: Path, port: int, threads: int, log: Path
+def start_server(model: Path, port: int, threads: int, log: Path, *extra: str
                  ) -> tuple[subprocess.Popen, float]:
-    """Start ``emojiqa serve``; returns the process and the seconds until it answered
-    ``/api/health`` (it loads the model and builds its candidate matrix first)."""
+    """Start ``emojiqa serve`` (with ``extra`` arguments); returns the process and the
+    seconds until it answered ``/api/health`` (it loads the model and builds its candidate
+    matrix first)."""
     import httpx
 
     t0 = time.perf_counter()
@@ -73,7 +78,7 @@ def start_server(model: Path, port: int, threads: int, log: Path
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "emojiqa", "serve", "--port", str(port), "--model",
-             str(model), "--threads", str(threads)],
+             str(model), "--threads", str(threads), *extra],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -86,6 +91,61 @@ def start_server(model: Path, port: int, threads: int, log: Path
             time.sleep(0.2)
     proc.kill()
     raise SystemExit(f"emojiqa serve did not start:\n{log.read_text()}")
+
+
+def wait_warm(url: str, max_seconds: float) -> float | None:
+    """Seconds until ``/api/health`` says the server is warm (None: not within the bound)."""
+    import httpx
+
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_seconds:
+        if httpx.get(f"{url}/api/health", timeout=5).json().get("warm"):
+            return time.perf_counter() - t0
+        time.sleep(0.1)
+    return None
+
+
+def uploads(url: str, n: int = 20) -> dict:
+    """``n`` score-image uploads of bundled Noto drawings, one at a time: the first's
+    latency and the summary of all, errors counted."""
+    import httpx
+
+    from emojiqa.emojis import EmojiSet
+    from emojiqa.images import array_to_png_bytes
+
+    es = EmojiSet.bundled("noto")
+    lat, errors = [], 0
+    with httpx.Client(base_url=url, timeout=60) as c:
+        for i in range(n):
+            png = array_to_png_bytes(es.images[(i * 97) % len(es)])
+            t0 = time.perf_counter()
+            r = c.post("/api/score-image", files={"file": ("e.png", png, "image/png")})
+            lat.append(time.perf_counter() - t0)
+            if r.status_code != 200 or not r.json()["texts"]:
+                errors += 1
+    return {"first_ms": round(lat[0] * 1e3, 1), "errors": errors, **latency_summary(lat)}
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def cold_uploads(model: Path, threads: int, log: Path) -> dict:
+    """A server started with ``--no-warm-up``: its memory after start, its first uploads
+    (the first builds what uploads need) and its memory after them."""
+    port = free_port()
+    proc, ready_s = start_server(model, port, threads, log, "--no-warm-up")
+    try:
+        rss_started = current_rss_mb(proc.pid)
+        up = uploads(f"http://127.0.0.1:{port}", n=5)
+        return {"ready_s": ready_s, "rss_started_mb": rss_started,
+                "rss_after_uploads_mb": current_rss_mb(proc.pid), "score_image": up}
+    finally:
+        stop(proc)
 
 
 def sequential(url: str, items: list[str], n: int, max_seconds: float) -> dict:
@@ -210,6 +270,7 @@ def main() -> int:
             model, model_name = BUNDLED, "bundled"
         else:
             model, model_name = tiny_model(Path(tmp) / "ranker"), "tiny untrained (no bundled)"
+        cold = cold_uploads(model, args.threads, Path(tmp) / "cold.log")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         proc, ready_s = start_server(model, port, args.threads, Path(tmp) / "serve.log")
@@ -217,6 +278,11 @@ def main() -> int:
             rss = {"started": current_rss_mb(proc.pid)}
             items = texts()
             import httpx
+
+            warm_after = wait_warm(url, max_s)
+            warm_s = None if warm_after is None else ready_s + warm_after
+            rss["warm_up_done"] = current_rss_mb(proc.pid)
+            up = uploads(url)
 
             for t in items[:5]:  # warm-up: builds the candidate matrix once
                 httpx.post(f"{url}/api/suggest", json={"text": t}, timeout=120)
@@ -228,11 +294,7 @@ def main() -> int:
             checks = hostile_checks(port)
             alive = proc.poll() is None and httpx.get(f"{url}/api/health").status_code == 200
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
     rows = [
         {"phase": "sequential (client)", "requests": seq["client"]["n"], "conc": 1,
@@ -248,6 +310,15 @@ def main() -> int:
     print_table(rows, ["phase", "requests", "conc", "errors", "p50_ms", "p99_ms", "rps"],
                 title=f"POST /api/suggest on 127.0.0.1, model: {model_name}")
     print(f"server ready (model loaded, candidates built) {ready_s:.2f} s after it was started")
+    print("server warm (what an upload needs, built beside it) "
+          + ("not within the bound" if warm_s is None else f"{warm_s:.2f} s after it was started"))
+    print(f"/api/score-image after warm-up: first {up['first_ms']} ms, "
+          f"p50 {up['p50_ms']:.1f} ms, p99 {up['p99_ms']:.1f} ms over {up['n']} uploads, "
+          f"{up['errors']} errors")
+    cu = cold["score_image"]
+    print(f"with --no-warm-up: ready {cold['ready_s']:.2f} s, RSS {cold['rss_started_mb']:.0f} MB;"
+          f" first /api/score-image {cu['first_ms']} ms, RSS after {cu['n']} uploads "
+          f"{cold['rss_after_uploads_mb']:.0f} MB")
     print_table([{"when": k, "rss_mb": v} for k, v in rss.items()], title="server memory (RSS)")
     print_table(checks, ["case", "status", "expected", "ok"], title="bad requests, live server")
     if ld["errors"]:
@@ -255,7 +326,8 @@ def main() -> int:
     write_results("web", {"model": model_name, "threads": args.threads,
                           "load_average_after": list(os.getloadavg()),
                           "sequential": seq, "load": ld, "server_rss_mb": rss,
-                          "server_ready_s": ready_s,
+                          "server_ready_s": ready_s, "server_warm_s": warm_s,
+                          "score_image": up, "no_warm_up": cold,
                           "server_alive_after": alive, "hostile_checks": checks,
                           "rows": rows}, quick=args.quick,
                   out=args.out)

@@ -87,11 +87,30 @@ def assert_clean_error(r, status: int, *, contains: str = "") -> dict:
 def test_health_reports_limits_and_does_not_load_models(model_dir):
     c = TestClient(create_app(model_path=model_dir))
     h = c.get("/api/health").json()
-    assert h["status"] == "ok" and h["models_loaded"] is False
+    assert h["status"] == "ok" and h["models_loaded"] is False and h["warm"] is False
     assert h["styles"] == ["twemoji", "noto", "openmoji"]
     assert h["limits"]["max_text_chars"] == 1000 and h["limits"]["max_upload_bytes"] == 2**21
     assert c.post("/api/suggest", json={"text": "hi"}).status_code == 200  # loads lazily
     assert c.get("/api/health").json()["models_loaded"] is True
+
+
+def test_warm_up_builds_what_an_upload_needs_before_the_first_upload(model_dir):
+    import dataclasses
+
+    r = EmojiRanker.from_pretrained(model_dir)
+    r.config = dataclasses.replace(r.config, lookalike_k=3)  # borrows from look-alikes
+    app = create_app(r)
+    c = TestClient(app)
+    assert c.get("/api/health").json()["warm"] is False
+    assert r._lookalike_ref is None
+    app.state.models.warm_up_in_background().join(timeout=120)
+    assert c.get("/api/health").json()["warm"] is True
+    ref = r._lookalike_ref
+    assert ref is not None and r.vae.__dict__.get("_code_cache")
+    img = EmojiSet.bundled("noto").images[5]
+    up = c.post("/api/score-image", files={"file": ("a.png", png_bytes(img), "image/png")})
+    assert up.status_code == 200 and up.json()["texts"]
+    assert r._lookalike_ref is ref  # used as built, not built again
 
 
 def test_page_and_static_files_are_served_with_types_and_security_headers(client):

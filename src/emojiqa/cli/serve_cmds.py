@@ -26,6 +26,9 @@ def register(sub: Any) -> None:
                    help="largest image upload in MB (default: 2)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads for inference (default: torch's choice)")
+    p.add_argument("--no-warm-up", action="store_true",
+                   help="build what an uploaded image needs on the first upload, not at start "
+                   "(the server then holds about 150 MB less until that upload)")
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level")
@@ -58,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
               else int(args.max_upload_mb * 2**20))
     app = create_app(ranker, max_text_chars=args.max_text_chars or DEFAULT_MAX_TEXT_CHARS,
                      max_upload_bytes=upload)
+    # an upload's first score needs seconds of look-alike references and VAE codes: build
+    # them beside the server (/api/health says warm when done)
+    if not args.no_warm_up:
+        app.state.models.warm_up_in_background()
     if args.host not in _LOOPBACK:
         print(f"emojiqa: warning: binding to {args.host} exposes the server beyond this "
               "machine", file=sys.stderr)

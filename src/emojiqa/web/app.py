@@ -225,6 +225,7 @@ class HealthResponse(BaseModel):
     status: str
     version: str
     models_loaded: bool
+    warm: bool = Field(description="everything an upload needs is built (see warm_up)")
     styles: list[str]
     limits: Limits
 
@@ -389,6 +390,43 @@ class _Models:
         self._png: dict[tuple[str, str], str] = {}
         self._known: dict[str, np.ndarray] = {}
         self._grids: dict[tuple[str, int], bytes] = {}
+        self.warm = False
+
+    def warm_up(self, style: str = "twemoji") -> float:
+        """Build now what the first request of each kind would otherwise build: the ranker,
+        the answer vectors and VAE codes of ``style``'s known emojis and the look-alike
+        references an uploaded drawing is compared with
+        (seconds, on the bundled model; the first ``/api/score-image`` waited for them).
+        Each step holds the model lock, so a request meanwhile waits for one step at most.
+        Returns the seconds it took; sets :attr:`warm`."""
+        from ..generate import nearest_known
+
+        t0 = time.perf_counter()
+        ranker = self.ranker()
+        es = self.neighbours(style)
+        self.known_vectors(style)
+        with self.lock:
+            nearest_known(self.vae(), es.images[:1], es)  # caches the set's VAE codes
+        if getattr(ranker.config, "lookalike_k", 0) > 0:
+            with self.lock:
+                ranker.lookalikes(es.images[:1])  # builds the look-alike references
+        self.warm = True
+        seconds = time.perf_counter() - t0
+        log.info("warm in %.1f s", seconds)
+        return seconds
+
+    def warm_up_in_background(self, style: str = "twemoji") -> threading.Thread:
+        """Run :meth:`warm_up` in a daemon thread (an error there is logged; the request
+        that needs the step builds it again and reports the error itself)."""
+        def run() -> None:
+            try:
+                self.warm_up(style)
+            except Exception:  # noqa: BLE001 - the requests will say what is wrong
+                log.exception("warm-up failed")
+
+        thread = threading.Thread(target=run, name="emojiqa-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def loaded(self) -> bool:
@@ -586,7 +624,7 @@ def create_app(
     def health() -> HealthResponse:
         """Is the server up, are the models loaded, and what are the limits."""
         return HealthResponse(
-            status="ok", version=__version__, models_loaded=models.loaded,
+            status="ok", version=__version__, models_loaded=models.loaded, warm=models.warm,
             styles=list(STYLES),
             limits=Limits(max_text_chars=max_text_chars, max_upload_bytes=max_upload_bytes,
                           max_pixels=MAX_PIXELS))
