@@ -225,7 +225,7 @@ def stages(ranker: Any, texts: list[str], emojis: Any) -> list[dict[str, Any]]:
         with torch.inference_mode():
             q = F.normalize(ranker.net.encode_text(batch), dim=-1).float().cpu().numpy()
         t2 = time.perf_counter()
-        ranker._top(valid, np.ascontiguousarray(q), cand, matrix, ranker.keyword_weight, 5)
+        ranker.top_of_codes(valid, np.ascontiguousarray(q), cand, matrix, ranker.keyword_weight, 5)
         t3 = time.perf_counter()
         return t1 - t0, t2 - t1, t3 - t2
 

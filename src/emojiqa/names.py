@@ -152,5 +152,5 @@ class NameMatcher:
                                  exclude_groups=tuple(exclude_groups) if exclude_groups else None)
         matrix = self.encode_emojis(cand)
         q = self.encode_text(texts) if texts else np.zeros((0, matrix.shape[1]), np.float32)
-        out = self.ranker._top(texts, q, cand, matrix, 0.0, min(int(top_k), len(cand)))
+        out = self.ranker.top_of_codes(texts, q, cand, matrix, 0.0, min(int(top_k), len(cand)))
         return out[0] if single else out

@@ -1024,13 +1024,17 @@ class EmojiRanker:
              else np.zeros((0, matrix.shape[1]), np.float32))
         heads = (self.head_term(texts, cand.keys, q) if use_known and self.has_heads
                  and texts else None)
-        out = self._top(texts, q, cand, matrix, w, k, heads)
+        out = self.top_of_codes(texts, q, cand, matrix, w, k, heads)
         return out[0] if single else out
 
-    def _top(self, texts: list[str], q: np.ndarray, cand: EmojiSet, matrix: np.ndarray,
-             w: float, k: int, heads: np.ndarray | None = None) -> list[list[RankedEmoji]]:
-        """The ``k`` best candidates of each text from its unit code ``q`` (and keywords, and
-        the wide head's and memory's ``(N, len(cand))`` term)."""
+    def top_of_codes(self, texts: list[str], q: np.ndarray, cand: EmojiSet,
+                     matrix: np.ndarray, w: float, k: int, heads: np.ndarray | None = None
+                     ) -> list[list[RankedEmoji]]:
+        """The ``k`` best of the candidates ``cand`` for each text, from codes already
+        computed: the texts' unit codes ``q`` ``(N, D)`` against the candidates' ``matrix``
+        ``(len(cand), D)``, with the keyword boost at weight ``w`` (0: none) and the wide
+        head's and memory's ``(N, len(cand))`` term ``heads``. :meth:`rank` is this after
+        encoding; :class:`~emojiqa.names.NameMatcher` calls it with its own codes."""
         if w > 0:
             q = q * np.float32(1.0 - w)  # (1 - w) * cos, folded into the (B, D) side
             if heads is not None:  # the heads' places are cosines: scaled alike
