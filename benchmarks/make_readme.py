@@ -233,12 +233,16 @@ def scaling_section(data: Mapping[str, Any]) -> list[str]:
 
 
 def _scalar_columns(rows: Sequence[Mapping[str, Any]], limit: int = 9) -> list[Any]:
-    seen: dict[str, None] = {}
+    """The columns whose every value is a number, a string, a bool or missing (a column
+    that holds a dict or list in any row is left to the JSON), in first-seen order."""
+    seen: dict[str, bool] = {}
     for r in rows:
         for k, v in r.items():
-            if isinstance(v, (str, int, float, bool)) or v is None:
-                seen.setdefault(k, None)
-    cols = [k for k in seen if k not in ("kind", "command", "note", "notes")]
+            scalar = isinstance(v, (str, int, float, bool)) or v is None
+            seen[k] = seen.get(k, True) and scalar
+    cols = [k for k, scalar in seen.items()
+            if scalar and any(r.get(k) is not None for r in rows)
+            and k not in ("kind", "command", "note", "notes")]
     return [(k, k.replace("_", " ")) for k in cols[:limit]]
 
 
@@ -249,9 +253,11 @@ def generic_section(name: str, title: str, data: Mapping[str, Any]) -> list[str]
     for key, value in data.items():
         if key in ("machine", "targets") or not isinstance(value, list) or not value:
             continue
-        if all(isinstance(r, Mapping) for r in value):
-            out += [f"**{key.replace('_', ' ')}**", "", markdown_table(value,
-                                                                       _scalar_columns(value)), ""]
+        cols = _scalar_columns(value) if all(isinstance(r, Mapping) for r in value) else []
+        numeric = any(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool)
+                      for k, _ in cols for r in value)
+        if numeric:  # a list of names alone (its figures nested deeper) is left to the JSON
+            out += [f"**{key.replace('_', ' ')}**", "", markdown_table(value, cols), ""]
             shown = True
     if data.get("targets"):
         out += ["Targets:", "", targets_table(data["targets"]), ""]
