@@ -113,6 +113,17 @@ def test_warm_up_builds_what_an_upload_needs_before_the_first_upload(model_dir):
     assert r._lookalike_ref is ref  # used as built, not built again
 
 
+def test_without_warm_up_the_first_default_style_upload_makes_it_warm(ranker):
+    c = TestClient(create_app(ranker))
+    img = png_bytes(EmojiSet.bundled("noto").images[5])
+    up = c.post("/api/score-image", files={"file": ("a.png", img, "image/png")},
+                data={"style": "noto"})
+    assert up.status_code == 200 and c.get("/api/health").json()["warm"] is False
+    assert c.post("/api/score-image", files={"file": ("a.png", img, "image/png")}
+                  ).status_code == 200
+    assert c.get("/api/health").json()["warm"] is True
+
+
 def test_page_and_static_files_are_served_with_types_and_security_headers(client):
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")

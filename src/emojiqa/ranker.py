@@ -770,9 +770,9 @@ class EmojiRanker:
         """The features :meth:`lookalikes` compares: the pixel look features of each drawing
         (cropped to its visible pixels) and, with a look encoder and
         ``config.lookalike_learned`` > 0, its learned look code times that weight.
-        Drawings go through in blocks of :data:`LOOK_BLOCK`, which bounds the memory taken
-        on the way (the references of all the bundled drawings are about 40 MB of features;
-        in one block, building them left 250 MB more resident)."""
+        Drawings go through in blocks of :data:`LOOK_BLOCK` into one array, which bounds
+        the memory taken on the way (the references of all the bundled drawings in three
+        styles are about 40 MB of features)."""
         w = float(self.config.lookalike_learned)
         if w > 0 and self.look is None:
             raise ModelLoadError("this ranker's config weighs a learned look code "

@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
                    help="torch threads for inference (default: torch's choice)")
     p.add_argument("--no-warm-up", action="store_true",
                    help="build what an uploaded image needs on the first upload, not at start "
-                   "(the server then holds about 150 MB less until that upload)")
+                   "(the server then holds about 180 MB less until that upload)")
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level")

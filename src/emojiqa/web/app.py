@@ -225,7 +225,8 @@ class HealthResponse(BaseModel):
     status: str
     version: str
     models_loaded: bool
-    warm: bool = Field(description="everything an upload needs is built (see warm_up)")
+    warm: bool = Field(description="what an upload in the default style needs is built "
+                       "(at start, or by the first such upload with serve --no-warm-up)")
     styles: list[str]
     limits: Limits
 
@@ -393,12 +394,11 @@ class _Models:
         self.warm = False
 
     def warm_up(self, style: str = "twemoji") -> float:
-        """Build now what the first request of each kind would otherwise build: the ranker,
-        the answer vectors and VAE codes of ``style``'s known emojis and the look-alike
-        references an uploaded drawing is compared with
-        (seconds, on the bundled model; the first ``/api/score-image`` waited for them).
-        Each step holds the model lock, so a request meanwhile waits for one step at most.
-        Returns the seconds it took; sets :attr:`warm`."""
+        """Build now what the first upload (``/api/score-image``) would otherwise build:
+        the ranker, the answer vectors and VAE codes of ``style``'s known emojis, and the
+        look-alike references an uploaded drawing is compared with (seconds of work on the
+        bundled model). Each step holds the model lock, so a request meanwhile waits for one
+        step at most. Returns the seconds it took; sets :attr:`warm`."""
         from ..generate import nearest_known
 
         t0 = time.perf_counter()
@@ -778,6 +778,8 @@ def create_app(
             vae_ = models.vae()
             recon = vae_.decode_images(vae_.embed(image[None]))[0]
             near = nearest_known(vae_, image[None], es, k=5)[0]
+        if style == "twemoji":
+            models.warm = True  # built by this upload, if not by the warm-up
         scores = (tv @ ev.T)[:, 0]  # (T,)
         known_scores = tv @ known.T  # (T, N)
         ranks = 1 + (known_scores > scores[:, None]).sum(axis=1)
