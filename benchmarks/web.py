@@ -9,6 +9,7 @@
    look-alike references and VAE codes an upload needs, built beside the server), then 20
    ``/api/score-image`` uploads of bundled Noto drawings, the first timed on its own; and,
    first of all, a server started with ``--no-warm-up``: its memory and its first uploads.
+4. The first suggestion in each other style (Noto, OpenMoji): seconds and memory after it.
 
 Everything stays on 127.0.0.1 and is bounded in count and in time (``--max-seconds``). The
 client runs on the same machine as the server, so on a 2-core box both share the CPU.
@@ -146,6 +147,22 @@ def cold_uploads(model: Path, threads: int, log: Path) -> dict:
                 "rss_after_uploads_mb": current_rss_mb(proc.pid), "score_image": up}
     finally:
         stop(proc)
+
+
+def style_switches(url: str, pid: int) -> list[dict]:
+    """The first suggestion in each other bundled style (its candidates are built then):
+    seconds and the server's memory after it."""
+    import httpx
+
+    out = []
+    for style in ("noto", "openmoji"):
+        t0 = time.perf_counter()
+        r = httpx.post(f"{url}/api/suggest", json={"text": "happy birthday", "style": style},
+                       timeout=120)
+        out.append({"style": style, "status": r.status_code,
+                    "seconds": round(time.perf_counter() - t0, 3),
+                    "rss_mb_after": current_rss_mb(pid)})
+    return out
 
 
 def sequential(url: str, items: list[str], n: int, max_seconds: float) -> dict:
@@ -287,6 +304,7 @@ def main() -> int:
             for t in items[:5]:  # warm-up: builds the candidate matrix once
                 httpx.post(f"{url}/api/suggest", json={"text": t}, timeout=120)
             rss["warm"] = current_rss_mb(proc.pid)
+            switches = style_switches(url, proc.pid)
             seq = sequential(url, items, n_seq, max_s)
             rss["before_load"] = current_rss_mb(proc.pid)
             ld = asyncio.run(load(url, items, n_load, args.concurrency, max_s))
@@ -320,6 +338,8 @@ def main() -> int:
           f" first /api/score-image {cu['first_ms']} ms, RSS after {cu['n']} uploads "
           f"{cold['rss_after_uploads_mb']:.0f} MB")
     print_table([{"when": k, "rss_mb": v} for k, v in rss.items()], title="server memory (RSS)")
+    print_table(switches, ["style", "status", "seconds", "rss_mb_after"],
+                title="first suggestion in another style")
     print_table(checks, ["case", "status", "expected", "ok"], title="bad requests, live server")
     if ld["errors"]:
         print("first errors:", *ld["first_errors"], sep="\n  ")
@@ -328,6 +348,7 @@ def main() -> int:
                           "sequential": seq, "load": ld, "server_rss_mb": rss,
                           "server_ready_s": ready_s, "server_warm_s": warm_s,
                           "score_image": up, "no_warm_up": cold,
+                          "style_switches": switches,
                           "server_alive_after": alive, "hostile_checks": checks,
                           "rows": rows}, quick=args.quick,
                   out=args.out)

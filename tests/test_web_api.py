@@ -602,3 +602,17 @@ def test_a_model_folder_with_stored_vectors_is_served_from_them():
     assert [x["key"] for x in r.json()["results"]] == [x.key for x in want]
     for got, ref in zip(r.json()["results"], want, strict=True):
         assert got["score"] == pytest.approx(ref.score, abs=1e-3)
+
+
+def test_trim_heap_is_a_no_op_where_there_is_no_glibc(monkeypatch):
+    import ctypes
+
+    from emojiqa.web.app import trim_heap
+
+    assert isinstance(trim_heap(), bool)  # glibc here: trims (True when it freed any)
+
+    def no_libc(*args, **kwargs):
+        raise OSError("no C library here")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert trim_heap() is False

@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
                    help="torch threads for inference (default: torch's choice)")
     p.add_argument("--no-warm-up", action="store_true",
                    help="build what an uploaded image needs on the first upload, not at start "
-                   "(the server then holds about 180 MB less until that upload)")
+                   "(the server then holds about 100 MB less until that upload)")
     p.add_argument("--log-level", default="warning",
                    choices=["critical", "error", "warning", "info", "debug"],
                    help="server log level")
@@ -41,7 +41,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ..web.app import DEFAULT_MAX_TEXT_CHARS, DEFAULT_MAX_UPLOAD_BYTES, create_app
+        from ..web.app import (
+            DEFAULT_MAX_TEXT_CHARS,
+            DEFAULT_MAX_UPLOAD_BYTES,
+            create_app,
+            trim_heap,
+        )
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"the web server needs the 'web' extra ({exc.name} is missing): "
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     # load once, before the first request (with the folder's stored emoji vectors, if any)
     ranker = EmojiRanker.from_pretrained(args.model)
     ranker.rank("hello", top_k=1)  # builds the candidate matrix now, not on a user's request
+    trim_heap()  # and hands the scratch memory of loading back
     upload = (DEFAULT_MAX_UPLOAD_BYTES if args.max_upload_mb is None
               else int(args.max_upload_mb * 2**20))
     app = create_app(ranker, max_text_chars=args.max_text_chars or DEFAULT_MAX_TEXT_CHARS,
