@@ -134,8 +134,8 @@ def class_scores(ranker: Any, texts: list[str], classes: list[str]) -> np.ndarra
     out = []
     for i in range(0, len(texts), 1024):
         q = np.asarray(ranker.encode_text(texts[i:i + 1024], normalize=True))  # (B, D)
-        out.append(q @ answers.T + (ranker.head_term(texts[i:i + 1024], classes) if wide
-                                    else 0.0))
+        out.append(q @ answers.T + (ranker.head_term(texts[i:i + 1024], classes, q) if wide
+                                    else 0.0))  # q given: the texts are encoded once
     return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
 
 
