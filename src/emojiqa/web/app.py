@@ -392,6 +392,7 @@ class _Models:
         self._known: dict[str, np.ndarray] = {}
         self._grids: dict[tuple[str, int], bytes] = {}
         self.warm = False
+        self._trimmed: set[tuple[str, str]] = set()  # one-off builds already trimmed after
 
     def warm_up(self, style: str = "twemoji") -> float:
         """Build now what the first upload (``/api/score-image``) would otherwise build:
@@ -410,11 +411,18 @@ class _Models:
         if getattr(ranker.config, "lookalike_k", 0) > 0:
             with self.lock:
                 ranker.lookalikes(es.images[:1])  # builds the look-alike references
-        trim_heap()
+        self.trim_once("upload", style)
         self.warm = True
         seconds = time.perf_counter() - t0
         log.info("warm in %.1f s", seconds)
         return seconds
+
+    def trim_once(self, kind: str, style: str) -> None:
+        """:func:`trim_heap` after the first ``kind`` request (``suggest``, ``upload``) in
+        ``style``, the one that built what its kind needs there; later ones build nothing."""
+        if (kind, style) not in self._trimmed:
+            self._trimmed.add((kind, style))
+            trim_heap()
 
     def warm_up_in_background(self, style: str = "twemoji") -> threading.Thread:
         """Run :meth:`warm_up` in a daemon thread (an error there is logged; the request
@@ -654,14 +662,12 @@ def create_app(
         text = check_text(req.text)
         tone = check_style_tone(req.skin_tone)
         ranker_ = models.ranker()
-        first = req.style not in models._sets  # this style's candidates get built now
         es = models.emoji_set(req.style)
         emojis = None if models.is_default_set(req.style) else es
         with models.lock, _arguments_from_request():
             ranked = ranker_.rank(text, top_k=req.top_k, emojis=emojis, skin_tone=tone,
                                   keyword_weight=req.keyword_weight)
-            if first:
-                trim_heap()
+            models.trim_once("suggest", req.style)  # the first builds the style's candidates
         results = [models.emoji_out(req.style, r.key, r.score, source=es) for r in ranked]
         return SuggestResponse(text=text, style=req.style, results=results,
                                elapsed_ms=_ms(t0))
@@ -786,7 +792,6 @@ def create_app(
         from ..generate import nearest_known
 
         image = load_image(data)  # (36, 36, 4); ImageError for bombs, corrupt files...
-        first = style not in models._known  # what uploads in this style need gets built now
         ranker_ = models.ranker()
         known = models.known_vectors(style)  # (N, D)
         es = models.neighbours(style)
@@ -799,8 +804,7 @@ def create_app(
             vae_ = models.vae()
             recon = vae_.decode_images(vae_.embed(image[None]))[0]
             near = nearest_known(vae_, image[None], es, k=5)[0]
-            if first:
-                trim_heap()
+            models.trim_once("upload", style)  # the first builds what uploads need
         if style == "twemoji":
             models.warm = True  # built by this upload, if not by the warm-up
         scores = (tv @ ev.T)[:, 0]  # (T,)
