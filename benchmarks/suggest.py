@@ -12,6 +12,10 @@ Measures, in one run (JSON in ``benchmarks/results/suggest.json`` and tables on 
   training drawings (for emojis without their own) and the drawing alone, with the exact random
   baselines; the protocol models are trained here (cached under
   ``benchmarks/results/cache/suggest_models``; ``--retrain`` trains them again);
+* hit@1, hit@5 and MRR on 80 everyday texts labelled with the emojis a person would accept
+  (``benchmarks/everyday_labelled.tsv``, written before any output was seen; odd lines dev,
+  even lines test) for a range of keyword weights — the default is the smallest within 0.01
+  of the best dev MRR — for keywords alone, and for MiniLM's cosine to the CLDR names as a peer;
 * the bundled model's top 5 for the 20 everyday texts of ``benchmarks/everyday_texts.txt``
   (fixed before any output was seen);
 * invented emojis for five of them (``docs/img/suggest_generated.png``) and how the best
@@ -27,12 +31,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
@@ -50,6 +57,12 @@ from _common import (  # noqa: E402
 )
 
 EVERYDAY = ROOT / "benchmarks" / "everyday_texts.txt"
+#: Everyday texts with the emojis a person would accept (written before any output was seen).
+LABELLED = ROOT / "benchmarks" / "everyday_labelled.tsv"
+#: Keyword weights measured on the labelled texts (0: the model alone, 1: keywords alone).
+LABELLED_WEIGHTS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+#: The chosen keyword weight is the smallest whose dev MRR is within this of the best one.
+LABELLED_MARGIN = 0.01
 MODELS_DIR = CACHE_DIR / "suggest_models"
 #: Per-tower settings of the protocol models. The latent tower gets a second hidden layer
 #: (its one-layer variant's weights file trips a pickle check of the model loader).
@@ -153,6 +166,96 @@ def zero_shot(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
                     rows.append(_row(label, m, protocol=f"new drawings ({style})",
                                      query="label"))
     return rows
+
+
+def labelled_texts() -> list[tuple[str, frozenset[str]]]:
+    """The labelled everyday texts: (text, keys of the emojis a person would accept), keys
+    without U+FE0F so that ``🏋‍♀️`` and ``🏋️‍♀️`` are one answer."""
+    from emojiqa.emojis import key_from_emoji
+
+    rows = []
+    for line in LABELLED.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            text, answers = line.split("\t")
+            rows.append((text.strip(), frozenset(_plain(key_from_emoji(e))
+                                                 for e in answers.split())))
+    return rows
+
+
+def _plain(key: str) -> str:
+    """An emoji key without its U+FE0F parts."""
+    return "-".join(p for p in key.split("-") if p != "fe0f")
+
+
+def hit_rates(ranked: list[list[str]], rows: list[tuple[str, frozenset[str]]]
+              ) -> dict[str, float]:
+    """hit@1, hit@5 (%) and MRR of full rankings (keys, best first) against acceptable keys:
+    the rank of a text is that of its first acceptable emoji (none found: reciprocal 0)."""
+    firsts = [next((i for i, k in enumerate(keys) if _plain(k) in ok), math.inf)
+              for keys, (_, ok) in zip(ranked, rows, strict=True)]  # inf: never found
+    n = max(len(firsts), 1)
+    return {"hit_at_1": 100 * sum(f < 1 for f in firsts) / n,
+            "hit_at_5": 100 * sum(f < 5 for f in firsts) / n,
+            "mrr": sum(1 / (f + 1) for f in firsts) / n}
+
+
+def labelled(ranker: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """hit@1 / hit@5 / MRR on the labelled everyday texts (odd lines dev, even lines test) for
+    the keyword weights of :data:`LABELLED_WEIGHTS`, keywords alone, and MiniLM's cosine to the
+    candidates' CLDR names. The weight chosen is the smallest of those between 0 and 1 whose
+    dev MRR is within :data:`LABELLED_MARGIN` of the best."""
+    from emojiqa.emojis import load_metadata, select_candidates
+    from emojiqa.keywords import DEFAULT_KEYWORD_WEIGHT
+
+    rows = labelled_texts()
+    if quick:
+        rows = rows[:8]
+    halves = {"dev": rows[0::2], "test": rows[1::2]}
+    cand = select_candidates(ranker.emojis)
+    n = len(cand)
+
+    def measured(name: str, rank: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"scorer": name}
+        for half, part in halves.items():
+            m = hit_rates(rank([t for t, _ in part]), part)
+            out.update({f"{half}_{k}": v for k, v in m.items()})
+        return out
+
+    def by_weight(w: float) -> Any:
+        return lambda texts: [[r.key for r in rs] for rs in ranker.rank(
+            texts, top_k=n, keyword_weight=w)]
+
+    table = [measured(f"bundled, keyword weight {w:g}" + (" (model alone)" if w == 0 else
+                                                            " (keywords alone)" if w == 1
+                                                            else ""), by_weight(w))
+             for w in LABELLED_WEIGHTS]
+    mixes = table[1:-1]
+    top = max(r["dev_mrr"] for r in mixes)
+    # 40 dev texts cannot tell weights apart by less than LABELLED_MARGIN: among those, the
+    # model keeps the most say
+    chosen = next(w for w, r in zip(LABELLED_WEIGHTS[1:-1], mixes, strict=True)
+                  if r["dev_mrr"] >= top - LABELLED_MARGIN)
+    try:
+        from emojiqa.names import minilm_encoder
+
+        encode = minilm_encoder()
+    except Exception as exc:  # noqa: BLE001 - the peer needs the minilm extra
+        print(f"MiniLM peer skipped: {exc}", file=sys.stderr)
+    else:
+        meta = load_metadata()
+        names = encode([meta[k].label if k in meta else k for k in cand.keys])
+        names = names / np.linalg.norm(names, axis=1, keepdims=True)
+
+        def by_names(texts: list[str]) -> list[list[str]]:
+            q = encode(texts)
+            sims = (q / np.linalg.norm(q, axis=1, keepdims=True)) @ names.T
+            return [[cand.keys[i] for i in np.argsort(-row, kind="stable")] for row in sims]
+
+        table.append(measured("MiniLM cosine to the CLDR names (peer)", by_names))
+    summary = {"chosen_weight": chosen, "default_weight": DEFAULT_KEYWORD_WEIGHT,
+               "n_dev": len(halves["dev"]), "n_test": len(halves["test"]),
+               "n_candidates": n}
+    return table, summary
 
 
 def top5_table(ranker: Any, texts: list[str]) -> list[dict[str, Any]]:
@@ -338,6 +441,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_zeroshot:
         zs = [{**r, "command": command_line()} for r in zs]
     data["zero_shot"] = zs
+
+    lab_rows, lab_summary = labelled(bundled, quick)
+    print_table(lab_rows, ["scorer", ("dev_hit_at_1", "dev hit@1 %"),
+                           ("dev_hit_at_5", "dev hit@5 %"), ("dev_mrr", "dev MRR", 3),
+                           ("test_hit_at_1", "test hit@1 %"), ("test_hit_at_5", "test hit@5 %"),
+                           ("test_mrr", "test MRR", 3)],
+                title=f"Labelled everyday texts ({lab_summary['n_dev']} dev / "
+                      f"{lab_summary['n_test']} test, {lab_summary['n_candidates']} candidates; "
+                      f"weight chosen on dev MRR: {lab_summary['chosen_weight']:g}, default "
+                      f"{lab_summary['default_weight']:g})")
+    data["labelled"] = lab_rows
+    data["labelled_summary"] = lab_summary
 
     shown = texts[:5] if quick else texts
     everyday = top5_table(bundled, shown)

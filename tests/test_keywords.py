@@ -132,3 +132,42 @@ def test_batch_words_stay_within_their_text(index, twemoji):
     assert np.array_equal(together[2], index.scores(["pizza dog"])[0])
     assert not together[1].any() and together[0].any()
     assert index.scores([]).shape == (0, len(twemoji))
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("planting tomatoes", "1f345"),  # 🍅 "tomato", though 🥫 lists "tomatoes" itself
+    ("fresh strawberries", "1f353"),  # 🍓 "strawberry"
+    ("moving boxes", "1f4e6"),  # 📦 "box"
+])
+def test_es_and_ies_plurals_name_their_singular(index, twemoji, text, key):
+    s = index.scores([text])[0]
+    assert s[twemoji.index(key)] == s.max() > 0
+
+
+def test_a_flag_is_named_by_its_whole_place_not_by_each_word(index, twemoji):
+    """"christmas" names 🎄, not the flag of Christmas Island; "new" no flag of New Zealand
+    or New Caledonia; the whole place, written as a text may write it, names its flag."""
+    s = index.scores(["can't wait for christmas", "happy new year", "off to New Zealand!",
+                      "St. Kitts & Nevis", "the United States and the United Kingdom",
+                      "christmas", "island"])
+    cx, nz = twemoji.index("1f1e8-1f1fd"), twemoji.index("1f1f3-1f1ff")
+    assert s[0, cx] == 0 and s[0, twemoji.index("1f384")] > 0
+    assert s[1, nz] == 0 and s[1, twemoji.index("1f1f3-1f1e8")] == 0
+    assert s[2, nz] == s[2].max() == 1.0
+    assert s[3, twemoji.index("1f1f0-1f1f3")] == 1.0
+    assert s[4, twemoji.index("1f1fa-1f1f8")] == s[4, twemoji.index("1f1ec-1f1e7")] == 1.0
+    assert s[5, cx] == s[6, cx] == 0  # a place is not read across two texts of a batch
+    assert index.scores(["france"])[0, twemoji.index("1f1eb-1f1f7")] > 0  # one-word places
+
+
+def test_cli_help_states_the_default_keyword_weight():
+    import contextlib
+    import io
+
+    from emojiqa.keywords import DEFAULT_KEYWORD_WEIGHT
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf), pytest.raises(SystemExit):
+        main(["suggest", "--help"])
+    # argparse wraps help text: compared without line breaks
+    assert f"(default {DEFAULT_KEYWORD_WEIGHT:g};" in " ".join(buf.getvalue().split())

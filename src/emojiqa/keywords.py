@@ -15,7 +15,9 @@ one of its keywords, and 0.7 when it is one of the extra keywords (so "pizza" na
 handful of emojis, ``face`` hundreds). An emoji's score combines the text's words as
 ``1 - prod(1 - s_word)``, so two words that both name ☕ count more than one.
 Words are lower-cased, split on anything but letters and digits, a plural ``s`` is dropped,
-and words of fewer than 3 letters or in :data:`STOPWORDS` are ignored.
+and words of fewer than 3 letters or in :data:`STOPWORDS` are ignored. An ``-es`` / ``-ies`` plural
+also names the emojis of its singular (``tomatoes`` → ``tomato``, ``berries`` → ``berry``,
+``boxes`` → ``box``).
 Emojis without metadata (a user's own images) score 0.
 
 Example:
@@ -40,8 +42,10 @@ from .emojis import EmojiSet, info_for
 KEYWORD_WEIGHT = 0.85
 #: Weight of a word that is one of the emoji's extra keywords.
 EXTRA_WEIGHT = 0.7
-#: Default ``keyword_weight`` of :meth:`~emojiqa.ranker.EmojiRanker.rank`.
-DEFAULT_KEYWORD_WEIGHT = 0.6
+#: Default ``keyword_weight`` of :meth:`~emojiqa.ranker.EmojiRanker.rank`: chosen on the dev
+#: half of the labelled everyday texts (``benchmarks/suggest.py``: the smallest weight within
+#: 0.01 of the best dev MRR of the bundled model).
+DEFAULT_KEYWORD_WEIGHT = 0.7
 #: Words that say nothing about which emoji answers (besides words of 1–2 letters).
 STOPWORDS = frozenset("""
 about after again all also and any are around back because been before being but can cant
@@ -95,9 +99,36 @@ class _Lookup(dict):
         self.numbers = numbers
 
     def __missing__(self, raw: str) -> int:
+        hit = 0
         word = _normal(raw)
-        hit = self[raw] = self.numbers.get(word, 0) if word is not None else 0
+        if word is not None:
+            hit = self.numbers.get(word, 0)
+            if not hit:
+                hit = next((self.numbers[f] for f in _singulars(raw) if f in self.numbers), 0)
+        self[raw] = hit
         return hit
+
+
+def _singulars(raw: str) -> list[str]:
+    """Singulars of a lower-cased ``-es`` / ``-ies`` plural that dropping the ``s`` misses
+    (``tomatoes`` → ``tomato``, ``berries`` → ``berry``, ``glasses`` → ``glass``)."""
+    if len(raw) <= 4 or not raw.endswith("es"):
+        return []
+    return [raw[:-3] + "y", raw[:-2]] if raw.endswith("ies") else [raw[:-2]]
+
+
+def _place_name(label: str) -> str | None:
+    """The lower-cased place of a flag's label, its words separated by single spaces
+    (``"flag: St. Kitts & Nevis"`` → ``"st kitts nevis"``), or None for other flags."""
+    if not label.startswith("flag: "):
+        return None
+    return " ".join(re.findall(r"\w+", label[len("flag: "):].lower(), re.UNICODE)) or None
+
+
+def _phrase_token(phrase: str) -> str:
+    """The one word a place of several words becomes: its words run together
+    (``"New Zealand"`` → ``"newzealand"``)."""
+    return "".join(re.findall(r"\w+", phrase.lower(), re.UNICODE))
 
 
 class KeywordIndex:
@@ -111,15 +142,39 @@ class KeywordIndex:
     def __init__(self, emojis: EmojiSet) -> None:
         self.size = len(emojis)
         weights: dict[str, dict[int, float]] = {}
+        places: set[str] = set()
         for i, key in enumerate(emojis.keys):
             info = info_for(key)
             name = words_of(info.label)
+            place = _place_name(info.label) if info.group == "flags" else None
+            drop: set[str] = set()
+            if place is not None and len(place.split()) > 1:
+                # a flag of a place of several words ("new zealand", "christmas island") is
+                # named by the whole name (one token, see _phrase_token), not by each word
+                places.add(place)
+                token = _normal(_phrase_token(place))
+                if token is not None:
+                    weights.setdefault(token, {})[i] = 1.0
+                drop = set(words_of(place))
             for phrases, w in (((info.label, *info.keywords), KEYWORD_WEIGHT),
                                (info.extra_keywords, EXTRA_WEIGHT)):
                 for phrase in phrases:
-                    for word in words_of(phrase):
+                    words = words_of(phrase)
+                    if drop and (len(words) > 1 or drop.intersection(words)):
+                        continue  # "flag new zealand", "new", "zealand"
+                    for word in words:
                         row = weights.setdefault(word, {})
                         row[i] = max(row.get(i, 0.0), 1.0 if name == [word] else w)
+        #: the places of several words, as they may be written in a text
+        self._places = (re.compile("|".join(
+            r"\b" + r"[^\w\x00]+".join(map(re.escape, p.split())) + r"\b"
+            for p in sorted(places, key=len, reverse=True)), re.UNICODE) if places else None)
+        # "tomatoes" normalises to "tomatoe": where an emoji carries that form (🥫 lists
+        # "tomatoes"), the word also names the emojis of its singular (🍅 "tomato")
+        for word in [w for w in weights if len(w) > 4 and w.endswith("e")]:
+            for single in _singulars(word + "s"):
+                for i, w in weights.get(single, {}).items():
+                    weights[word][i] = max(weights[word].get(i, 0.0), w)
         self._numbers = {word: e for e, word in enumerate(weights, 1)}
         cols, logs = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
         for row in weights.values():
@@ -160,11 +215,14 @@ class KeywordIndex:
         joined = "\x00".join(texts)
         if joined.count("\x00") != len(texts) - 1:
             joined = "\x00".join(t.replace("\x00", " ") for t in texts)
+        joined = joined.lower()
+        if self._places is not None and self._places.search(joined):
+            joined = self._places.sub(lambda m: _phrase_token(m.group(0)), joined)
         lookup = self._lookup
         if len(lookup) > 200_000:
             lookup.clear()
             lookup["\x00"] = _BREAK
-        words = _WORD_OR_BREAK.findall(joined.lower())
+        words = _WORD_OR_BREAK.findall(joined)
         nums = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
         text_of = np.cumsum(nums == _BREAK)
         hit = nums > 0

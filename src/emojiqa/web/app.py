@@ -46,6 +46,7 @@ from ..errors import (
     TrainingError,
 )
 from ..images import MAX_PIXELS, array_to_png_bytes, load_image, make_grid
+from ..keywords import DEFAULT_KEYWORD_WEIGHT
 
 log = logging.getLogger("emojiqa.web")
 
@@ -127,7 +128,7 @@ class SuggestRequest(BaseModel):
     keyword_weight: float | None = Field(
         None, ge=0.0, le=1.0,
         description="weight of the boost for emojis whose CLDR name or keywords the text "
-                    "says (default 0.6; 0 = the model's score alone)")
+                    f"says (default {DEFAULT_KEYWORD_WEIGHT:g}; 0 = the model's score alone)")
 
 
 class SuggestResponse(BaseModel):
