@@ -393,6 +393,19 @@ def suggest_regions(d: Mapping[str, Any]) -> dict[str, str]:
     ev += [f"| {r['text']} | {r['top5']} | {r['best_score']:.3f} | {r['top5_model_only']} |"
            for r in d.get("everyday", [])]
     out["everyday"] = "\n".join(ev) + "\n"
+    ls = d.get("labelled_summary")
+    if ls:
+        lab = ["| scorer | dev hit@1 % | dev hit@5 % | dev MRR | test hit@1 % | test hit@5 % | "
+               "test MRR |", "|---|---:|---:|---:|---:|---:|---:|"]
+        lab += [f"| {r['scorer']} | {_num(r['dev_hit_at_1'])} | {_num(r['dev_hit_at_5'])} | "
+                f"{_num(r['dev_mrr'], 3)} | {_num(r['test_hit_at_1'])} | "
+                f"{_num(r['test_hit_at_5'])} | {_num(r['test_mrr'], 3)} |"
+                for r in d.get("labelled", [])]
+        lab += ["", f"{ls['n_dev']} dev and {ls['n_test']} test texts, {ls['n_candidates']} "
+                f"candidates (skin tones grouped). Keyword weight chosen on dev (the smallest "
+                f"within 0.01 of the best dev MRR): {ls['chosen_weight']:g}; the default is "
+                f"{ls['default_weight']:g}."]
+        out["labelled"] = "\n".join(lab) + "\n"
     g = ["| text | best known | its score | best known, pixels only | best invented | "
          "nearest known |", "|---|---|---:|---:|---:|---|"]
     g += [f"| {r['text']} | {r['best_known_emoji']} | {r['best_known']:.3f} | "
