@@ -253,22 +253,28 @@ def _blank() -> Any:
 
 def _strip(rows: list[tuple[str, Any]], scale: int = 3) -> Any:
     """One row per text: the text on the left, its emojis to the right, on white."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
     from ..images import make_grid
 
     grids = [make_grid(imgs, ncol=len(imgs), scale=scale) for _, imgs in rows]
-    label_w = 8 * min(48, max(len(t) for t, _ in rows)) + 16
+    size = max(12, 5 * scale)
+    try:  # Pillow's own scalable font (needs FreeType); the small bitmap font otherwise
+        font: Any = ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):
+        font = ImageFont.load_default()
+    # the default fonts know Latin-1 only; anything else becomes '?'
+    shown = [(t if len(t) <= 48 else t[:45] + "...").encode("latin-1", "replace")
+             .decode("latin-1") for t, _ in rows]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = int(max(measure.textlength(t, font=font) for t in shown)) + 24
     width = label_w + max(g.width for g in grids)
     height = sum(g.height for g in grids)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     y = 0
-    for (text, _), g in zip(rows, grids, strict=True):
-        shown = text if len(text) <= 48 else text[:45] + "..."
-        # the default bitmap font knows Latin-1 only; anything else becomes '?'
-        shown = shown.encode("latin-1", "replace").decode("latin-1")
-        draw.text((8, y + g.height // 2 - 6), shown, fill=(30, 30, 30))
+    for text, g in zip(shown, grids, strict=True):
+        draw.text((12, y + g.height // 2), text, fill=(30, 30, 30), font=font, anchor="lm")
         canvas.paste(g, (label_w, y))
         y += g.height
     return canvas
