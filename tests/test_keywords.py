@@ -158,6 +158,9 @@ def test_a_flag_is_named_by_its_whole_place_not_by_each_word(index, twemoji):
     assert s[4, twemoji.index("1f1fa-1f1f8")] == s[4, twemoji.index("1f1ec-1f1e7")] == 1.0
     assert s[5, cx] == s[6, cx] == 0  # a place is not read across two texts of a batch
     assert index.scores(["france"])[0, twemoji.index("1f1eb-1f1f7")] > 0  # one-word places
+    # a place inside another place's words ("new" of "papua new guinea" starts "new zealand")
+    png = index.scores(["papua new guinea new zealand"])[0]
+    assert png[twemoji.index("1f1f5-1f1ec")] == png[nz] == 1.0
 
 
 def test_cli_help_states_the_default_keyword_weight():

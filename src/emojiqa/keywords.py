@@ -88,6 +88,8 @@ def _normal(w: str) -> str | None:
 _WORD_OR_BREAK = re.compile(r"\w+|\x00", re.UNICODE)
 #: Entry number of the break between two texts (0: a word no emoji carries).
 _BREAK = -1
+#: Texts whose keyword scores :meth:`KeywordIndex.add_to` sums in one scratch array.
+_SCRATCH_ROWS = 256
 
 
 class _Lookup(dict):
@@ -165,10 +167,12 @@ class KeywordIndex:
                     for word in words:
                         row = weights.setdefault(word, {})
                         row[i] = max(row.get(i, 0.0), 1.0 if name == [word] else w)
-        #: the places of several words, as they may be written in a text
-        self._places = (re.compile("|".join(
-            r"\b" + r"[^\w\x00]+".join(map(re.escape, p.split())) + r"\b"
-            for p in sorted(places, key=len, reverse=True)), re.UNICODE) if places else None)
+        #: first word of a place of several words → (its other words, the place's one word),
+        #: longest first
+        self._places: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for place in sorted(places, key=lambda p: -len(p.split())):
+            first, *rest = place.split()
+            self._places.setdefault(first, []).append((tuple(rest), _phrase_token(place)))
         # "tomatoes" normalises to "tomatoe": where an emoji carries that form (🥫 lists
         # "tomatoes"), the word also names the emojis of its singular (🍅 "tomato")
         for word in [w for w in weights if len(w) > 4 and w.endswith("e")]:
@@ -215,14 +219,13 @@ class KeywordIndex:
         joined = "\x00".join(texts)
         if joined.count("\x00") != len(texts) - 1:
             joined = "\x00".join(t.replace("\x00", " ") for t in texts)
-        joined = joined.lower()
-        if self._places is not None and self._places.search(joined):
-            joined = self._places.sub(lambda m: _phrase_token(m.group(0)), joined)
         lookup = self._lookup
         if len(lookup) > 200_000:
             lookup.clear()
             lookup["\x00"] = _BREAK
-        words = _WORD_OR_BREAK.findall(joined)
+        words = _WORD_OR_BREAK.findall(joined.lower())
+        if self._places:
+            self._join_places(words)
         nums = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
         text_of = np.cumsum(nums == _BREAK)
         hit = nums > 0
@@ -235,14 +238,32 @@ class KeywordIndex:
         lengths = ends - starts
         at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(
             int(lengths.sum()))  # flat positions of every hit entry's slice
-        pos = self._cols[at] + np.repeat(rows * self.size, lengths)
-        # log prod(1 - s) per distinct (text, candidate), summed in float64 by bincount
-        uniq, inv = np.unique(pos, return_inverse=True)
-        acc = np.bincount(inv, weights=self._logs[at], minlength=len(uniq))
-        flat = sims.reshape(-1)
-        # noisy-or 1 - prod(1 - s)
-        flat[uniq] += np.float32(weight) * (1.0 - np.exp(acc)).astype(np.float32)
+        pos = self._cols[at] + np.repeat(rows * self.size, lengths)  # sorted by text
+        logs, flat, w = self._logs[at], sims.reshape(-1), np.float32(weight)
+        # log prod(1 - s) per (text, candidate), summed in a scratch of _SCRATCH_ROWS texts
+        # at a time; a candidate hit by several words of a text is in pos several times, and
+        # gets the same noisy-or 1 - prod(1 - s) each time, so `+=` adds it once
+        block = _SCRATCH_ROWS * self.size
+        ends = np.searchsorted(pos, np.arange(block, len(flat) + block, block))
+        start = 0
+        for b, end in enumerate(ends.tolist()):
+            if end > start:
+                p = pos[start:end]
+                scratch = np.zeros(min(block, len(flat) - b * block), np.float32)
+                np.add.at(scratch, p - b * block, logs[start:end])
+                flat[p] += w * (1.0 - np.exp(scratch[p - b * block]))
+            start = end
         return sims
+
+    def _join_places(self, words: list[str]) -> None:
+        """Each place of several words in ``words`` (lower-cased, NUL between texts) becomes
+        its one word followed by blanks, in place ("new", "zealand" → "newzealand", "")."""
+        places = self._places
+        for i in [i for i, w in enumerate(words) if w in places]:
+            for rest, token in places.get(words[i], ()):  # blanked by a place before it
+                if tuple(words[i + 1:i + 1 + len(rest)]) == rest:
+                    words[i:i + 1 + len(rest)] = [token] + [""] * len(rest)
+                    break
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), N)`` float32 keyword scores in ``[0, 1]``."""
