@@ -94,21 +94,24 @@ _SCRATCH_ROWS = 256
 
 class _Lookup(dict):
     """Raw lower-cased word → the number of its normal form's index entry (0: no emoji
-    carries it; ``_BREAK`` for the NUL between texts), computed on first use."""
+    carries it; ``_BREAK`` for the NUL between texts), filled by :meth:`learn`."""
 
     def __init__(self, numbers: dict[str, int]) -> None:
         super().__init__({"\x00": _BREAK})
         self.numbers = numbers
 
-    def __missing__(self, raw: str) -> int:
-        hit = 0
-        word = _normal(raw)
-        if word is not None:
-            hit = self.numbers.get(word, 0)
-            if not hit:
-                hit = next((self.numbers[f] for f in _singulars(raw) if f in self.numbers), 0)
-        self[raw] = hit
-        return hit
+    def learn(self, words: list[str]) -> None:
+        """Add the words of ``words`` it does not know yet (each distinct word once)."""
+        numbers, stop = self.numbers, STOPWORDS
+        for raw in [w for w in set(words) if w not in self]:
+            hit = 0
+            if len(raw) >= 3 and raw not in stop and not raw.isdigit():  # _normal, inlined
+                word = raw[:-1] if (len(raw) > 3 and raw[-1] == "s"
+                                    and raw[-2] != "s") else raw
+                hit = numbers.get(word, 0)
+                if not hit and raw.endswith("es"):
+                    hit = next((numbers[f] for f in _singulars(raw) if f in numbers), 0)
+            self[raw] = hit
 
 
 def _singulars(raw: str) -> list[str]:
@@ -226,6 +229,7 @@ class KeywordIndex:
         words = _WORD_OR_BREAK.findall(joined.lower())
         if self._places:
             self._join_places(words)
+        lookup.learn(words)
         nums = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
         text_of = np.cumsum(nums == _BREAK)
         hit = nums > 0
@@ -259,7 +263,8 @@ class KeywordIndex:
         """Each place of several words in ``words`` (lower-cased, NUL between texts) becomes
         its one word followed by blanks, in place ("new", "zealand" → "newzealand", "")."""
         places = self._places
-        for i in [i for i, w in enumerate(words) if w in places]:
+        firsts = np.fromiter(map(places.__contains__, words), dtype=bool, count=len(words))
+        for i in np.flatnonzero(firsts).tolist():
             for rest, token in places.get(words[i], ()):  # blanked by a place before it
                 if tuple(words[i + 1:i + 1 + len(rest)]) == rest:
                     words[i:i + 1 + len(rest)] = [token] + [""] * len(rest)
