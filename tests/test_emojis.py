@@ -68,3 +68,19 @@ def test_key_past_the_last_code_point_is_refused_clearly(key):
 
     with pytest.raises(EmojiNotFoundError, match="not an emoji key"):
         emoji_from_key(key)
+
+
+def test_drawings_outside_the_standard_set_are_named_by_their_parts():
+    """A few Twemoji drawings have no CLDR name of their own (🕴🏻‍♀️, 👨‍🎄, ⛷🏽): they are named
+    by the names of their code points, never shown as a bare key; a key none of whose parts
+    has a name stays the key."""
+    from emojiqa.emojis import info_for, load_metadata
+
+    assert info_for("1f574-1f3fb-200d-2640-fe0f").name == (
+        "person in suit levitating: light skin tone, female sign")
+    assert info_for("1f468-200d-1f384").name == "man: Christmas tree"
+    assert info_for("26f7-1f3fd").name == "skier: medium skin tone"
+    assert info_for("e50a").name == "e50a"
+    assert info_for("1f355").name == "pizza"  # a CLDR name is kept as it is
+    unnamed = [k for k, v in load_metadata().items() if v.name == k]
+    assert unnamed == ["e50a"]

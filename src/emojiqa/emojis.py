@@ -90,8 +90,10 @@ class EmojiInfo:
 
     @property
     def name(self) -> str:
-        """The CLDR short name, or the key when the emoji has none."""
-        return self.label or self.key
+        """The CLDR short name; for a sequence without one (a few Twemoji drawings outside the
+        standard set, e.g. 🕴🏻‍♀️) the names of its parts (``person in suit levitating: light
+        skin tone, female sign``); the key when no part has a name either."""
+        return self.label or _name_of_parts(self.key)
 
     @property
     def base_key(self) -> str:
@@ -127,6 +129,19 @@ def load_metadata() -> dict[str, EmojiInfo]:
             shortcodes=tuple(m.get("shortcodes") or ()),
         )
     return out
+
+
+@cache
+def _name_of_parts(key: str) -> str:
+    """``"first: second, third"`` from the CLDR names of a key's code points (ZWJ and U+FE0F
+    left out), or the key itself when the first has no name."""
+    meta = load_metadata()
+    names = [meta[p].label if p in meta else "" for p in key.split("-")
+             if p not in ("200d", "fe0f")]
+    if not names or not names[0]:
+        return key
+    rest = [n for n in names[1:] if n]
+    return names[0] + (": " + ", ".join(rest) if rest else "")
 
 
 def info_for(key: str) -> EmojiInfo:
