@@ -119,6 +119,20 @@ def test_typing_shows_emoji_suggestions(page):
     assert "best:" in page.inner_text("#ask-status")
 
 
+def test_cards_say_which_words_named_an_emoji(page):
+    """Suggestions are explained: an emoji the text names shows the naming word under it, one
+    the model found alone shows none."""
+    page.fill("#ask", "this pizza is amazing")
+    page.press("#ask", "Enter")
+    page.wait_for_function("() => document.getElementById('ask-status').textContent"
+                           ".includes('best: pizza')")
+    cards = page.locator("#suggestions .emoji-card")
+    assert cards.first.locator(".why").inner_text() == "“pizza”"
+    assert "named by the word pizza" in cards.first.locator(".why").get_attribute("title")
+    whys = [cards.nth(i).locator(".why").count() for i in range(cards.count())]
+    assert 0 in whys  # 😍 and the like come from the model alone
+
+
 def test_keyboard_only(page):
     page.focus("#ask")
     page.keyboard.press("Control+A")

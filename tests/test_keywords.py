@@ -174,3 +174,55 @@ def test_cli_help_states_the_default_keyword_weight():
         main(["suggest", "--help"])
     # argparse wraps help text: compared without line breaks
     assert f"(default {DEFAULT_KEYWORD_WEIGHT:g};" in " ".join(buf.getvalue().split())
+
+
+def test_explain_names_the_words_behind_every_keyword_score(index, twemoji):
+    """``explain`` gives the same candidates and, by noisy-or, the same scores as ``scores``,
+    with the words as written and a place of several words as one."""
+    from emojiqa.keywords import noisy_or
+
+    for text in ["planting tomatoes", "pizza pizza and coffee", "off to New Zealand",
+                 "papua new guinea", "xqzv", ""]:
+        ex, s = index.explain(text), index.scores([text])[0]
+        assert set(ex) == set(np.flatnonzero(s).tolist()), text
+        for i, words in ex.items():
+            assert noisy_or([w for _, w in words]) == pytest.approx(float(s[i]), abs=1e-5)
+    [(word, score)] = index.explain("planting tomatoes")[twemoji.index("1f345")]
+    assert word == "tomatoes" and 0 < score <= 1
+    assert index.explain("off to New Zealand")[twemoji.index("1f1f3-1f1ff")][0][0] == \
+        "new zealand"
+
+
+def test_explain_ranking_takes_each_score_apart():
+    """model part + keyword part give the score back; the model part is the score the same
+    emoji gets from the model alone; the words are those that named it."""
+    from emojiqa.emojis import select_candidates
+    from emojiqa.keywords import explain_ranking
+
+    ranker = EmojiRanker.from_pretrained()
+    text = "this pizza is amazing"
+    ranked = ranker.rank(text, top_k=5, keyword_weight=0.7)
+    cand = select_candidates(ranker.emojis)
+    why = explain_ranking(ranked, text, cand, 0.7)
+    alone = {r.key: r.score for r in ranker.rank(text, top_k=len(cand), keyword_weight=0.0)}
+    assert ranked[0].emoji == "🍕" and why[0]["keywords"] == ["pizza"]
+    for r, w in zip(ranked, why, strict=True):
+        assert 0.3 * w["model_score"] + 0.7 * w["keyword_score"] == pytest.approx(r.score,
+                                                                                 abs=1e-5)
+        assert w["model_score"] == pytest.approx(alone[r.key], abs=1e-4)
+        assert bool(w["keywords"]) == (w["keyword_score"] > 0)
+    assert explain_ranking(ranked, text, cand, 1.0)[0]["model_score"] is None
+
+
+def test_cli_explain(capsys):
+    assert main(["suggest", "this pizza is amazing", "--explain", "--top-k", "2"]) == 0
+    first = capsys.readouterr().out.splitlines()[0].split("\t")
+    assert first[0] == "🍕" and first[-1].startswith("model ") and first[-1].endswith(": pizza")
+    assert main(["suggest", "this pizza is amazing", "--explain", "--json",
+                 "--keyword-weight", "0.5", "--emojis", "twemoji"]) == 0
+    e = json.loads(capsys.readouterr().out)["emojis"][0]
+    assert e["keywords"] == ["pizza"]
+    assert 0.5 * e["model_score"] + 0.5 * e["keyword_score"] == pytest.approx(e["score"],
+                                                                             abs=1e-5)
+    assert main(["suggest", "pizza", "--explain", "--names"]) == 2
+    assert "--explain" in capsys.readouterr().err

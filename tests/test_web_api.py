@@ -219,6 +219,27 @@ def test_suggest_keyword_weight_is_passed_and_checked(client, ranker):
     assert r.status_code == 422 and "keyword_weight" in r.text
 
 
+def test_suggest_explain_takes_scores_apart(client, ranker):
+    """With ``explain``, each result carries the model's part, the keyword score and the
+    words that named it — as ``EmojiRanker.explain`` gives them; without, none of it."""
+    text = "this pizza is amazing"
+    for w in (None, 0.5):
+        body = {"text": text, "top_k": 4, "explain": True}
+        if w is not None:
+            body["keyword_weight"] = w
+        got = client.post("/api/suggest", json=body).json()["results"]
+        ranked = ranker.rank(text, top_k=4, keyword_weight=w)
+        want = ranker.explain(text, ranked, keyword_weight=w)
+        assert [e["key"] for e in got] == [r.key for r in ranked]
+        for e, x in zip(got, want, strict=True):
+            assert e["keywords"] == x["keywords"]
+            assert e["model_score"] == pytest.approx(x["model_score"], abs=1e-4)
+            assert e["keyword_score"] == pytest.approx(x["keyword_score"], abs=1e-4)
+        assert got[0]["emoji"] == "🍕" and got[0]["keywords"] == ["pizza"]
+    plain = client.post("/api/suggest", json={"text": text}).json()["results"][0]
+    assert plain["keywords"] is None and plain["model_score"] is None
+
+
 @pytest.mark.parametrize("style", ["noto", "openmoji"])
 def test_suggest_in_another_style_uses_that_style_images(client, style):
     body = client.post("/api/suggest", json={"text": "pizza night", "style": style}).json()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,6 +113,41 @@ class _Lookup(dict):
                 if not hit and raw.endswith("es"):
                     hit = next((numbers[f] for f in _singulars(raw) if f in numbers), 0)
             self[raw] = hit
+
+
+def explain_ranking(ranked: Sequence[Any], text: str, candidates: EmojiSet, weight: float,
+                    index: KeywordIndex | None = None) -> list[dict[str, Any]]:
+    """Each ranked emoji's score ``(1 - w) * model + w * keyword_score`` taken apart: the
+    model's part (cosine and any head term; None at ``w = 1``), the keyword score and the
+    words of ``text`` that named the emoji.
+
+    Args:
+        ranked: the :class:`~emojiqa.emojis.RankedEmoji` results of ``text``.
+        text: the text they answer.
+        candidates: the candidate set they were ranked among (keyword scores depend on how
+            many candidates carry a word).
+        weight: the keyword weight ``w`` of that ranking.
+        index: the candidates' :class:`KeywordIndex` (built here when None).
+
+    Returns:
+        One dict per result: ``model_score``, ``keyword_score``, ``keywords`` (words).
+    """
+    index = index if index is not None else KeywordIndex(candidates)
+    hits = index.explain(text) if weight > 0 else {}
+    where = {k: i for i, k in enumerate(candidates.keys)}
+    out = []
+    for r in ranked:
+        words = hits.get(where.get(r.key, -1), [])
+        kw = noisy_or([s for _, s in words])
+        model = (r.score - weight * kw) / (1.0 - weight) if weight < 1 else None
+        out.append({"model_score": model, "keyword_score": kw,
+                    "keywords": [w for w, _ in words]})
+    return out
+
+
+def noisy_or(scores: Sequence[float]) -> float:
+    """``1 - prod(1 - s)``: how :class:`KeywordIndex` combines the scores of a text's words."""
+    return 1.0 - math.prod(1.0 - s for s in scores)
 
 
 def _singulars(raw: str) -> list[str]:
@@ -269,6 +305,41 @@ class KeywordIndex:
                 if tuple(words[i + 1:i + 1 + len(rest)]) == rest:
                     words[i:i + 1 + len(rest)] = [token] + [""] * len(rest)
                     break
+
+    def explain(self, text: str) -> dict[int, list[tuple[str, float]]]:
+        """Which words of ``text`` name which candidates: candidate index → ``(word, score)``
+        of each word that names it (lower-cased as written; a place of several words as one
+        entry), best first. The candidate's keyword score is the noisy-or of those scores,
+        ``1 - prod(1 - score)`` (:func:`noisy_or`), as :meth:`scores` gives it.
+
+        Example:
+            >>> index.explain("planting tomatoes")  # doctest: +SKIP
+            {1234: [('tomatoes', 0.89)], 987: [('tomatoes', 0.62)]}
+        """
+        raw = _WORD_OR_BREAK.findall(text.replace("\x00", " ").lower())
+        words = list(raw)
+        if self._places:
+            self._join_places(words)
+        self._lookup.learn(words)
+        out: dict[int, list[tuple[str, float]]] = {}
+        seen: set[int] = set()
+        for at, word in enumerate(words):
+            entry = self._lookup[word]
+            if entry <= 0 or entry in seen:
+                continue
+            seen.add(entry)
+            span = 1
+            if word != raw[at]:  # a place run together from the words after it, now blanks
+                while at + span < len(words) and words[at + span] == "":
+                    span += 1
+            shown = " ".join(raw[at:at + span])
+            lo, hi = int(self._ptr[entry - 1]), int(self._ptr[entry])
+            for cand, log in zip(self._cols[lo:hi].tolist(), self._logs[lo:hi].tolist(),
+                                 strict=True):
+                out.setdefault(cand, []).append((shown, float(1.0 - math.exp(log))))
+        for hits in out.values():
+            hits.sort(key=lambda h: -h[1])
+        return out
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """``(len(texts), N)`` float32 keyword scores in ``[0, 1]``."""

@@ -42,7 +42,7 @@ from .emojis import (
     reorder_places,
     select_candidates,
 )
-from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
+from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex, explain_ranking
 from .recipes import VECTORS_KEYS, VECTORS_NAME, model_folder
 from .text import (
     Tokenizer,
@@ -330,6 +330,21 @@ class LiteRanker:
             idx = idx[np.argsort(-row[idx], kind="stable")]
             out.append([RankedEmoji(*self._meta(cand, int(i)), float(row[i])) for i in idx])
         return out[0] if single else out
+
+    def explain(self, text: str, ranked: Sequence[RankedEmoji], emojis: None = None, *,
+                skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
+                exclude_groups: Sequence[str] | None = None,
+                keyword_weight: float | None = None) -> list[dict[str, Any]]:
+        """Each of ``ranked`` (what :meth:`rank` gave for ``text`` with the same arguments)
+        taken apart, as ``EmojiRanker.explain`` does (``emojis``: the model's own set only)."""
+        w = check_rank_args(1, self.keyword_weight if keyword_weight is None
+                            else keyword_weight)
+        key = (parse_skin_tone(skin_tone), tuple(groups) if groups else None,
+               tuple(exclude_groups) if exclude_groups else None)
+        cand, _ = self._candidates(key)
+        if key not in self._keyword_index:
+            self._keyword_index[key] = KeywordIndex(cand)
+        return explain_ranking(ranked, validate_text(text), cand, w, self._keyword_index[key])
 
     def _head_term(self, texts: list[str], q: np.ndarray, cand: EmojiSet, key: tuple
                    ) -> np.ndarray:

@@ -44,7 +44,7 @@ from .emojis import (
     to_chw_float,
 )
 from .errors import ConfigError, ModelLoadError
-from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex
+from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex, explain_ranking
 from .look import crop_to_content
 from .recipes import BUNDLED_DIR, model_folder, use_precomputed_vectors
 from .storage import read_json, read_model_folder, write_model_folder
@@ -1026,6 +1026,27 @@ class EmojiRanker:
                  and texts else None)
         out = self.top_of_codes(texts, q, cand, matrix, w, k, heads)
         return out[0] if single else out
+
+    def explain(self, text: str, ranked: Sequence[RankedEmoji],
+                emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,
+                skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
+                exclude_groups: Sequence[str] | None = None,
+                keyword_weight: float | None = None) -> list[dict[str, Any]]:
+        """Each of ``ranked`` (what :meth:`rank` gave for ``text`` with the same arguments)
+        taken apart: the model's part of its score, the keyword score and the words of the
+        text that named it (:func:`~emojiqa.keywords.explain_ranking`).
+
+        Example:
+            >>> found = ranker.rank("pizza night")                       # doctest: +SKIP
+            >>> ranker.explain("pizza night", found)[0]                  # doctest: +SKIP
+            {'model_score': 0.41, 'keyword_score': 0.89, 'keywords': ['pizza']}
+        """
+        w = check_rank_args(1, self.keyword_weight if keyword_weight is None
+                            else keyword_weight)
+        cand, _ = self.candidates(emojis, group_skin_tones=group_skin_tones,
+                                  skin_tone=skin_tone, groups=groups,
+                                  exclude_groups=exclude_groups)
+        return explain_ranking(ranked, validate_text(text), cand, w, self._keyword_index(cand))
 
     def top_of_codes(self, texts: list[str], q: np.ndarray, cand: EmojiSet,
                      matrix: np.ndarray, w: float, k: int, heads: np.ndarray | None = None

@@ -27,6 +27,9 @@ def register(sub: Any) -> None:
                    help="rank by look-alike names (the minilm extra): an emoji the model knows "
                         "by its CLDR name, a new drawing (--emojis DIR) by the names of the "
                         "emojis it looks like; the best zero-shot path for new emojis")
+    p.add_argument("--explain", action="store_true",
+                   help="take each score apart: the model's part, the keyword score and the "
+                        "words of the text that named the emoji")
     p.add_argument("--generate", type=int, default=0, metavar="N",
                    help="also invent N new emojis with the VAE")
     p.add_argument("--steps", type=int, default=60, help="refinement steps of --generate")
@@ -121,22 +124,23 @@ def _rank(ranker: Any, texts: str | list[str], args: argparse.Namespace) -> Any:
                        exclude_groups=args.exclude_group)
 
 
-def _rank_lite(text: str, args: argparse.Namespace) -> Any:
-    """The ranking without torch (:mod:`emojiqa.lite`), or None where it cannot serve this
-    model (then the full ranker answers, and reports a broken folder)."""
+def _rank_lite(text: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The ranking without torch (:mod:`emojiqa.lite`) and the lite ranker, or ``(None,
+    None)`` where it cannot serve this model (then the full ranker answers, and reports a
+    broken folder)."""
     from ..emojis import parse_skin_tone
     from ..lite import LiteRanker
 
     _check_top_k(args.top_k)
     lite = LiteRanker.load(args.model)
     if lite is None:
-        return None
+        return None, None
     try:
         return lite.rank(text, top_k=args.top_k, skin_tone=parse_skin_tone(args.skin_tone),
                          groups=args.group, exclude_groups=args.exclude_group,
-                         keyword_weight=_keyword_weight(args))
+                         keyword_weight=_keyword_weight(args)), lite
     except LookupError:  # a candidate without a stored vector
-        return None
+        return None, None
 
 
 def run_suggest(args: argparse.Namespace) -> int:
@@ -147,8 +151,12 @@ def run_suggest(args: argparse.Namespace) -> int:
     if args.names and args.generate:
         raise ConfigError("--names ranks known and new drawings; it cannot score --generate's "
                           "invented emojis (they have no look-alikes' names to borrow): use one")
+    if args.names and args.explain:
+        raise ConfigError("--explain takes apart the model's score and the keyword boost; "
+                          "--names ranks by names alone: use one")
     text = validate_text(read_text_arg(args.text, args.file).strip())
-    ranked = None if args.generate or args.emojis or args.names else _rank_lite(text, args)
+    ranked, ranker = (None, None) if args.generate or args.emojis or args.names else (
+        _rank_lite(text, args))
     if args.names:
         from ..emojis import parse_skin_tone
         from ..names import NameMatcher
@@ -175,20 +183,41 @@ def run_suggest(args: argparse.Namespace) -> int:
 
             save_png(make_grid([x.image for x in invented], ncol=len(invented), scale=4),
                      args.out)
+    why = _explain(ranker, text, ranked, args) if args.explain else [{} for _ in ranked]
     if args.json:
-        out: dict[str, Any] = {"text": text, "emojis": [r.to_dict() for r in ranked]}
+        out: dict[str, Any] = {"text": text, "emojis": [{**r.to_dict(), **w}
+                                                        for r, w in zip(ranked, why,
+                                                                        strict=True)]}
         if args.generate:
             out["generated"] = [x.to_dict() for x in invented]
         print_json(out)
         return 0
-    for r in ranked:
-        print(f"{r.emoji}\t{r.score:+.3f}\t{r.name}\t{r.key}")
+    for r, w in zip(ranked, why, strict=True):
+        line = f"{r.emoji}\t{r.score:+.3f}\t{r.name}\t{r.key}"
+        if w:
+            model = "–" if w["model_score"] is None else f"{w['model_score']:+.3f}"
+            named = (": " + ", ".join(w["keywords"])) if w["keywords"] else ""
+            line += f"\tmodel {model}, keywords {w['keyword_score']:.3f}{named}"
+        print(line)
     for i, x in enumerate(invented, 1):
         n = x.nearest
         print(f"new #{i}\t{x.score:+.3f}\tnearest known: {n.emoji} {n.name} ({n.score:+.3f})")
     if invented and args.out:
         print(f"invented emojis written to {args.out}", file=sys.stderr)
     return 0
+
+
+def _explain(ranker: Any, text: str, ranked: Any, args: argparse.Namespace
+             ) -> list[dict[str, Any]]:
+    """The ranker's (full or lite) ``explain`` of one text's results, with the arguments they
+    were ranked with."""
+    from ..emojis import parse_skin_tone
+
+    tone = parse_skin_tone(args.skin_tone)
+    emojis = ranker.emoji_set(args.emojis) if args.emojis else None
+    return ranker.explain(text, ranked, emojis, skin_tone=tone, groups=args.group,
+                          exclude_groups=args.exclude_group,
+                          keyword_weight=_keyword_weight(args))
 
 
 def _run_batch(args: argparse.Namespace) -> int:

@@ -115,6 +115,12 @@ class EmojiOut(BaseModel):
     name: str = Field(description="CLDR short name")
     score: float | None = Field(None, description="cosine score in [-1, 1] (if ranked)")
     image: str = Field(description="36×36 RGBA PNG as a data: URL")
+    model_score: float | None = Field(
+        None, description="with explain: the model's part of the score (cosine and head)")
+    keyword_score: float | None = Field(
+        None, description="with explain: the keyword score in [0, 1]")
+    keywords: list[str] | None = Field(
+        None, description="with explain: the words of the text that named this emoji")
 
 
 class SuggestRequest(BaseModel):
@@ -129,6 +135,8 @@ class SuggestRequest(BaseModel):
         None, ge=0.0, le=1.0,
         description="weight of the boost for emojis whose CLDR name or keywords the text "
                     f"says (default {DEFAULT_KEYWORD_WEIGHT:g}; 0 = the model's score alone)")
+    explain: bool = Field(False, description="take each score apart: model_score, "
+                                             "keyword_score and the keywords that named it")
 
 
 class SuggestResponse(BaseModel):
@@ -668,8 +676,13 @@ def create_app(
         with models.lock, _arguments_from_request():
             ranked = ranker_.rank(text, top_k=req.top_k, emojis=emojis, skin_tone=tone,
                                   keyword_weight=req.keyword_weight)
+            why = (ranker_.explain(text, ranked, emojis, skin_tone=tone,
+                                   keyword_weight=req.keyword_weight)
+                   if req.explain else [{} for _ in ranked])
             models.trim_once("suggest", req.style)  # the first builds the style's candidates
-        results = [models.emoji_out(req.style, r.key, r.score, source=es) for r in ranked]
+        results = [models.emoji_out(req.style, r.key, r.score, source=es).model_copy(update={
+            k: round(v, 4) if isinstance(v, float) else v for k, v in w.items()})
+            for r, w in zip(ranked, why, strict=True)]
         return SuggestResponse(text=text, style=req.style, results=results,
                                elapsed_ms=_ms(t0))
 

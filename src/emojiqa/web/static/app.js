@@ -126,6 +126,17 @@ function emojiCard(e, { size = 72, extra = null } = {}) {
   return li;
 }
 
+// The words of the text that named an emoji (explained suggestions), or null.
+function namedBy(e) {
+  if (!e.keywords || !e.keywords.length) return null;
+  const why = document.createElement("span");
+  why.className = "why";
+  why.textContent = `“${e.keywords.join("”, “")}”`;
+  why.title = `named by the word${e.keywords.length > 1 ? "s" : ""} ${e.keywords.join(", ")}` +
+    (e.model_score != null ? `; the model alone scores it ${e.model_score.toFixed(2)}` : "");
+  return why;
+}
+
 function debounce(fn, ms) {
   let t = null;
   const run = (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
@@ -149,12 +160,12 @@ async function suggest({ live = false } = {}) {
   const seq = ++state.suggestSeq;
   setStatus("ask-status", "Thinking…");
   try {
-    const body = { text, top_k: 8, style: state.style };
+    const body = { text, top_k: 8, style: state.style, explain: true };
     if (state.tone) body.skin_tone = state.tone;
     const res = await api("/api/suggest", { json: body, signal: suggestAbort.signal });
     if (seq !== state.suggestSeq) return;
     showError("ask-error", null);
-    $("suggestions").replaceChildren(...res.results.map((e) => emojiCard(e)));
+    $("suggestions").replaceChildren(...res.results.map((e) => emojiCard(e, { extra: namedBy(e) })));
     const top = res.results[0];
     setStatus("ask-status", top
       ? `${res.results.length} emojis, best: ${top.name} (${res.elapsed_ms.toFixed(0)} ms)`
