@@ -252,9 +252,17 @@ def labelled(ranker: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, 
             return [[cand.keys[i] for i in np.argsort(-row, kind="stable")] for row in sims]
 
         table.append(measured("MiniLM cosine to the CLDR names (peer)", by_names))
+    # each text at the default weight: where its first acceptable emoji came, and the top 5
+    ranked = ranker.rank([t for t, _ in rows], top_k=n)
+    per_text = []
+    for i, ((text, ok), rs) in enumerate(zip(rows, ranked, strict=True)):
+        first = next((j for j, r in enumerate(rs) if _plain(r.key) in ok), None)
+        per_text.append({"text": text, "half": "dev" if i % 2 == 0 else "test",
+                         "first_acceptable_rank": None if first is None else first + 1,
+                         "top5": " ".join(r.emoji for r in rs[:5])})
     summary = {"chosen_weight": chosen, "default_weight": DEFAULT_KEYWORD_WEIGHT,
                "n_dev": len(halves["dev"]), "n_test": len(halves["test"]),
-               "n_candidates": n}
+               "n_candidates": n, "texts": per_text}
     return table, summary
 
 
