@@ -17,7 +17,9 @@ handful of emojis, ``face`` hundreds). An emoji's score combines the text's word
 Words are lower-cased, split on anything but letters and digits, a plural ``s`` is dropped,
 and words of fewer than 3 letters or in :data:`STOPWORDS` are ignored. An ``-es`` / ``-ies`` plural
 also names the emojis of its singular (``tomatoes`` → ``tomato``, ``berries`` → ``berry``,
-``boxes`` → ``box``).
+``boxes`` → ``box``). A flag of a place of several words is named by the whole place only
+(``new zealand`` names 🇳🇿; ``new`` and ``christmas`` name no flag).
+:meth:`KeywordIndex.explain` says which words of a text named which emojis.
 Emojis without metadata (a user's own images) score 0.
 
 Example:
@@ -103,12 +105,10 @@ class _Lookup(dict):
 
     def learn(self, words: list[str]) -> None:
         """Add the words of ``words`` it does not know yet (each distinct word once)."""
-        numbers, stop = self.numbers, STOPWORDS
+        numbers = self.numbers
         for raw in [w for w in set(words) if w not in self]:
-            hit = 0
-            if len(raw) >= 3 and raw not in stop and not raw.isdigit():  # _normal, inlined
-                word = raw[:-1] if (len(raw) > 3 and raw[-1] == "s"
-                                    and raw[-2] != "s") else raw
+            hit, word = 0, _normal(raw)
+            if word is not None:
                 hit = numbers.get(word, 0)
                 if not hit and raw.endswith("es"):
                     hit = next((numbers[f] for f in _singulars(raw) if f in numbers), 0)
