@@ -204,7 +204,7 @@ def labelled(ranker: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, 
     the keyword weights of :data:`LABELLED_WEIGHTS`, keywords alone, and MiniLM's cosine to the
     candidates' CLDR names. The weight chosen is the smallest of those between 0 and 1 whose
     dev MRR is within :data:`LABELLED_MARGIN` of the best."""
-    from emojiqa.emojis import load_metadata, select_candidates
+    from emojiqa.emojis import info_for, select_candidates
     from emojiqa.keywords import DEFAULT_KEYWORD_WEIGHT
 
     rows = labelled_texts()
@@ -242,8 +242,7 @@ def labelled(ranker: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, 
     except Exception as exc:  # noqa: BLE001 - the peer needs the minilm extra
         print(f"MiniLM peer skipped: {exc}", file=sys.stderr)
     else:
-        meta = load_metadata()
-        names = encode([meta[k].label if k in meta else k for k in cand.keys])
+        names = encode([info_for(k).name for k in cand.keys])
         names = names / np.linalg.norm(names, axis=1, keepdims=True)
 
         def by_names(texts: list[str]) -> list[list[str]]:
