@@ -212,6 +212,11 @@ def test_explain_ranking_takes_each_score_apart():
         assert w["model_score"] == pytest.approx(alone[r.key], abs=1e-4)
         assert bool(w["keywords"]) == (w["keyword_score"] > 0)
     assert explain_ranking(ranked, text, cand, 1.0)[0]["model_score"] is None
+    # the model alone: its score is all model, and the naming words are still said
+    alone_ranked = ranker.rank(text, top_k=len(cand), keyword_weight=0.0)
+    pizza = next(r for r in alone_ranked if r.emoji == "🍕")
+    [w0] = explain_ranking([pizza], text, cand, 0.0)
+    assert w0["model_score"] == pytest.approx(pizza.score) and w0["keywords"] == ["pizza"]
 
 
 def test_cli_explain(capsys):

@@ -119,7 +119,8 @@ def explain_ranking(ranked: Sequence[Any], text: str, candidates: EmojiSet, weig
                     index: KeywordIndex | None = None) -> list[dict[str, Any]]:
     """Each ranked emoji's score ``(1 - w) * model + w * keyword_score`` taken apart: the
     model's part (cosine and any head term; None at ``w = 1``), the keyword score and the
-    words of ``text`` that named the emoji.
+    words of ``text`` that named the emoji (at ``w = 0`` they are reported, though they did
+    not count).
 
     Args:
         ranked: the :class:`~emojiqa.emojis.RankedEmoji` results of ``text``.
@@ -133,7 +134,7 @@ def explain_ranking(ranked: Sequence[Any], text: str, candidates: EmojiSet, weig
         One dict per result: ``model_score``, ``keyword_score``, ``keywords`` (words).
     """
     index = index if index is not None else KeywordIndex(candidates)
-    hits = index.explain(text) if weight > 0 else {}
+    hits = index.explain(text)  # at w = 0 too: the words that would have named it
     where = {k: i for i, k in enumerate(candidates.keys)}
     out = []
     for r in ranked:
