@@ -118,10 +118,20 @@ def _rank(ranker: Any, texts: str | list[str], args: argparse.Namespace) -> Any:
     from ..emojis import parse_skin_tone
 
     _check_top_k(args.top_k)
-    emojis = ranker.emoji_set(args.emojis) if args.emojis else None
-    return ranker.rank(texts, top_k=args.top_k, emojis=emojis, group_skin_tones=True,
+    return ranker.rank(texts, top_k=args.top_k, emojis=_emoji_set(ranker, args),
+                       group_skin_tones=True,
                        skin_tone=parse_skin_tone(args.skin_tone), groups=args.group,
                        exclude_groups=args.exclude_group)
+
+
+def _emoji_set(ranker: Any, args: argparse.Namespace) -> Any:
+    """The ``--emojis`` set (None: the model's own), loaded once per command: ranking and
+    explaining then share it, and the ranker's caches keyed by it."""
+    if not args.emojis:
+        return None
+    if getattr(args, "_emoji_set", None) is None:
+        args._emoji_set = ranker.emoji_set(args.emojis)
+    return args._emoji_set
 
 
 def _rank_lite(text: str, args: argparse.Namespace) -> tuple[Any, Any]:
@@ -214,8 +224,8 @@ def _explain(ranker: Any, text: str, ranked: Any, args: argparse.Namespace
     from ..emojis import parse_skin_tone
 
     tone = parse_skin_tone(args.skin_tone)
-    emojis = ranker.emoji_set(args.emojis) if args.emojis else None
-    return ranker.explain(text, ranked, emojis, skin_tone=tone, groups=args.group,
+    return ranker.explain(text, ranked, _emoji_set(ranker, args), skin_tone=tone,
+                          groups=args.group,
                           exclude_groups=args.exclude_group,
                           keyword_weight=_keyword_weight(args))
 
@@ -253,7 +263,8 @@ def run_show(args: argparse.Namespace) -> int:
     texts = [validate_text(t) for t in args.texts]
     ranker = _load(args)
     ranked = _rank(ranker, texts, args)
-    es = ranker.emoji_set(args.emojis)
+    es = _emoji_set(ranker, args)
+    es = ranker.emojis if es is None else es
     rows = []
     for text, rs in zip(texts, ranked, strict=True):
         imgs = [es.image(r.key) if r.key in es.keys else _blank() for r in rs]
