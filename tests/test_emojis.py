@@ -84,3 +84,18 @@ def test_drawings_outside_the_standard_set_are_named_by_their_parts():
     assert info_for("1f355").name == "pizza"  # a CLDR name is kept as it is
     unnamed = [k for k, v in load_metadata().items() if v.name == k]
     assert unnamed == ["e50a"]
+
+
+def test_file_names_that_happen_to_be_hex_are_names_not_code_points(tmp_path):
+    """``face.png``, ``cafe.png`` or ``e2.png`` are names (U+FACE, U+CAFE and â are not
+    emojis); ``1f600.png``, ``2764-fe0f.png`` and ``🍕.png`` are the emojis they spell."""
+    from PIL import Image
+
+    for stem in ("face", "cafe", "e2", "1f600", "2764-fe0f", "🍕", "1f468-200d-1f384"):
+        Image.new("RGBA", (36, 36), (200, 30, 30, 255)).save(tmp_path / f"{stem}.png")
+    es = EmojiSet.from_folder(tmp_path, progress=False)
+    got = {es.keys[i]: (es.info(i).emoji, es.name(i)) for i in range(len(es))}
+    assert got["face"] == ("", "face") and got["cafe"] == ("", "cafe") and got["e2"] == ("", "e2")
+    assert got["1f600"] == ("😀", "grinning face") and got["2764"] == ("❤", "red heart")
+    assert got["1f355"] == ("🍕", "pizza")
+    assert got["1f468-200d-1f384"][1] == "man: Christmas tree"

@@ -150,7 +150,7 @@ def info_for(key: str) -> EmojiInfo:
     if key in meta:
         return meta[key]
     try:
-        emoji = emoji_from_key(key)
+        emoji = emoji_from_key(key) if _is_emoji_key(key) else ""
     except EmojiNotFoundError:
         emoji = ""
     return EmojiInfo(key=key, emoji=emoji)
@@ -353,7 +353,7 @@ class EmojiSet:
         """Metadata of the i-th emoji."""
         key = self.keys[i]
         info = info_for(key)
-        if self._names is not None and not info.label:
+        if self._names is not None and info.name == key:  # no name, not even of its parts
             info = EmojiInfo(key=key, emoji=info.emoji, label=self._names[i])
         return info
 
@@ -609,9 +609,30 @@ def _load_bundled(style: str) -> tuple[list[str], np.ndarray]:
         return [str(k) for k in d["codepoints"]], d["images"].astype(np.uint8)
 
 
+#: Code points an emoji sequence is made of (besides U+1F000 and up): symbols and dingbats,
+#: joiner, variation selector, keycap, tags, ©, ®, and the few CJK and wavy-dash emojis.
+_EMOJI_RANGES = ((0x2000, 0x2BFF), (0xE0020, 0xE007F), (0x1F000, 0x10FFFF))
+_EMOJI_SINGLES = frozenset({0x200D, 0xFE0F, 0x20E3, 0x3030, 0x303D, 0x3297, 0x3299, 0xA9,
+                            0xAE, 0x23, 0x2A, *range(0x30, 0x3A)})
+
+
+def _is_emoji_key(key: str) -> bool:
+    """Whether ``key`` (hex code points joined by ``-``) can be an emoji: a key of the bundled
+    metadata, or code points of the emoji blocks only — so a file named ``face.png`` or
+    ``cafe.png`` is a name, not U+FACE or U+CAFE."""
+    if key in load_metadata():
+        return True
+    try:
+        cps = [int(p, 16) for p in key.split("-")]
+    except ValueError:
+        return False
+    return bool(cps) and cps[0] not in (0x200D, 0xFE0F, 0x20E3) and all(
+        c in _EMOJI_SINGLES or any(lo <= c <= hi for lo, hi in _EMOJI_RANGES) for c in cps)
+
+
 def _key_for_stem(stem: str) -> str:
     s = stem.strip().lower()
-    if re.fullmatch(r"[0-9a-f]{2,6}(-[0-9a-f]{2,6})*", s):
+    if re.fullmatch(r"[0-9a-f]{2,6}(-[0-9a-f]{2,6})*", s) and _is_emoji_key(s):
         return s.replace("-fe0f", "") if "200d" not in s else s
     if s and all(ord(c) > 0x2000 for c in stem.strip()):
         try:
