@@ -150,7 +150,7 @@ def info_for(key: str) -> EmojiInfo:
     if key in meta:
         return meta[key]
     try:
-        emoji = emoji_from_key(key) if _is_emoji_key(key) else ""
+        emoji = emoji_from_key(key)
     except EmojiNotFoundError:
         emoji = ""
     return EmojiInfo(key=key, emoji=emoji)
@@ -354,7 +354,9 @@ class EmojiSet:
         key = self.keys[i]
         info = info_for(key)
         if self._names is not None and info.name == key:  # no name, not even of its parts
-            info = EmojiInfo(key=key, emoji=info.emoji, label=self._names[i])
+            # a drawing of a folder: a stem that spells no emoji (face.png) has no character
+            info = EmojiInfo(key=key, emoji=info.emoji if _is_emoji_key(key) else "",
+                             label=self._names[i])
         return info
 
     def name(self, i: int) -> str:
