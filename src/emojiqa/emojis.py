@@ -588,7 +588,12 @@ def select_candidates(es: EmojiSet, *, group_skin_tones: bool = True,
                              f"{sorted(g for g in known_groups if g)}")
     cand = es
     if group_skin_tones or gs or xs:
-        cand = es.filter(skin_tones=not group_skin_tones, groups=gs, exclude_groups=xs)
+        folded: Callable[[EmojiInfo], bool] | None = None
+        if group_skin_tones:  # and the tones the metadata lists without a base
+            unlisted, present = _unlisted_tones(), set(es.keys)
+            folded = lambda e: unlisted.get(e.key, ("", 0))[0] not in present  # noqa: E731
+        cand = es.filter(folded, skin_tones=not group_skin_tones, groups=gs,
+                         exclude_groups=xs)
     if group_skin_tones and skin_tone is not None:
         cand = es.subset([es.index(es.with_skin_tone(k, skin_tone)) for k in cand.keys])
     return cand
@@ -661,9 +666,38 @@ def _name_index(es: EmojiSet) -> dict[str, int]:
 def _tone_index(es: EmojiSet) -> dict[tuple[str, int], str]:
     if es._tone_idx is None:
         ent: dict[tuple[str, int], str] = {}
+        unlisted = _unlisted_tones()
         for i in range(len(es)):
             e = es.info(i)
             if e.base and e.skin_tone and len(set(e.skin_tone)) == 1:
                 ent.setdefault((e.base, e.skin_tone[0]), e.key)
+            elif e.key in unlisted:
+                ent.setdefault(unlisted[e.key], e.key)
         es._tone_idx = ent
     return es._tone_idx
+
+
+#: Skin-tone modifier code points → tone 1–5.
+_TONE_PARTS = {"1f3fb": 1, "1f3fc": 2, "1f3fd": 3, "1f3fe": 4, "1f3ff": 5}
+
+
+@cache
+def _unlisted_tones() -> dict[str, tuple[str, int]]:
+    """Skin-tone drawings the metadata lists without a base: Twemoji draws a few sequences
+    outside the standard set in five tones (🕴🏻‍♀️, 👨🏻‍🎄, ⛷🏻; 25 keys). key → (the key
+    without its tone, as the metadata spells it; the tone). Rankings fold them into that key
+    as they fold listed tones (:func:`select_candidates`, :meth:`EmojiSet.with_skin_tone`);
+    the zero-shot protocols' candidates, the metadata's base emojis, still count them."""
+    meta = load_metadata()
+    out: dict[str, tuple[str, int]] = {}
+    for key, e in meta.items():
+        parts = key.split("-")
+        tones = [p for p in parts if p in _TONE_PARTS]
+        if e.base or e.label or len(tones) != 1:
+            continue
+        rest = [p for p in parts if p not in _TONE_PARTS]
+        for base in ("-".join(rest), "-".join([rest[0], "fe0f", *rest[1:]])):
+            if base in meta:
+                out[key] = (base, _TONE_PARTS[tones[0]])
+                break
+    return out
