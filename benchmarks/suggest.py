@@ -12,7 +12,7 @@ Measures, in one run (JSON in ``benchmarks/results/suggest.json`` and tables on 
   training drawings (for emojis without their own) and the drawing alone, with the exact random
   baselines; the protocol models are trained here (cached under
   ``benchmarks/results/cache/suggest_models``; ``--retrain`` trains them again);
-* hit@1, hit@5 and MRR on 80 everyday texts labelled with the emojis a person would accept
+* hit@1, hit@5 and MRR on 160 everyday texts labelled with the emojis a person would accept
   (``benchmarks/everyday_labelled.tsv``, written before any output was seen; odd lines dev,
   even lines test) for a range of keyword weights — the default is the smallest within 0.01
   of the best dev MRR — for keywords alone, and for MiniLM's cosine to the CLDR names as a peer;
@@ -231,7 +231,7 @@ def labelled(ranker: Any, quick: bool) -> tuple[list[dict[str, Any]], dict[str, 
              for w in LABELLED_WEIGHTS]
     mixes = table[1:-1]
     top = max(r["dev_mrr"] for r in mixes)
-    # 40 dev texts cannot tell weights apart by less than LABELLED_MARGIN: among those, the
+    # 80 dev texts cannot tell weights apart by less than LABELLED_MARGIN: among those, the
     # model keeps the most say
     chosen = next(w for w, r in zip(LABELLED_WEIGHTS[1:-1], mixes, strict=True)
                   if r["dev_mrr"] >= top - LABELLED_MARGIN)

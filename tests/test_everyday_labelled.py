@@ -23,10 +23,10 @@ def suggest():
 
 
 def test_every_label_is_a_candidate_of_a_ranking(suggest):
-    """80 distinct texts, halves of 40; every acceptable emoji is one a ranking can return
+    """160 distinct texts, halves of 80; every acceptable emoji is one a ranking can return
     (a typo or an emoji the bundled set lacks fails here, not silently in the benchmark)."""
     rows = suggest.labelled_texts()
-    assert len(rows) == 80 and len({t for t, _ in rows}) == 80
+    assert len(rows) == 160 and len({t for t, _ in rows}) == 160
     cand = {suggest._plain(k) for k in select_candidates(EmojiSet.load("twemoji")).keys}
     for text, ok in rows:
         assert text and len(ok) >= 5, text

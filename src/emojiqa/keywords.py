@@ -48,7 +48,7 @@ EXTRA_WEIGHT = 0.7
 #: Default ``keyword_weight`` of :meth:`~emojiqa.ranker.EmojiRanker.rank`: chosen on the dev
 #: half of the labelled everyday texts (``benchmarks/suggest.py``: the smallest weight within
 #: 0.01 of the best dev MRR of the bundled model).
-DEFAULT_KEYWORD_WEIGHT = 0.7
+DEFAULT_KEYWORD_WEIGHT = 0.8
 #: Words that say nothing about which emoji answers (besides words of 1–2 letters).
 STOPWORDS = frozenset("""
 about after again all also and any are around back because been before being but can cant

@@ -88,7 +88,7 @@ def _common_rank_args(p: argparse.ArgumentParser) -> None:
                    help="leave out this group, e.g. flags (repeatable)")
     p.add_argument("--keyword-weight", type=float, default=None, metavar="W",
                    help="weight in [0, 1] of the boost for emojis whose CLDR name or keywords "
-                   "the text says (default 0.7; 0 = the model's score alone)")
+                   "the text says (default 0.8; 0 = the model's score alone)")
 
 
 def _load(args: argparse.Namespace) -> Any:
