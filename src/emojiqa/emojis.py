@@ -588,12 +588,13 @@ def select_candidates(es: EmojiSet, *, group_skin_tones: bool = True,
                              f"{sorted(g for g in known_groups if g)}")
     cand = es
     if group_skin_tones or gs or xs:
-        folded: Callable[[EmojiInfo], bool] | None = None
-        if group_skin_tones:  # and the tones the metadata lists without a base
-            unlisted, present = _unlisted_tones(), set(es.keys)
-            folded = lambda e: unlisted.get(e.key, ("", 0))[0] not in present  # noqa: E731
-        cand = es.filter(folded, skin_tones=not group_skin_tones, groups=gs,
-                         exclude_groups=xs)
+        unlisted, present = _unlisted_tones(), set(es.keys)
+
+        def not_folded(e: EmojiInfo) -> bool:  # a tone the metadata lists without a base
+            return unlisted.get(e.key, ("", 0))[0] not in present
+
+        cand = es.filter(not_folded if group_skin_tones else None,
+                         skin_tones=not group_skin_tones, groups=gs, exclude_groups=xs)
     if group_skin_tones and skin_tone is not None:
         cand = es.subset([es.index(es.with_skin_tone(k, skin_tone)) for k in cand.keys])
     return cand

@@ -259,15 +259,9 @@ class KeywordIndex:
         joined = "\x00".join(texts)
         if joined.count("\x00") != len(texts) - 1:
             joined = "\x00".join(t.replace("\x00", " ") for t in texts)
-        lookup = self._lookup
-        if len(lookup) > 200_000:
-            lookup.clear()
-            lookup["\x00"] = _BREAK
-        words = _WORD_OR_BREAK.findall(joined.lower())
-        if self._places:
-            self._join_places(words)
-        lookup.learn(words)
-        nums = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64, count=len(words))
+        _, words = self._words(joined)
+        nums = np.fromiter(map(self._lookup.__getitem__, words), dtype=np.int64,
+                           count=len(words))
         text_of = np.cumsum(nums == _BREAK)
         hit = nums > 0
         if not hit.any():
@@ -296,6 +290,21 @@ class KeywordIndex:
             start = end
         return sims
 
+    def _words(self, text: str) -> tuple[list[str], list[str]]:
+        """The lower-cased words of ``text`` (NULs between texts kept as words) as written,
+        and as looked up: each place of several words run together (:meth:`_join_places`),
+        every word known to the lookup (bounded: it starts afresh past 200,000 words)."""
+        raw = _WORD_OR_BREAK.findall(text.lower())
+        words = list(raw)
+        if self._places:
+            self._join_places(words)
+        lookup = self._lookup
+        if len(lookup) > 200_000:
+            lookup.clear()
+            lookup["\x00"] = _BREAK
+        lookup.learn(words)
+        return raw, words
+
     def _join_places(self, words: list[str]) -> None:
         """Each place of several words in ``words`` (lower-cased, NUL between texts) becomes
         its one word followed by blanks, in place ("new", "zealand" → "newzealand", "")."""
@@ -317,11 +326,7 @@ class KeywordIndex:
             >>> index.explain("planting tomatoes")  # doctest: +SKIP
             {1234: [('tomatoes', 0.89)], 987: [('tomatoes', 0.62)]}
         """
-        raw = _WORD_OR_BREAK.findall(text.replace("\x00", " ").lower())
-        words = list(raw)
-        if self._places:
-            self._join_places(words)
-        self._lookup.learn(words)
+        raw, words = self._words(text.replace("\x00", " "))
         out: dict[int, list[tuple[str, float]]] = {}
         seen: set[int] = set()
         for at, word in enumerate(words):
