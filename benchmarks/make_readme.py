@@ -406,17 +406,23 @@ def suggest_regions(d: Mapping[str, Any]) -> dict[str, str]:
                 f"within 0.01 of the best dev MRR): {ls['chosen_weight']:g}; the default is "
                 f"{ls['default_weight']:g}."]
         out["labelled"] = "\n".join(lab) + "\n"
-    g = ["| text | best known | its score | best known, pixels only | best invented | "
-         "nearest known |", "|---|---|---:|---:|---:|---|"]
+    g = ["| text | best known | its score | best known, pixels only | invented: blend | "
+         "nearest known | invented: prior search (pixels) | the same, with look-alikes |",
+         "|---|---|---:|---:|---:|---|---:|---:|"]
     g += [f"| {r['text']} | {r['best_known_emoji']} | {r['best_known']:.3f} | "
           f"{r['best_known_pixels_only']:.3f} | {r['best_generated']:.3f} | "
-          f"{r['nearest_of_best']} |" for r in d.get("generated", [])]
+          f"{r['nearest_of_best']} | {_num(r.get('best_prior'), 3)} | "
+          f"{_num(r.get('best_prior_lookalike'), 3)} |" for r in d.get("generated", [])]
     gs = d.get("generated_summary")
     if gs:
         g += ["", f"Mean over the {gs['texts']} texts: best known {gs['mean_best_known']:.3f} "
-              f"(pixels only {gs['mean_best_known_pixels_only']:.3f}), best invented "
-              f"{gs['mean_best_generated']:.3f}; the invented emoji beats the best known one for "
-              f"{gs['generated_beats_known']} of {gs['texts']} texts."]
+              f"(pixels only {gs['mean_best_known_pixels_only']:.3f}); best invented by blending "
+              f"{gs['mean_best_generated']:.3f} (scored as a new drawing with look-alikes), by "
+              f"the prior search {_num(gs.get('mean_best_prior'), 3)} from its pixels and "
+              f"{_num(gs.get('mean_best_prior_lookalike'), 3)} with look-alikes; the blended "
+              f"emoji beats the best known one for {gs['generated_beats_known']} of "
+              f"{gs['texts']} texts. Seconds per text (4 emojis): blend "
+              f"{_num(gs.get('mean_seconds'))}, prior search {_num(gs.get('mean_seconds_prior'))}."]
     out["generated"] = "\n".join(g) + "\n"
     t = []
     for cs in d.get("cold_start", [])[:1]:

@@ -277,70 +277,98 @@ def top5_table(ranker: Any, texts: list[str]) -> list[dict[str, Any]]:
 
 def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Invent emojis for every text; compare the best invented and best known scores."""
+    """Invent emojis for every text with both methods; compare the best invented and best
+    known scores. Each method's emojis are scored as the method scores them (``blend``: as a
+    new drawing with look-alikes; ``prior``: from the pixels alone), and both also with
+    look-alikes, so the two methods meet on one scale."""
     import numpy as np
     import torch
 
-    from emojiqa.invent import invent
+    from emojiqa.invent import DEFAULT_STEPS, invent
 
     rows, pictured = [], []
-    n, steps = (2, 5) if quick else (4, 60)
+    n = 2 if quick else 4
+    steps = {m: 3 if quick else s for m, s in DEFAULT_STEPS.items()}
     for i, text in enumerate(texts):
-        t0 = time.perf_counter()
-        new = invent(ranker, text, n=n, steps=steps, generator=torch.Generator().manual_seed(i))
-        secs = time.perf_counter() - t0
+        new, secs = {}, {}
+        for method in ("blend", "prior"):
+            t0 = time.perf_counter()
+            new[method] = invent(ranker, text, n=n, method=method, steps=steps[method],
+                                 generator=torch.Generator().manual_seed(i))
+            secs[method] = time.perf_counter() - t0
+        prior_alike = ranker.score_images(text, np.stack([x.image for x in new["prior"]]),
+                                          lookalike=True)
         # model scores on both sides: the invented emojis have no keywords to boost
         known = ranker.rank(text, top_k=3, keyword_weight=0.0)
         # as if every emoji were new
         by_pixels = ranker.rank(text, top_k=1, use_known=False, keyword_weight=0.0)[0]
+        best = new["blend"][0]
         rows.append({"text": text, "best_known": known[0].score,
                      "best_known_emoji": known[0].emoji,
                      "best_known_pixels_only": by_pixels.score,
-                     "best_generated": new[0].score,
-                     "generated_minus_known": new[0].score - known[0].score,
-                     "nearest_of_best": new[0].nearest.emoji, "seconds": round(secs, 1)})
+                     "best_generated": best.score,
+                     "generated_minus_known": best.score - known[0].score,
+                     "nearest_of_best": best.nearest.emoji,
+                     "best_prior": new["prior"][0].score,
+                     "best_prior_lookalike": float(np.max(prior_alike)),
+                     "seconds": round(secs["blend"], 1),
+                     "seconds_prior": round(secs["prior"], 1)})
         if i < N_PICTURED:
             es = ranker.emojis
             pictured.append((text, np.stack([es.image(r.key) for r in known]
-                                            + [x.image for x in new])))
+                                            + [x.image for x in new["blend"]]
+                                            + [x.image for x in new["prior"]])))
     if picture is not None and pictured:
-        _picture(pictured, picture, n_known=3)
+        _picture(pictured, picture, n_known=3, n_new=n)
     diffs = [r["generated_minus_known"] for r in rows]
-    summary = {"texts": len(rows), "mean_best_known": statistics.mean(r["best_known"]
-                                                                      for r in rows),
-               "mean_best_generated": statistics.mean(r["best_generated"] for r in rows),
-               "mean_best_known_pixels_only": statistics.mean(r["best_known_pixels_only"]
-                                                              for r in rows),
+
+    def mean(key: str) -> float:
+        return statistics.mean(r[key] for r in rows)
+
+    summary = {"texts": len(rows), "mean_best_known": mean("best_known"),
+               "mean_best_generated": mean("best_generated"),
+               "mean_best_known_pixels_only": mean("best_known_pixels_only"),
+               "mean_best_prior": mean("best_prior"),
+               "mean_best_prior_lookalike": mean("best_prior_lookalike"),
                "mean_generated_minus_known": statistics.mean(diffs),
                "generated_beats_known": sum(d > 0 for d in diffs), "per_text": n,
-               "steps": steps}
+               "steps": steps, "mean_seconds": mean("seconds"),
+               "mean_seconds_prior": mean("seconds_prior")}
     return rows, summary
 
 
-def _picture(rows: list[tuple[str, Any]], path: Path, n_known: int, scale: int = 3) -> None:
-    """Each row: the text, its top known emojis, a gap, then the invented ones."""
-    from PIL import Image, ImageDraw
+def _picture(rows: list[tuple[str, Any]], path: Path, n_known: int, n_new: int,
+             scale: int = 3) -> None:
+    """Each row: the text, its top known emojis, then the emojis each method invented
+    (``blend``, then ``prior``), panels a gap apart."""
+    from PIL import Image, ImageDraw, ImageFont
 
     from emojiqa.images import make_grid, save_png
 
-    grids = [(t, make_grid(imgs[:n_known], ncol=n_known, scale=scale),
-              make_grid(imgs[n_known:], ncol=len(imgs) - n_known, scale=scale))
-             for t, imgs in rows]
-    label_w, gap, head = 8 * max(len(t) for t, _, _ in grids) + 16, 24, 18
-    width = label_w + max(a.width for _, a, _ in grids) + gap + max(b.width for _, _, b in grids)
-    height = head + sum(a.height for _, a, _ in grids)
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    try:
+        font: Any = ImageFont.load_default(size=14)
+    except TypeError:  # Pillow < 10.1: the bitmap font only
+        font = ImageFont.load_default()
+    titles = ("best known", "invented: blend (default)", "invented: prior search")
+    cuts = [0, n_known, n_known + n_new, n_known + 2 * n_new]
+    panels = [(t, [make_grid(imgs[a:b], ncol=b - a, scale=scale)
+                   for a, b in zip(cuts, cuts[1:], strict=False)]) for t, imgs in rows]
+    label_w = int(max(font.getlength(t) for t, _ in panels)) + 24
+    gap, head = 24, 22
+    widths = [max(p[k].width for _, p in panels) for k in range(len(titles))]
+    height = head + sum(p[0].height for _, p in panels)
+    canvas = Image.new("RGB", (label_w + sum(widths) + gap * (len(widths) - 1), height),
+                       (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    x_known, x_new = label_w, label_w + max(a.width for _, a, _ in grids) + gap
-    draw.text((x_known, 4), "best known", fill=(90, 90, 90))
-    draw.text((x_new, 4), "invented (VAE + ranker)", fill=(90, 90, 90))
+    xs = [label_w + sum(widths[:k]) + gap * k for k in range(len(widths))]
+    for x, title in zip(xs, titles, strict=True):
+        draw.text((x, 3), title, fill=(90, 90, 90), font=font)
     y = head
-    for text, a, b in grids:
-        draw.text((8, y + a.height // 2 - 6), text.encode("latin-1", "replace").decode(
-            "latin-1"), fill=(30, 30, 30))
-        canvas.paste(a, (x_known, y))
-        canvas.paste(b, (x_new, y))
-        y += a.height
+    for text, grids in panels:
+        draw.text((8, y + grids[0].height // 2 - 8), text, fill=(30, 30, 30), font=font)
+        for x, grid in zip(xs, grids, strict=True):
+            canvas.paste(grid, (x, y))
+        y += grids[0].height
     save_png(canvas, path)
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
@@ -472,7 +500,9 @@ def main(argv: list[str] | None = None) -> int:
                                       None if quick else IMG_DIR / "suggest_generated.png")
     print_table(gen_rows, ["text", "best_known_emoji", ("best_known", "known", 3),
                            ("best_known_pixels_only", "known, pixels only", 3),
-                           ("best_generated", "invented", 3), "nearest_of_best"],
+                           ("best_generated", "blend", 3), "nearest_of_best",
+                           ("best_prior", "prior (pixels)", 3),
+                           ("best_prior_lookalike", "prior (look-alikes)", 3)],
                 title="Invented vs known (cosine score for the text)")
     data["generated"] = gen_rows
     data["generated_summary"] = gen_summary

@@ -296,8 +296,10 @@ def test_screenshot_for_the_readme(page, tmp_path):
                            ".includes('best:')")
     if page.inner_text("#invented-for") != "got the job!!":
         page.click("#invent-btn")
-    page.wait_for_function("() => document.getElementById('invent-status').textContent"
-                           ".includes('new emojis')", timeout=60_000)
+    # "Drawing new emojis…" while it works, "4 new emojis (seed …)" once they are shown
+    page.wait_for_function("() => /^\\d+ new emojis/.test("
+                           "document.getElementById('invent-status').textContent)",
+                           timeout=60_000)
     page.fill("#walk-a", "cat face")
     page.fill("#walk-b", "robot")
     page.fill("#walk-steps", "9")

@@ -101,25 +101,32 @@ def test_file_names_that_happen_to_be_hex_are_names_not_code_points(tmp_path):
     assert got["1f468-200d-1f384"][1] == "man: Christmas tree"
 
 
-def test_tones_the_metadata_lists_without_a_base_are_folded_too():
-    """Twemoji draws 🕴 with a gender sign, 👨‍🎄 / 👩‍🎄 and ⛷ in five tones that the metadata
-    lists without a base: grouped rankings fold them like any tone (one entry each, drawn in
-    the tone asked for), so five tones of 🕴 never fill a top 5; the zero-shot protocols'
+def test_drawings_the_metadata_lists_without_a_base_are_folded_too():
+    """Twemoji draws 👨‍🎄 / 👩‍🎄 and ⛷ in five tones, and 🕴 with a gender sign (toneless and
+    in five tones), which the metadata lists without a base: grouped rankings fold them like
+    any tone (one entry each, drawn in the tone asked for), so five tones of 🕴 never fill a
+    top 5 and 🕴 with a gender sign never sits next to 🕴; the zero-shot protocols'
     candidates (the metadata's base emojis) are unchanged."""
     from emojiqa import sources
-    from emojiqa.emojis import _unlisted_tones, select_candidates
+    from emojiqa.emojis import _unlisted_folds, select_candidates
 
     es = EmojiSet.load("twemoji")
-    unlisted = _unlisted_tones()
-    assert len(unlisted) == 25
-    assert unlisted["1f574-1f3fb-200d-2640-fe0f"] == ("1f574-fe0f-200d-2640-fe0f", 1)
+    unlisted = _unlisted_folds()
+    assert len(unlisted) == 27
+    assert unlisted["1f574-1f3fb-200d-2640-fe0f"] == ("1f574", 1)
+    assert unlisted["1f574-fe0f-200d-2642-fe0f"] == ("1f574", 0)
     assert unlisted["26f7-1f3ff"] == ("26f7", 5)
+    assert unlisted["1f468-1f3fc-200d-1f384"] == ("1f468-200d-1f384", 2)
     grouped = select_candidates(es)
-    assert not set(unlisted) & set(grouped.keys) and len(grouped) == 1979 - 25
+    assert not set(unlisted) & set(grouped.keys) and len(grouped) == 1979 - 27
+    assert "1f574" in grouped.keys and "1f468-200d-1f384" in grouped.keys
     dark = select_candidates(es, skin_tone=5)
-    assert "1f574-1f3ff-200d-2640-fe0f" in dark.keys and "26f7-1f3ff" in dark.keys
+    # the standard 🕴🏿 (not a gendered drawing), and the unlisted tones where nothing else is
+    assert "1f574-1f3ff" in dark.keys and "26f7-1f3ff" in dark.keys
+    assert "1f468-1f3ff-200d-1f384" in dark.keys
     assert len(dark) == len(grouped)
     assert es.with_skin_tone("1f468-200d-1f384", 2) == "1f468-1f3fc-200d-1f384"
+    assert es.with_skin_tone("1f574", 2) == "1f574-1f3fc"
     assert len(sources.candidate_set("twemoji")) == 1979  # the protocols' set
     everything = select_candidates(es, group_skin_tones=False)
     assert set(unlisted) <= set(everything.keys)

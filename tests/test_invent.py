@@ -1,4 +1,5 @@
-"""Inventing emojis: finite scores, valid images, seeded, better than a random sample."""
+"""Inventing emojis: finite scores, valid images, seeded, better than a random sample, and
+blends that mix the text's best known emojis into different ideas."""
 
 from __future__ import annotations
 
@@ -31,10 +32,11 @@ def tiny_ranker(answer_tower: str = "latent", n_emojis: int = 40) -> EmojiRanker
     return ranker
 
 
-@pytest.mark.parametrize("tower", ["latent", "pixels"])
-def test_invent_gives_valid_images_and_finite_scores(tower):
+@pytest.mark.parametrize(("tower", "method"), [("latent", "blend"), ("pixels", "blend"),
+                                             ("latent", "prior"), ("pixels", "prior")])
+def test_invent_gives_valid_images_and_finite_scores(tower, method):
     r = tiny_ranker(tower)
-    out = invent(r, "happy birthday", n=3, steps=5, samples=32,
+    out = invent(r, "happy birthday", n=3, method=method, steps=5, samples=32,
                  generator=torch.Generator().manual_seed(0))
     assert len(out) == 3 and all(isinstance(x, Invented) for x in out)
     for x in out:
@@ -43,21 +45,47 @@ def test_invent_gives_valid_images_and_finite_scores(tower):
         assert x.nearest.key in r.emojis.keys and np.isfinite(x.nearest.score)
         assert x.code.shape == (4,) and np.isfinite(x.code).all()
     assert [x.score for x in out] == sorted((x.score for x in out), reverse=True)
-    # the reported score is the ranker's own score of the final image
-    again = r.score_images("happy birthday", np.stack([x.image for x in out]))
+    # the reported score is the ranker's own score of the final image, scored as the method
+    # scores it (blend: as a new drawing with look-alikes; prior: from the pixels alone)
+    images = np.stack([x.image for x in out])
+    again = r.score_images("happy birthday", images, lookalike=method == "blend")
     assert np.allclose(again, [x.score for x in out], atol=1e-5)
     assert set(out[0].to_dict()) == {"score", "nearest", "code"}
 
 
-def test_invent_is_seeded_and_beats_random_samples():
+@pytest.mark.parametrize("method", ["blend", "prior"])
+def test_invent_is_seeded_and_beats_random_samples(method):
     r = tiny_ranker("pixels")
-    a = invent(r, "pizza night", n=2, steps=10, samples=64,
+    a = invent(r, "pizza night", n=2, method=method, steps=10, samples=64,
                generator=torch.Generator().manual_seed(1))
-    b = invent(r, "pizza night", n=2, steps=10, samples=64,
+    b = invent(r, "pizza night", n=2, method=method, steps=10, samples=64,
                generator=torch.Generator().manual_seed(1))
     assert np.array_equal(a[0].image, b[0].image) and a[0].score == b[0].score
-    rand = r.score_images("pizza night", r.vae.sample(64, torch.Generator().manual_seed(2)))
+    rand = r.score_images("pizza night", r.vae.sample(64, torch.Generator().manual_seed(2)),
+                          lookalike=method == "blend")
     assert a[0].score >= np.median(rand)
+
+
+def test_blend_mixes_the_texts_best_known_emojis_one_idea_each():
+    from emojiqa import invent as inv
+
+    r = tiny_ranker("latent")
+    text = "so angry"
+    parents = [x.key for x in r.rank(text, top_k=inv.BLEND_PARENTS[0])]
+    codes, recipes = inv._blend_codes(r, r.vae, text, 4, torch.Generator().manual_seed(0), None)
+    codes = codes.numpy()
+    z = dict(zip(parents, r.vae.embed(np.stack([r.emojis.image(k) for k in parents])),
+                 strict=True))
+    for c, (main, other, a) in zip(codes, recipes, strict=True):
+        # two of the text's best known emojis, mixed (plus, on some, a little noise)
+        assert main in parents and other in parents and main != other
+        assert a in inv.BLEND_WEIGHTS
+        off = np.linalg.norm(c - (a * z[main] + (1 - a) * z[other]))
+        assert off < 1e-5 or off < 4 * inv.BLEND_NOISE * len(c) ** 0.5
+    # four different ideas: four main parents, no two codes alike
+    assert len({main for main, _, _ in recipes}) == 4
+    gaps = np.linalg.norm(codes[:, None] - codes[None], axis=-1)[np.triu_indices(4, 1)]
+    assert (gaps > 0).all()
 
 
 def test_invent_without_gradients_uses_local_search():
@@ -69,7 +97,7 @@ def test_invent_without_gradients_uses_local_search():
         encode_text = staticmethod(r.encode_text)
         encode_emojis = staticmethod(r.encode_emojis)
 
-    out = invent(NoNet(), "so angry", n=2, steps=8, samples=16,
+    out = invent(NoNet(), "so angry", n=2, method="prior", steps=8, samples=16,
                  generator=torch.Generator().manual_seed(0))
     assert len(out) == 2 and all(np.isfinite(x.score) for x in out)
 
@@ -80,6 +108,8 @@ def test_invent_rejects_bad_arguments():
         invent(r, "hi", n=0)
     with pytest.raises(ValueError, match="steps"):
         invent(r, "hi", n=1, steps=-1)
+    with pytest.raises(ValueError, match="method must be one of blend, prior"):
+        invent(r, "hi", n=1, method="magic")
     from emojiqa.errors import TextError
 
     with pytest.raises(TextError):

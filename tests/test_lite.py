@@ -24,14 +24,25 @@ OPTIONS = [{}, {"skin_tone": "dark"}, {"exclude_groups": ["flags"]},
            {"groups": ["smileys-emotion"]}, {"keyword_weight": 0.0}, {"keyword_weight": 0.9}]
 
 
+#: Scores closer than this are a tie: float32 sums in another order may swap them.
+TIE = 1e-6
+
+
 def same_ranking(lite, full, texts, **opts) -> float:
-    """Assert both give the same keys in the same order; return the largest score gap."""
+    """Assert both give the same keys in the same order (emojis whose scores tie within
+    :data:`TIE` may swap places); return the largest score gap."""
     a = lite.rank(texts, top_k=10, **opts)
     b = full.rank(texts, top_k=10, **opts)
     gap = 0.0
     for ra, rb in zip(a, b, strict=True):
-        assert [x.key for x in ra] == [x.key for x in rb], (opts, ra[:3], rb[:3])
-        assert [(x.emoji, x.name) for x in ra] == [(x.emoji, x.name) for x in rb]
+        for x, y in zip(ra, rb, strict=True):
+            if x.key != y.key:  # only a tie may swap: x is where rb has its score, or past it
+                assert abs(x.score - y.score) <= TIE, (opts, ra[:3], rb[:3])
+                assert any(z.key == x.key and abs(z.score - x.score) <= TIE for z in rb) or (
+                    x.score - rb[-1].score <= TIE), (opts, x, rb)
+        same = {x.key: x for x in ra}
+        assert all((same[y.key].emoji, same[y.key].name) == (y.emoji, y.name)
+                   for y in rb if y.key in same)
         gap = max(gap, max(abs(x.score - y.score) for x, y in zip(ra, rb, strict=True)))
     return gap
 

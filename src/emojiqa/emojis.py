@@ -588,9 +588,9 @@ def select_candidates(es: EmojiSet, *, group_skin_tones: bool = True,
                              f"{sorted(g for g in known_groups if g)}")
     cand = es
     if group_skin_tones or gs or xs:
-        unlisted, present = _unlisted_tones(), set(es.keys)
+        unlisted, present = _unlisted_folds(), set(es.keys)
 
-        def not_folded(e: EmojiInfo) -> bool:  # a tone the metadata lists without a base
+        def not_folded(e: EmojiInfo) -> bool:  # a drawing the metadata lists without a base
             return unlisted.get(e.key, ("", 0))[0] not in present
 
         cand = es.filter(not_folded if group_skin_tones else None,
@@ -667,13 +667,14 @@ def _name_index(es: EmojiSet) -> dict[str, int]:
 def _tone_index(es: EmojiSet) -> dict[tuple[str, int], str]:
     if es._tone_idx is None:
         ent: dict[tuple[str, int], str] = {}
-        unlisted = _unlisted_tones()
+        unlisted = _unlisted_folds()
         for i in range(len(es)):
             e = es.info(i)
             if e.base and e.skin_tone and len(set(e.skin_tone)) == 1:
                 ent.setdefault((e.base, e.skin_tone[0]), e.key)
-            elif e.key in unlisted:
-                ent.setdefault(unlisted[e.key], e.key)
+        for key in es.keys:  # the standard tones first, these where there is none
+            if key in unlisted and unlisted[key][1]:
+                ent.setdefault(unlisted[key], key)
         es._tone_idx = ent
     return es._tone_idx
 
@@ -682,23 +683,35 @@ def _tone_index(es: EmojiSet) -> dict[tuple[str, int], str]:
 _TONE_PARTS = {"1f3fb": 1, "1f3fc": 2, "1f3fd": 3, "1f3fe": 4, "1f3ff": 5}
 
 
+#: Gender signs, joined to a person by U+200D (with U+FE0F after the sign).
+_GENDER_PARTS = frozenset({"2640", "2642"})
+
+
 @cache
-def _unlisted_tones() -> dict[str, tuple[str, int]]:
-    """Skin-tone drawings the metadata lists without a base: Twemoji draws a few sequences
-    outside the standard set in five tones (🕴🏻‍♀️, 👨🏻‍🎄, ⛷🏻; 25 keys). key → (the key
-    without its tone, as the metadata spells it; the tone). Rankings fold them into that key
-    as they fold listed tones (:func:`select_candidates`, :meth:`EmojiSet.with_skin_tone`);
-    the zero-shot protocols' candidates, the metadata's base emojis, still count them."""
+def _unlisted_folds() -> dict[str, tuple[str, int]]:
+    """Drawings the metadata lists without a base that grouped rankings fold into another
+    emoji, as they fold listed skin tones: key → (the emoji it folds into, its tone 0–5).
+    Twemoji draws a few sequences outside the standard set: 👨‍🎄 / 👩‍🎄 and ⛷ in five tones
+    (each folds into its toneless drawing), and 🕴 with a gender sign, toneless and in five
+    tones (12 keys; the standard set has only 🕴 and its tones, so they fold into 🕴). Rankings
+    fold them (:func:`select_candidates`, :meth:`EmojiSet.with_skin_tone`); the zero-shot
+    protocols' candidates, the metadata's base emojis, still count them."""
     meta = load_metadata()
     out: dict[str, tuple[str, int]] = {}
     for key, e in meta.items():
+        if e.base or e.label:
+            continue
         parts = key.split("-")
         tones = [p for p in parts if p in _TONE_PARTS]
-        if e.base or e.label or len(tones) != 1:
+        gender = [p for p in parts if p in _GENDER_PARTS]
+        if len(tones) > 1 or not (tones or gender):
             continue
-        rest = [p for p in parts if p not in _TONE_PARTS]
+        tone = _TONE_PARTS[tones[0]] if tones else 0
+        # a gender sign on a person the standard set draws without one: fold into that person
+        rest = [p for p in parts if p not in _TONE_PARTS and not (
+            gender and (p in _GENDER_PARTS or p in ("200d", "fe0f")))]
         for base in ("-".join(rest), "-".join([rest[0], "fe0f", *rest[1:]])):
-            if base in meta:
-                out[key] = (base, _TONE_PARTS[tones[0]])
+            if base in meta and base != key:
+                out[key] = (base, tone)
                 break
     return out

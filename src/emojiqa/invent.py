@@ -1,13 +1,25 @@
-"""Invent new emojis for a text: search the VAE's latent space for what the ranker likes best.
+"""Invent new emojis for a text: new points of the VAE's latent space the ranker scores high.
 
-:func:`invent` answers a text with emojis nobody has drawn: it draws many codes from the VAE
-prior, decodes and scores them with the ranker (best of many), then refines the best ones by
-gradient ascent on the decoded image's score through the ranker's answer tower, with a
-Gaussian prior penalty that keeps the codes where the VAE decodes emoji-like images. When the
-ranker offers no differentiable path from pixels, the refinement is a derivative-free local
-search instead (same objective). Every invented emoji comes with its score (the ranker's cosine
-on the final ``uint8`` image, comparable with the scores of known emojis) and its nearest known
-emoji in the VAE latent space.
+:func:`invent` answers a text with emojis nobody has drawn, in one of two ways:
+
+* ``method="blend"`` (the default): the codes of the emojis the ranker puts first for the
+  text are mixed two at a time (``a·z_i + (1 - a)·z_j``, ``a`` in :data:`BLEND_WEIGHTS`,
+  each mix also moved by a little Gaussian noise), decoded, and scored as the ranker scores
+  any new drawing: its pixels plus the learned corrections of the known emojis it looks like
+  (:meth:`~emojiqa.ranker.EmojiRanker.encode_emojis` with ``lookalike=True``). The best
+  mixes are kept, one per main parent first, so four invented emojis are four different
+  ideas: mixes stay where the VAE decodes emoji-like drawings, and what they look like is
+  what they are scored by.
+* ``method="prior"``: many codes are drawn from the VAE prior, decoded and scored from their
+  pixels alone (best of many), then refined by gradient ascent on the decoded image's score
+  through the ranker's answer tower, with a Gaussian prior penalty; without a differentiable
+  path, by a derivative-free local search (same objective). The pixel score alone is easy to
+  please: this search tends to find the same blob for every text (``benchmarks/suggest.py``
+  compares the two methods).
+
+Every invented emoji comes with its score (the ranker's cosine on the final ``uint8`` image,
+comparable with the scores of known emojis scored the same way) and its nearest known emoji
+in the VAE latent space.
 
 Example:
     >>> from emojiqa.ranker import EmojiRanker
@@ -31,8 +43,20 @@ from .emojis import EmojiSet
 if TYPE_CHECKING:
     from .ranker import RankedEmoji
 
-#: Codes drawn from the prior before refinement, per invented emoji asked for.
+#: Codes drawn from the prior before refinement, per invented emoji asked for (``prior``).
 SAMPLES_PER_RESULT = 64
+#: ``blend``: weight of the main parent in each mix of two parents' codes.
+BLEND_WEIGHTS = (0.6, 0.75, 0.9)
+#: ``blend``: standard deviation of the noise added to a copy of each mix.
+BLEND_NOISE = 0.15
+#: ``blend``: a mix this close to one already kept (as a share of the parents' median
+#: distance) is left for another idea, until every main parent has had its turn.
+BLEND_MIN_GAP = 0.35
+#: ``blend``: parents are the ranker's first ``max(8, n)`` emojis for the text, at most 16.
+BLEND_PARENTS = (8, 16)
+METHODS = ("blend", "prior")
+#: Refinement steps of each method when not given.
+DEFAULT_STEPS = {"blend": 20, "prior": 60}
 
 
 @dataclass(frozen=True)
@@ -65,68 +89,134 @@ def _pixel_answer_fn(ranker: Any) -> Callable[[torch.Tensor], torch.Tensor] | No
     return answer
 
 
-def _score_codes_numpy(ranker: Any, vae: Any, text: str, z: np.ndarray) -> np.ndarray:
-    return np.asarray(ranker.score_images(text, vae.decode_images(z)), dtype=np.float64)
+def _score_codes_numpy(ranker: Any, vae: Any, text: str, z: np.ndarray,
+                       lookalike: bool = False) -> np.ndarray:
+    images = vae.decode_images(z)
+    scores = (ranker.score_images(text, images, lookalike=True) if lookalike
+              else ranker.score_images(text, images))
+    return np.asarray(scores, dtype=np.float64)
 
 
-def invent(ranker: Any, text: str, n: int = 4, *, steps: int = 60, samples: int | None = None,
-           lr: float = 0.05, prior_weight: float = 0.02, generator: torch.Generator | None = None,
+def invent(ranker: Any, text: str, n: int = 4, *, method: str = "blend",
+           steps: int | None = None, samples: int | None = None, lr: float = 0.05,
+           prior_weight: float = 0.02, generator: torch.Generator | None = None,
            known: EmojiSet | None = None) -> list[Invented]:
     """Invent ``n`` emojis the ranker scores highest for ``text``.
 
     Args:
         ranker: an :class:`~emojiqa.ranker.EmojiRanker` (uses ``.vae``, ``.score_images``,
-            ``.encode_text``, ``.rank`` and, when present, a differentiable pixel answer path).
+            ``.encode_text``, and ``.rank`` for ``blend``; ``prior`` uses a differentiable
+            pixel answer path when there is one).
         text: the text to answer.
         n: how many emojis to invent (1–64).
-        steps: refinement steps (0 = best of many samples only).
-        samples: prior samples drawn first (default ``64 × n``, at least 256).
-        lr: step size of the refinement (Adam on the codes).
+        method: ``blend`` (mixes of the codes of the text's best known emojis, scored as new
+            drawings with look-alikes) or ``prior`` (prior samples refined on the pixel
+            score); see the module's documentation.
+        steps: refinement steps (``prior``: gradient ascent, default 60; ``blend``: a
+            derivative-free local search on the same score, default 20; 0: none).
+        samples: ``prior``: prior samples drawn first (default ``64 × n``, at least 256).
+        lr: step size of the refinement (Adam on the codes; ``blend``: the search's first
+            move size is ``4 × lr``).
         prior_weight: weight of the prior penalty ``½‖z‖² / latent_dim`` subtracted from the
-            score; keeps codes where decoded images look like emojis.
-        generator: seeds the prior samples (and the derivative-free search).
-        known: emojis to find each invention's nearest neighbour in (default: the ranker's
-            candidates).
+            score in ``prior``'s search and in any refinement.
+        generator: seeds the prior samples, the blends' noise and the local search.
+        known: emojis to take parents from (``blend``) and to find each invention's nearest
+            neighbour in (default: the ranker's candidates).
 
     Returns:
         ``n`` :class:`Invented`, best score first, each with a ``uint8`` image.
 
     Example:
-        >>> out = invent(ranker, "pizza night", n=2, steps=20)   # doctest: +SKIP
+        >>> out = invent(ranker, "pizza night", n=2)                 # doctest: +SKIP
+        >>> out = invent(ranker, "pizza night", n=2, method="prior", steps=20)  # doctest: +SKIP
     """
     n = int(n)
     if not 1 <= n <= 64:
         raise ValueError(f"n must be between 1 and 64 emojis to invent, got {n}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    steps = DEFAULT_STEPS[method] if steps is None else int(steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     from .text import validate_text
 
     text = validate_text(text)
     vae = ranker.vae
-    d = vae.config.latent_dim
-    n_samples = int(samples) if samples else max(256, SAMPLES_PER_RESULT * n)
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
-
-    # 1. best of many: decode prior samples, keep the n best (penalised) codes
-    z = torch.randn(n_samples, d, generator=gen)  # (S, D)
-    s = _score_codes_numpy(ranker, vae, text, z.numpy())
-    obj = s - prior_weight * 0.5 * (z.numpy() ** 2).sum(1) / d
-    best = torch.from_numpy(z.numpy()[np.argsort(-obj)[:n]].copy())  # (n, D)
-
-    # 2. refine: gradient ascent through the answer tower, or a local search without one
-    answer = _pixel_answer_fn(ranker)
-    if steps and answer is not None:
-        best = _refine_gradient(ranker, vae, answer, text, best, steps, lr, prior_weight)
-    elif steps:
-        best = _refine_search(ranker, vae, text, best, steps, lr, prior_weight, gen)
+    lookalike = method == "blend"
+    if method == "blend":
+        best, _ = _blend_codes(ranker, vae, text, n, gen, known)
+        if steps:
+            best = _refine_search(ranker, vae, text, best, steps, lr, prior_weight, gen,
+                                  lookalike=True)
+    else:
+        best = _prior_codes(ranker, vae, text, n, samples, prior_weight, gen)
+        answer = _pixel_answer_fn(ranker)
+        if steps and answer is not None:
+            best = _refine_gradient(ranker, vae, answer, text, best, steps, lr, prior_weight)
+        elif steps:
+            best = _refine_search(ranker, vae, text, best, steps, lr, prior_weight, gen)
 
     codes = best.detach().numpy().astype(np.float32)
     images = vae.decode_images(codes)  # (n, 36, 36, 4) uint8
-    scores = np.asarray(ranker.score_images(text, images), dtype=np.float64)
+    scores = _score_codes_numpy(ranker, vae, text, codes, lookalike)
     near = _nearest_known(ranker, vae, text, images, known)
     order = np.argsort(-scores, kind="stable")
     return [Invented(image=images[i], score=float(scores[i]), nearest=near[i], code=codes[i])
             for i in order]
+
+
+def _prior_codes(ranker: Any, vae: Any, text: str, n: int, samples: int | None,
+                 prior_weight: float, gen: torch.Generator) -> torch.Tensor:
+    """Best of many: decode prior samples, keep the ``n`` best (penalised) codes."""
+    d = vae.config.latent_dim
+    n_samples = int(samples) if samples else max(256, SAMPLES_PER_RESULT * n)
+    z = torch.randn(n_samples, d, generator=gen)  # (S, D)
+    s = _score_codes_numpy(ranker, vae, text, z.numpy())
+    obj = s - prior_weight * 0.5 * (z.numpy() ** 2).sum(1) / d
+    return torch.from_numpy(z.numpy()[np.argsort(-obj)[:n]].copy())  # (n, D)
+
+
+def _blend_codes(ranker: Any, vae: Any, text: str, n: int, gen: torch.Generator,
+                 known: EmojiSet | None) -> tuple[torch.Tensor, list[tuple[str, str, float]]]:
+    """``n`` codes mixed from the codes of the text's best known emojis (the parents), the
+    best by the new-drawing score, one per main parent before any parent gives a second;
+    and for each, its recipe: ``(main parent's key, other parent's key, main's weight)``."""
+    es = known if known is not None else ranker.emojis
+    m = min(max(BLEND_PARENTS[0], n), BLEND_PARENTS[1], len(es))
+    ranked = ranker.rank(text, top_k=m, emojis=es)
+    z = vae.embed(np.stack([es.image(r.key) for r in ranked]))  # (M, D)
+    mixes, recipes = [], []
+    for i in range(len(z)):
+        for j in range(len(z)):
+            if i != j:
+                for a in BLEND_WEIGHTS:
+                    mixes.append(a * z[i] + (1.0 - a) * z[j])
+                    recipes.append((i, j, a))
+    if not mixes:  # a single parent: noisy copies of it
+        mixes, recipes = [z[0]] * 8, [(0, 0, 1.0)] * 8
+    base = np.stack(mixes).astype(np.float32)
+    noise = torch.randn(base.shape, generator=gen).numpy() * BLEND_NOISE
+    codes = np.concatenate([base, base + noise.astype(np.float32)])
+    recipes = recipes * 2
+    parent = np.array([i for i, _, _ in recipes])
+    scores = _score_codes_numpy(ranker, vae, text, codes, lookalike=True)
+    order = np.argsort(-scores, kind="stable")
+    # two mixes closer than this look alike (a third of the parents' median distance)
+    gaps = np.linalg.norm(z[:, None] - z[None], axis=-1)[np.triu_indices(len(z), 1)]
+    near = BLEND_MIN_GAP * float(np.median(gaps)) if len(gaps) else 0.0
+    chosen: list[int] = []
+    for first_pass in (True, False):  # each main parent once, unlike the others, then any
+        for o in order:
+            if len(chosen) == n:
+                break
+            if o in chosen or (first_pass and (parent[o] in parent[chosen] or (
+                    chosen and np.linalg.norm(codes[chosen] - codes[o], axis=1).min() < near))):
+                continue
+            chosen.append(int(o))
+    keys = [r.key for r in ranked]
+    return (torch.from_numpy(codes[chosen].copy()),
+            [(keys[recipes[o][0]], keys[recipes[o][1]], recipes[o][2]) for o in chosen])
 
 
 def _refine_gradient(ranker: Any, vae: Any, answer: Callable[[torch.Tensor], torch.Tensor],
@@ -167,14 +257,14 @@ def _refine_gradient(ranker: Any, vae: Any, answer: Callable[[torch.Tensor], tor
 
 
 def _refine_search(ranker: Any, vae: Any, text: str, z0: torch.Tensor, steps: int, lr: float,
-                   prior_weight: float, gen: torch.Generator, proposals: int = 8
-                   ) -> torch.Tensor:
+                   prior_weight: float, gen: torch.Generator, proposals: int = 8, *,
+                   lookalike: bool = False) -> torch.Tensor:
     """(1+λ) local search: each step tries ``proposals`` Gaussian moves per code."""
     n, d = z0.shape
     z = z0.numpy().astype(np.float64)
 
     def objective(c: np.ndarray) -> np.ndarray:
-        return (_score_codes_numpy(ranker, vae, text, c.astype(np.float32))
+        return (_score_codes_numpy(ranker, vae, text, c.astype(np.float32), lookalike)
                 - prior_weight * 0.5 * (c ** 2).sum(1) / d)
 
     cur = objective(z)

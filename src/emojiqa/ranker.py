@@ -864,16 +864,19 @@ class EmojiRanker:
             return np.zeros((0, self.config.shared_dims[-1]), np.float32)
         return torch.cat(out).float().cpu().numpy()
 
-    def score_images(self, text: str, images: np.ndarray) -> np.ndarray:
-        """Cosine in [-1, 1] of ``text`` with each ``uint8 (N, 36, 36, 4)`` image (as new
-        emojis, without per-emoji corrections).
+    def score_images(self, text: str, images: np.ndarray, *, lookalike: bool = False
+                     ) -> np.ndarray:
+        """Cosine in [-1, 1] of ``text`` with each ``uint8 (N, 36, 36, 4)`` image, scored as
+        new emojis: from the pixels alone, or with ``lookalike`` also borrowing the learned
+        corrections of the known emojis each image looks like (:meth:`lookalikes`; a model
+        without corrections scores the pixels alone either way).
 
         Example:
             >>> ranker.score_images("so happy", ranker.vae.sample(4)).shape  # doctest: +SKIP
             (4,)
         """
         q = self.encode_text([text])  # (1, D)
-        a = self.encode_emojis(np.asarray(images))  # (N, D)
+        a = self.encode_emojis(np.asarray(images), lookalike=lookalike)  # (N, D)
         return (a @ q[0]).astype(np.float32)
 
     def answer_scores(self, texts: Sequence[str], *, use_known: bool = True) -> np.ndarray:

@@ -32,7 +32,12 @@ def register(sub: Any) -> None:
                         "words of the text that named the emoji")
     p.add_argument("--generate", type=int, default=0, metavar="N",
                    help="also invent N new emojis with the VAE")
-    p.add_argument("--steps", type=int, default=60, help="refinement steps of --generate")
+    p.add_argument("--method", choices=("blend", "prior"), default="blend",
+                   help="how --generate invents: blend (mixes of the text's best known "
+                        "emojis' codes, scored with look-alikes) or prior (prior samples "
+                        "refined on the pixel score)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="refinement steps of --generate (default: 20 for blend, 60 for prior)")
     p.add_argument("--seed", type=int, default=0, help="seed of --generate")
     p.add_argument("--out", default=None,
                    help="with --generate: write the invented emojis as a PNG here")
@@ -186,7 +191,7 @@ def run_suggest(args: argparse.Namespace) -> int:
 
         from ..invent import invent
 
-        invented = invent(ranker, text, n=args.generate, steps=args.steps,
+        invented = invent(ranker, text, n=args.generate, method=args.method, steps=args.steps,
                           generator=torch.Generator().manual_seed(args.seed))
         if args.out:
             from ..images import make_grid, save_png

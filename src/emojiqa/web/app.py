@@ -152,8 +152,11 @@ class GenerateRequest(BaseModel):
     text: str = Field(examples=["robot cat"])
     n: int = Field(4, ge=1, le=8, description="how many emojis to invent")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="random seed")
+    method: Literal["blend", "prior"] = Field(
+        "blend", description="blend: mixes of the text's best known emojis' codes, scored "
+        "with look-alikes; prior: prior samples refined on the pixel score")
     steps: int | None = Field(None, ge=0, le=200,
-                              description="refinement steps (default: the library's)")
+                              description="refinement steps (default: the method's)")
 
 
 class InventedOut(BaseModel):
@@ -689,7 +692,7 @@ def create_app(
     @app.post("/api/generate", response_model=GenerateResponse, responses=_ERRORS,
               tags=["generate"])
     def generate(req: GenerateRequest) -> GenerateResponse:
-        """Invent new emojis for a text: VAE samples steered by the ranker's score."""
+        """Invent new emojis for a text: new VAE codes the ranker scores high for it."""
         from ..invent import invent
 
         t0 = time.perf_counter()
@@ -698,7 +701,7 @@ def create_app(
         ranker_ = models.ranker()
         with models.invent_lock, _arguments_from_request():
             kw = {} if req.steps is None else {"steps": req.steps}
-            found = invent(ranker_, text, n=req.n, generator=gen, **kw)
+            found = invent(ranker_, text, n=req.n, method=req.method, generator=gen, **kw)
         style = getattr(getattr(ranker_, "emojis", None), "style", "twemoji")
         style = style if style in STYLES else "twemoji"
         results = []
