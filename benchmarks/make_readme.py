@@ -423,6 +423,11 @@ def suggest_regions(d: Mapping[str, Any]) -> dict[str, str]:
               f"emoji beats the best known one for {gs['generated_beats_known']} of "
               f"{gs['texts']} texts. Seconds per text (4 emojis): blend "
               f"{_num(gs.get('mean_seconds'))}, prior search {_num(gs.get('mean_seconds_prior'))}."]
+        if gs.get("mean_best_blend_searched") is not None:
+            g += ["", f"The blends with {gs['search_steps']} steps of local search on their score "
+                  f"(`--steps {gs['search_steps']}`): best {gs['mean_best_blend_searched']:.3f} "
+                  f"against {gs['mean_best_generated']:.3f}, with the drawings changed by "
+                  f"{gs['mean_searched_pixel_change']:.2f} of 255 per RGBA value on average."]
     out["generated"] = "\n".join(g) + "\n"
     t = []
     for cs in d.get("cold_start", [])[:1]:

@@ -69,6 +69,8 @@ MODELS_DIR = CACHE_DIR / "suggest_models"
 TOWER_OVERRIDES: dict[str, dict[str, Any]] = {"pixels": {}, "latent": {"answer_hidden": (64, 64)}}
 #: Texts whose invented emojis go in the README picture (the first five everyday texts).
 N_PICTURED = 5
+#: Local-search steps tried on the blends (their default is none).
+SEARCH_STEPS = 20
 
 
 def everyday_texts() -> list[str]:
@@ -298,6 +300,14 @@ def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
             secs[method] = time.perf_counter() - t0
         prior_alike = ranker.score_images(text, np.stack([x.image for x in new["prior"]]),
                                           lookalike=True)
+        # the blends again with a local search on their score (same seed, so the same start):
+        # how much it lifts the score, and how much it changes the drawings (mean |Δ| of the
+        # RGBA values, 0–255, each searched drawing against the blend it started from)
+        searched = invent(ranker, text, n=n, method="blend", steps=SEARCH_STEPS,
+                          generator=torch.Generator().manual_seed(i))
+        start = np.stack([x.code for x in new["blend"]])
+        moved = [np.abs(x.image.astype(np.float64) - new["blend"][int(np.argmin(
+            np.linalg.norm(start - x.code, axis=1)))].image).mean() for x in searched]
         # model scores on both sides: the invented emojis have no keywords to boost
         known = ranker.rank(text, top_k=3, keyword_weight=0.0)
         # as if every emoji were new
@@ -311,6 +321,8 @@ def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
                      "nearest_of_best": best.nearest.emoji,
                      "best_prior": new["prior"][0].score,
                      "best_prior_lookalike": float(np.max(prior_alike)),
+                     "best_blend_searched": searched[0].score,
+                     "searched_pixel_change": float(np.mean(moved)),
                      "seconds": round(secs["blend"], 1),
                      "seconds_prior": round(secs["prior"], 1)})
         if i < N_PICTURED:
@@ -330,6 +342,9 @@ def generated(ranker: Any, texts: list[str], quick: bool, picture: Path | None
                "mean_best_known_pixels_only": mean("best_known_pixels_only"),
                "mean_best_prior": mean("best_prior"),
                "mean_best_prior_lookalike": mean("best_prior_lookalike"),
+               "mean_best_blend_searched": mean("best_blend_searched"),
+               "mean_searched_pixel_change": mean("searched_pixel_change"),
+               "search_steps": SEARCH_STEPS,
                "mean_generated_minus_known": statistics.mean(diffs),
                "generated_beats_known": sum(d > 0 for d in diffs), "per_text": n,
                "steps": steps, "mean_seconds": mean("seconds"),
@@ -502,7 +517,9 @@ def main(argv: list[str] | None = None) -> int:
                            ("best_known_pixels_only", "known, pixels only", 3),
                            ("best_generated", "blend", 3), "nearest_of_best",
                            ("best_prior", "prior (pixels)", 3),
-                           ("best_prior_lookalike", "prior (look-alikes)", 3)],
+                           ("best_prior_lookalike", "prior (look-alikes)", 3),
+                           ("best_blend_searched", "blend + search", 3),
+                           ("searched_pixel_change", "search's mean |Δpixel|", 2)],
                 title="Invented vs known (cosine score for the text)")
     data["generated"] = gen_rows
     data["generated_summary"] = gen_summary

@@ -55,8 +55,9 @@ BLEND_MIN_GAP = 0.35
 #: ``blend``: parents are the ranker's first ``max(8, n)`` emojis for the text, at most 16.
 BLEND_PARENTS = (8, 16)
 METHODS = ("blend", "prior")
-#: Refinement steps of each method when not given.
-DEFAULT_STEPS = {"blend": 20, "prior": 60}
+#: Refinement steps of each method when not given (``blend``: a search on the look-alike
+#: score lifts it with small changes to the drawing, so none).
+DEFAULT_STEPS = {"blend": 0, "prior": 60}
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def invent(ranker: Any, text: str, n: int = 4, *, method: str = "blend",
             drawings with look-alikes) or ``prior`` (prior samples refined on the pixel
             score); see the module's documentation.
         steps: refinement steps (``prior``: gradient ascent, default 60; ``blend``: a
-            derivative-free local search on the same score, default 20; 0: none).
+            derivative-free local search on the same score, default 0: none).
         samples: ``prior``: prior samples drawn first (default ``64 × n``, at least 256).
         lr: step size of the refinement (Adam on the codes; ``blend``: the search's first
             move size is ``4 × lr``).

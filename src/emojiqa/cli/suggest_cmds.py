@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
                         "emojis' codes, scored with look-alikes) or prior (prior samples "
                         "refined on the pixel score)")
     p.add_argument("--steps", type=int, default=None,
-                   help="refinement steps of --generate (default: 20 for blend, 60 for prior)")
+                   help="refinement steps of --generate (default: 0 for blend, 60 for prior)")
     p.add_argument("--seed", type=int, default=0, help="seed of --generate")
     p.add_argument("--out", default=None,
                    help="with --generate: write the invented emojis as a PNG here")
