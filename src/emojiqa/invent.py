@@ -9,7 +9,9 @@
   (:meth:`~emojiqa.ranker.EmojiRanker.encode_emojis` with ``lookalike=True``). The best
   mixes are kept, one per main parent first, so four invented emojis are four different
   ideas: mixes stay where the VAE decodes emoji-like drawings, and what they look like is
-  what they are scored by.
+  what they are scored by. They are not refined by default: a local search on this score
+  (``steps``) lifts it by moving a drawing among the look-alikes it borrows from, with small
+  changes to the drawing (``benchmarks/suggest.py`` measures both).
 * ``method="prior"``: many codes are drawn from the VAE prior, decoded and scored from their
   pixels alone (best of many), then refined by gradient ascent on the decoded image's score
   through the ranker's answer tower, with a Gaussian prior penalty; without a differentiable
