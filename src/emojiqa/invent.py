@@ -95,6 +95,7 @@ def _pixel_answer_fn(ranker: Any) -> Callable[[torch.Tensor], torch.Tensor] | No
 def _score_codes_numpy(ranker: Any, vae: Any, text: str, z: np.ndarray,
                        lookalike: bool = False) -> np.ndarray:
     images = vae.decode_images(z)
+    # the keyword only when asked: ``prior`` needs no more of a ranker than score_images(text, x)
     scores = (ranker.score_images(text, images, lookalike=True) if lookalike
               else ranker.score_images(text, images))
     return np.asarray(scores, dtype=np.float64)
