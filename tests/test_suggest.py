@@ -89,10 +89,11 @@ def test_cli_suggest_stdin_file_and_errors(model_dir, tmp_path, capsys, monkeypa
     assert "--top-k must be between 1 and 1000" in capsys.readouterr().err
 
 
-def test_cli_suggest_generate(model_dir, tmp_path, capsys):
+@pytest.mark.parametrize("method", ["blend", "prior"])
+def test_cli_suggest_generate(model_dir, tmp_path, capsys, method):
     png = tmp_path / "new.png"
     assert main(["suggest", "happy birthday", "--model", model_dir, "--generate", "2",
-                 "--steps", "3", "--json", "--out", str(png)]) == 0
+                 "--method", method, "--steps", "3", "--json", "--out", str(png)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["generated"]) == 2 and np.isfinite(out["generated"][0]["score"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

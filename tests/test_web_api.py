@@ -291,8 +291,9 @@ def test_malformed_json_is_422(client, raw):
 # --------------------------------------------------------------------------------------------
 # generate and the latent space
 # --------------------------------------------------------------------------------------------
-def test_generate_invents_seeded_emojis_with_nearest_known(client):
-    req = {"text": "robot cat", "n": 2, "seed": 3, "steps": 2}
+@pytest.mark.parametrize("method", ["blend", "prior"])
+def test_generate_invents_seeded_emojis_with_nearest_known(client, method):
+    req = {"text": "robot cat", "n": 2, "seed": 3, "steps": 2, "method": method}
     a = client.post("/api/generate", json=req)
     assert a.status_code == 200, a.text
     a = a.json()
@@ -310,6 +311,8 @@ def test_generate_errors(client):
                        contains="empty")
     assert_clean_error(client.post("/api/generate", json={"text": "hi", "n": 9}), 422,
                        contains="n:")
+    assert_clean_error(client.post("/api/generate", json={"text": "hi", "method": "magic"}),
+                       422, contains="method")
 
 
 def test_latent_sample_is_seeded(client):
