@@ -231,3 +231,33 @@ def test_cli_explain(capsys):
                                                                              abs=1e-5)
     assert main(["suggest", "pizza", "--explain", "--names"]) == 2
     assert "--explain" in capsys.readouterr().err
+
+
+def test_the_word_lookup_starts_afresh_without_losing_a_reader(index, twemoji, monkeypatch):
+    """Past LOOKUP_LIMIT remembered words the index starts a new lookup; texts scored across
+    the switch (and from several threads, as the web server does) score as before."""
+    import threading
+
+    import emojiqa.keywords as K
+
+    texts = ["pizza night", "my dogs are the cutest", "off to new zealand"]
+    want = index.scores(texts)
+    monkeypatch.setattr(K, "LOOKUP_LIMIT", 5)
+    old = index._lookup
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            for i in range(40):  # new words each call push the lookup past the limit
+                s = index.scores([*texts, f"zz{seed}x{i} qq{seed}y{i}"])
+                assert np.array_equal(s[:3], want)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert index._lookup is not old and len(index._lookup) < 100  # a few batches at most

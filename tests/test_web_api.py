@@ -291,9 +291,11 @@ def test_malformed_json_is_422(client, raw):
 # --------------------------------------------------------------------------------------------
 # generate and the latent space
 # --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("method", ["blend", "prior"])
-def test_generate_invents_seeded_emojis_with_nearest_known(client, method):
-    req = {"text": "robot cat", "n": 2, "seed": 3, "steps": 2, "method": method}
+@pytest.mark.parametrize(("method", "style"), [("blend", "twemoji"), ("prior", "twemoji"),
+                                           ("blend", "noto")])
+def test_generate_invents_seeded_emojis_with_nearest_known(client, method, style):
+    req = {"text": "robot cat", "n": 2, "seed": 3, "steps": 2, "method": method,
+           "style": style}
     a = client.post("/api/generate", json=req)
     assert a.status_code == 200, a.text
     a = a.json()
@@ -304,6 +306,12 @@ def test_generate_invents_seeded_emojis_with_nearest_known(client, method):
         assert inv["nearest"]["key"] and inv["nearest"]["image"].startswith("data:image/png")
     b = client.post("/api/generate", json=req).json()
     assert [x["image"] for x in a["results"]] == [x["image"] for x in b["results"]]
+    if style != "twemoji":  # blended from, and shown next to, that style's drawings
+        tw = client.post("/api/generate", json={**req, "style": "twemoji"}).json()
+        assert [x["image"] for x in a["results"]] != [x["image"] for x in tw["results"]]
+        near = a["results"][0]["nearest"]
+        noto = EmojiSet.bundled(style)
+        assert np.array_equal(decode_data_url(near["image"]), noto.image(near["key"]))
 
 
 def test_generate_errors(client):

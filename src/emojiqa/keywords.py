@@ -91,6 +91,8 @@ def _normal(w: str) -> str | None:
 _WORD_OR_BREAK = re.compile(r"\w+|\x00", re.UNICODE)
 #: Entry number of the break between two texts (0: a word no emoji carries).
 _BREAK = -1
+#: Raw words a :class:`KeywordIndex` remembers before it starts a new lookup afresh.
+LOOKUP_LIMIT = 200_000
 #: Texts whose keyword scores :meth:`KeywordIndex.add_to` sums in one scratch array.
 _SCRATCH_ROWS = 256
 
@@ -259,8 +261,8 @@ class KeywordIndex:
         joined = "\x00".join(texts)
         if joined.count("\x00") != len(texts) - 1:
             joined = "\x00".join(t.replace("\x00", " ") for t in texts)
-        _, words = self._words(joined)
-        nums = np.fromiter(map(self._lookup.__getitem__, words), dtype=np.int64,
+        _, words, lookup = self._words(joined)
+        nums = np.fromiter(map(lookup.__getitem__, words), dtype=np.int64,
                            count=len(words))
         text_of = np.cumsum(nums == _BREAK)
         hit = nums > 0
@@ -290,20 +292,21 @@ class KeywordIndex:
             start = end
         return sims
 
-    def _words(self, text: str) -> tuple[list[str], list[str]]:
+    def _words(self, text: str) -> tuple[list[str], list[str], _Lookup]:
         """The lower-cased words of ``text`` (NULs between texts kept as words) as written,
-        and as looked up: each place of several words run together (:meth:`_join_places`),
-        every word known to the lookup (bounded: it starts afresh past 200,000 words)."""
+        and as looked up: each place of several words run together (:meth:`_join_places`);
+        and the lookup that knows every one of them (bounded: past :data:`LOOKUP_LIMIT` words a
+        new one starts afresh, so a thread still reading the old one finds its
+        words there)."""
         raw = _WORD_OR_BREAK.findall(text.lower())
         words = list(raw)
         if self._places:
             self._join_places(words)
         lookup = self._lookup
-        if len(lookup) > 200_000:
-            lookup.clear()
-            lookup["\x00"] = _BREAK
+        if len(lookup) > LOOKUP_LIMIT:
+            lookup = self._lookup = _Lookup(self._numbers)
         lookup.learn(words)
-        return raw, words
+        return raw, words, lookup
 
     def _join_places(self, words: list[str]) -> None:
         """Each place of several words in ``words`` (lower-cased, NUL between texts) becomes
@@ -326,11 +329,11 @@ class KeywordIndex:
             >>> index.explain("planting tomatoes")  # doctest: +SKIP
             {1234: [('tomatoes', 0.89)], 987: [('tomatoes', 0.62)]}
         """
-        raw, words = self._words(text.replace("\x00", " "))
+        raw, words, lookup = self._words(text.replace("\x00", " "))
         out: dict[int, list[tuple[str, float]]] = {}
         seen: set[int] = set()
         for at, word in enumerate(words):
-            entry = self._lookup[word]
+            entry = lookup[word]
             if entry <= 0 or entry in seen:
                 continue
             seen.add(entry)

@@ -191,8 +191,11 @@ def run_suggest(args: argparse.Namespace) -> int:
 
         from ..invent import invent
 
+        # blended from (and compared with) the emojis ranked: --emojis noto invents in Noto's
+        # style, --emojis DIR from the folder's own drawings
         invented = invent(ranker, text, n=args.generate, method=args.method, steps=args.steps,
-                          generator=torch.Generator().manual_seed(args.seed))
+                          generator=torch.Generator().manual_seed(args.seed),
+                          known=_emoji_set(ranker, args))
         if args.out:
             from ..images import make_grid, save_png
 
@@ -278,7 +281,7 @@ def run_show(args: argparse.Namespace) -> int:
 
             from ..invent import invent
 
-            imgs += [x.image for x in invent(ranker, text, n=args.generate,
+            imgs += [x.image for x in invent(ranker, text, n=args.generate, known=es,
                                              generator=torch.Generator().manual_seed(args.seed))]
         rows.append((text, np.stack(imgs)))
     from ..images import save_png

@@ -152,6 +152,8 @@ class GenerateRequest(BaseModel):
     text: str = Field(examples=["robot cat"])
     n: int = Field(4, ge=1, le=8, description="how many emojis to invent")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="random seed")
+    style: Style = Field("twemoji", description="drawing style the blends start from and "
+                         "the nearest known emojis are shown in")
     method: Literal["blend", "prior"] = Field(
         "blend", description="blend: mixes of the text's best known emojis' codes, scored "
         "with look-alikes; prior: prior samples refined on the pixel score")
@@ -699,17 +701,19 @@ def create_app(
         text = check_text(req.text)
         gen, seed = _generator(req.seed)
         ranker_ = models.ranker()
+        es = models.emoji_set(req.style)
+        known = None if models.is_default_set(req.style) else es
         with models.invent_lock, _arguments_from_request():
+            with models.lock:  # what the style's ranking needs is built here, not beside it
+                ranker_.rank(text, top_k=1, emojis=known)
             kw = {} if req.steps is None else {"steps": req.steps}
-            found = invent(ranker_, text, n=req.n, method=req.method, generator=gen, **kw)
-        style = getattr(getattr(ranker_, "emojis", None), "style", "twemoji")
-        style = style if style in STYLES else "twemoji"
+            found = invent(ranker_, text, n=req.n, method=req.method, generator=gen,
+                           known=known, **kw)
         results = []
         for inv in found:
             near = inv.nearest
             try:
-                near_out = models.emoji_out(style, near.key, near.score,
-                                            source=getattr(ranker_, "emojis", None))
+                near_out = models.emoji_out(req.style, near.key, near.score, source=es)
             except EmojiNotFoundError:
                 near_out = EmojiOut(key=near.key, emoji=near.emoji, name=near.name,
                                     score=float(near.score), image=_png_url(inv.image))

@@ -196,7 +196,7 @@ async function invent() {
   setStatus("invent-status", "Drawing new emojis…");
   $("invent-btn").disabled = true;
   try {
-    const res = await api("/api/generate", { json: { text, n: 4, seed } });
+    const res = await api("/api/generate", { json: { text, n: 4, seed, style: state.style } });
     $("invented").replaceChildren(...res.results.map((r, i) => {
       const near = document.createElement("span");
       near.className = "near";
