@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from emojiqa.emojis import EmojiSet
+from emojiqa.emojis import EmojiSet, info_for
 from emojiqa.invent import Invented, invent
 from emojiqa.ranker import EmojiRanker, RankerConfig, RankerNet
 from emojiqa.text import Tokenizer
@@ -50,7 +50,15 @@ def test_invent_gives_valid_images_and_finite_scores(tower, method):
     images = np.stack([x.image for x in out])
     again = r.score_images("happy birthday", images, lookalike=method == "blend")
     assert np.allclose(again, [x.score for x in out], atol=1e-5)
-    assert set(out[0].to_dict()) == {"score", "nearest", "code"}
+    assert set(out[0].to_dict()) == {"score", "nearest", "code", "blend"}
+    for x in out:  # a blend names its two parents (known emojis of the set) and the weight
+        if method == "blend":
+            main, other, w = x.recipe
+            assert {main, other} <= set(r.emojis.keys) and main != other
+            assert w in (0.6, 0.75, 0.9) and x.to_dict()["blend"]["weight"] == w
+            assert x.blend_text.endswith(f" {w:.0%} + {info_for(other).emoji or other}")
+        else:
+            assert x.recipe == () and x.to_dict()["blend"] is None
 
 
 @pytest.mark.parametrize("method", ["blend", "prior"])

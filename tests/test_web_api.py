@@ -304,6 +304,14 @@ def test_generate_invents_seeded_emojis_with_nearest_known(client, method, style
         assert decode_data_url(inv["image"]).shape == (36, 36, 4)
         assert -1 <= inv["score"] <= 1
         assert inv["nearest"]["key"] and inv["nearest"]["image"].startswith("data:image/png")
+        assert (inv["blend"] is None) == (method == "prior")  # "💕 75% + 💜" for a blend
+        if inv["blend"]:
+            assert re.fullmatch(r"\S+ \d+% \+ \S+", inv["blend"]), inv["blend"]
+            main, other = inv["parents"]  # drawn, for a page without an emoji font
+            assert inv["blend"] == f"{main['emoji']} {inv['weight']:.0%} + {other['emoji']}"
+            assert main["image"].startswith("data:image/png")
+        else:
+            assert inv["parents"] == [] and inv["weight"] is None
     b = client.post("/api/generate", json=req).json()
     assert [x["image"] for x in a["results"]] == [x["image"] for x in b["results"]]
     if style != "twemoji":  # blended from, and shown next to, that style's drawings

@@ -64,17 +64,34 @@ DEFAULT_STEPS = {"blend": 0, "prior": 60}
 
 @dataclass(frozen=True)
 class Invented:
-    """One invented emoji: the image, its score for the text and its nearest known emoji."""
+    """One invented emoji: the image, its score for the text and its nearest known emoji;
+    for a blend, its recipe: the keys of the two known emojis mixed and the first one's
+    weight (``("1f495", "1f49c", 0.75)``; empty for ``prior``)."""
 
     image: np.ndarray  # (36, 36, 4) uint8 RGBA
     score: float
     nearest: RankedEmoji
     code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
+    recipe: tuple[str, str, float] | tuple[()] = ()
+
+    @property
+    def blend_text(self) -> str | None:
+        """The recipe as a person reads it, ``"💕 75% + 💜"`` (None for ``prior``)."""
+        if not self.recipe:
+            return None
+        from .emojis import info_for
+
+        main, other, weight = self.recipe
+        return f"{info_for(main).emoji or main} {weight:.0%} + {info_for(other).emoji or other}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: score, nearest emoji and the latent code (the image is left out)."""
+        """JSON-ready: score, nearest emoji, the latent code and the recipe of a blend
+        (``{"main", "other", "weight", "text"}``, keys and :attr:`blend_text`, or None; the
+        image is left out)."""
+        blend = (dict(zip(("main", "other", "weight"), self.recipe, strict=True))
+                 | {"text": self.blend_text} if self.recipe else None)
         return {"score": float(self.score), "nearest": self.nearest.to_dict(),
-                "code": [float(v) for v in self.code]}
+                "code": [float(v) for v in self.code], "blend": blend}
 
 
 def _pixel_answer_fn(ranker: Any) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -148,8 +165,9 @@ def invent(ranker: Any, text: str, n: int = 4, *, method: str = "blend",
     vae = ranker.vae
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     lookalike = method == "blend"
+    recipes: list[Any] = [()] * n  # (main key, other key, main's weight) per blend
     if method == "blend":
-        best, _ = _blend_codes(ranker, vae, text, n, gen, known)
+        best, recipes = _blend_codes(ranker, vae, text, n, gen, known)
         if steps:
             best = _refine_search(ranker, vae, text, best, steps, lr, prior_weight, gen,
                                   lookalike=True)
@@ -166,8 +184,8 @@ def invent(ranker: Any, text: str, n: int = 4, *, method: str = "blend",
     scores = _score_codes_numpy(ranker, vae, text, codes, lookalike)
     near = _nearest_known(ranker, vae, text, images, known)
     order = np.argsort(-scores, kind="stable")
-    return [Invented(image=images[i], score=float(scores[i]), nearest=near[i], code=codes[i])
-            for i in order]
+    return [Invented(image=images[i], score=float(scores[i]), nearest=near[i], code=codes[i],
+                     recipe=recipes[i]) for i in order]
 
 
 def _prior_codes(ranker: Any, vae: Any, text: str, n: int, samples: int | None,

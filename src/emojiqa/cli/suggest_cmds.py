@@ -219,7 +219,9 @@ def run_suggest(args: argparse.Namespace) -> int:
         print(line)
     for i, x in enumerate(invented, 1):
         n = x.nearest
-        print(f"new #{i}\t{x.score:+.3f}\tnearest known: {n.emoji} {n.name} ({n.score:+.3f})")
+        mix = f"\tblend of {x.blend_text}" if x.recipe else ""
+        print(f"new #{i}\t{x.score:+.3f}\tnearest known: {n.emoji} {n.name} ({n.score:+.3f})"
+              f"{mix}")
     if invented and args.out:
         print(f"invented emojis written to {args.out}", file=sys.stderr)
     return 0

@@ -165,6 +165,11 @@ class InventedOut(BaseModel):
     image: str = Field(description="36×36 RGBA PNG as a data: URL")
     score: float = Field(description="the ranker's cosine score for the text")
     nearest: EmojiOut = Field(description="the closest known emoji")
+    blend: str | None = Field(None, description="for a blend, the two known emojis mixed and "
+                              "the first one's share, e.g. '💕 75% + 💜'")
+    parents: list[EmojiOut] = Field([], description="for a blend, those two emojis (drawn "
+                                    "in the style asked for)")
+    weight: float | None = Field(None, description="for a blend, the first parent's share")
 
 
 class GenerateResponse(BaseModel):
@@ -717,8 +722,11 @@ def create_app(
             except EmojiNotFoundError:
                 near_out = EmojiOut(key=near.key, emoji=near.emoji, name=near.name,
                                     score=float(near.score), image=_png_url(inv.image))
+            parents = [models.emoji_out(req.style, k, source=es) for k in inv.recipe[:2]]
             results.append(InventedOut(image=_png_url(inv.image),
-                                       score=round(float(inv.score), 4), nearest=near_out))
+                                       score=round(float(inv.score), 4), nearest=near_out,
+                                       blend=inv.blend_text, parents=parents,
+                                       weight=inv.recipe[2] if inv.recipe else None))
         return GenerateResponse(text=text, seed=seed, results=results, elapsed_ms=_ms(t0))
 
     @app.post("/api/latent/sample", response_model=LatentResponse, responses=_ERRORS,

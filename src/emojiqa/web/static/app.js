@@ -201,6 +201,18 @@ async function invent() {
       const near = document.createElement("span");
       near.className = "near";
       near.textContent = `closest known: ${r.nearest.name}`;
+      if (r.parents && r.parents.length === 2) { // drawn, not typed: no emoji font needed
+        const from = document.createElement("span");
+        from.className = "from";
+        const pic = (p) => {
+          const img = document.createElement("img");
+          img.src = p.image; img.alt = p.emoji; img.title = p.name; img.width = img.height = 18;
+          return img;
+        };
+        from.append("from ", pic(r.parents[0]), ` ${Math.round(r.weight * 100)}% + `, pic(r.parents[1]));
+        from.title = `a blend of ${r.parents[0].name} and ${r.parents[1].name}`;
+        near.append(document.createElement("br"), from);
+      }
       const card = emojiCard({ emoji: r.nearest.emoji, name: `new emoji ${i + 1}`, image: r.image, score: r.score },
         { size: 96, extra: near });
       const btn = card.querySelector("button");
