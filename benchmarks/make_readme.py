@@ -407,10 +407,11 @@ def suggest_regions(d: Mapping[str, Any]) -> dict[str, str]:
                 f"{ls['default_weight']:g}."]
         out["labelled"] = "\n".join(lab) + "\n"
     g = ["| text | best known | its score | best known, pixels only | invented: blend | "
-         "nearest known | invented: prior search (pixels) | the same, with look-alikes |",
-         "|---|---|---:|---:|---:|---|---:|---:|"]
+         "blended from | nearest known | invented: prior search (pixels) | the same, with "
+         "look-alikes |", "|---|---|---:|---:|---:|---|---|---:|---:|"]
     g += [f"| {r['text']} | {r['best_known_emoji']} | {r['best_known']:.3f} | "
           f"{r['best_known_pixels_only']:.3f} | {r['best_generated']:.3f} | "
+          f"{r.get('blend_of_best') or '–'} | "
           f"{r['nearest_of_best']} | {_num(r.get('best_prior'), 3)} | "
           f"{_num(r.get('best_prior_lookalike'), 3)} |" for r in d.get("generated", [])]
     gs = d.get("generated_summary")
