@@ -184,7 +184,7 @@ def nearest_known(vae: VAE, images: np.ndarray, emojis: EmojiSet, k: int = 1
         raise ValueError("nearest_known needs a non-empty emoji set")
     k = max(1, min(int(k), len(emojis)))
     q = _unit(vae.embed(np.asarray(images)))  # (N, D)
-    ref = _unit(_cached_codes(vae, emojis))  # (M, D)
+    ref = _unit(set_codes(vae, emojis))  # (M, D)
     sims = q @ ref.T  # (N, M)
     top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     return top.tolist()
@@ -194,7 +194,10 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
 
 
-def _cached_codes(vae: VAE, emojis: EmojiSet) -> np.ndarray:
+def set_codes(vae: VAE, emojis: EmojiSet) -> np.ndarray:
+    """μ of every emoji of ``emojis`` ``(len(emojis), latent_dim)``, embedded once per set and
+    kept on the VAE (the last set asked for), for :func:`nearest_known` and
+    :func:`emojiqa.invent.invent`."""
     cache = vae.__dict__.setdefault("_code_cache", {})
     key = (id(emojis), len(emojis))
     if key not in cache:

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from .emojis import EmojiSet
+from .generate import set_codes
 
 if TYPE_CHECKING:
     from .ranker import RankedEmoji
@@ -109,13 +110,18 @@ def _pixel_answer_fn(ranker: Any) -> Callable[[torch.Tensor], torch.Tensor] | No
     return answer
 
 
-def _score_codes_numpy(ranker: Any, vae: Any, text: str, z: np.ndarray,
-                       lookalike: bool = False) -> np.ndarray:
-    images = vae.decode_images(z)
+def _score_images(ranker: Any, text: str, images: np.ndarray, lookalike: bool = False
+                  ) -> np.ndarray:
+    """The ranker's score of each decoded image for ``text``, as ``float64``."""
     # the keyword only when asked: ``prior`` needs no more of a ranker than score_images(text, x)
     scores = (ranker.score_images(text, images, lookalike=True) if lookalike
               else ranker.score_images(text, images))
     return np.asarray(scores, dtype=np.float64)
+
+
+def _score_codes_numpy(ranker: Any, vae: Any, text: str, z: np.ndarray,
+                       lookalike: bool = False) -> np.ndarray:
+    return _score_images(ranker, text, vae.decode_images(z), lookalike)
 
 
 def invent(ranker: Any, text: str, n: int = 4, *, method: str = "blend",
@@ -181,7 +187,7 @@ def invent(ranker: Any, text: str, n: int = 4, *, method: str = "blend",
 
     codes = best.detach().numpy().astype(np.float32)
     images = vae.decode_images(codes)  # (n, 36, 36, 4) uint8
-    scores = _score_codes_numpy(ranker, vae, text, codes, lookalike)
+    scores = _score_images(ranker, text, images, lookalike)
     near = _nearest_known(ranker, vae, text, images, known)
     order = np.argsort(-scores, kind="stable")
     return [Invented(image=images[i], score=float(scores[i]), nearest=near[i], code=codes[i],
@@ -207,7 +213,7 @@ def _blend_codes(ranker: Any, vae: Any, text: str, n: int, gen: torch.Generator,
     es = known if known is not None else ranker.emojis
     m = min(max(BLEND_PARENTS[0], n), BLEND_PARENTS[1], len(es))
     ranked = ranker.rank(text, top_k=m, emojis=es)
-    z = vae.embed(np.stack([es.image(r.key) for r in ranked]))  # (M, D)
+    z = set_codes(vae, es)[[es.index(r.key) for r in ranked]]  # (M, D)
     mixes, recipes = [], []
     for i in range(len(z)):
         for j in range(len(z)):
@@ -308,9 +314,10 @@ def _nearest_known(ranker: Any, vae: Any, text: str, images: np.ndarray,
     """Nearest known emoji of each image by VAE code, with the ranker's score for ``text``."""
     from .ranker import RankedEmoji
 
-    es = known if known is not None else ranker.emojis
-    es = es.filter(skin_tones=False) if any(e.skin_tone for e in es) else es
-    codes = vae.embed(es.images)  # (K, D)
+    full = known if known is not None else ranker.emojis
+    keep = [i for i in range(len(full)) if not full.info(i).skin_tone]  # no tone variants
+    es = full.subset(keep) if len(keep) < len(full) else full
+    codes = set_codes(vae, full)[keep]  # (K, D): the set's codes, embedded once per set
     mine = vae.embed(images)  # (n, D)
     d2 = ((mine[:, None, :] - codes[None, :, :]) ** 2).sum(-1)  # (n, K)
     idx = d2.argmin(1)
