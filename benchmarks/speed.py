@@ -279,6 +279,29 @@ def cold_start(runs: int, model: Path | None, extra: tuple[str, ...] = (),
     return out
 
 
+#: Cold runs of ``suggest --generate 4`` per row (each takes seconds).
+INVENT_COLD_RUNS = 3
+
+
+def _without_stored_codes(folder: Path | None, dest: Path) -> Path | None:
+    """A copy of the model folder whose stored emoji vectors lack the VAE codes (as folders
+    written before they were stored), or None when the folder stores no codes."""
+    from emojiqa.recipes import BUNDLED_DIR, VECTORS_NAME
+    from emojiqa.storage import load_tensors, save_tensors
+
+    src = folder or BUNDLED_DIR
+    if not (src / VECTORS_NAME).is_file():
+        return None
+    tensors = load_tensors(src / VECTORS_NAME)
+    if "codes" not in tensors:
+        return None
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(src, dest)
+    save_tensors({"vectors": tensors["vectors"]}, dest / VECTORS_NAME)
+    return dest
+
+
 def bundled_training_time() -> dict[str, Any]:
     """Time to train the bundled model end to end, as its recipe recorded it."""
     from importlib import resources
@@ -426,12 +449,22 @@ def main(argv: list[str] | None = None) -> int:
     cold = cold_start(runs, bundled_dir)
     # the same candidates named with --emojis: served by the full ranker, which loads torch
     full = cold_start(runs, bundled_dir, ("--emojis", "twemoji"), "full ranker (torch)")
-    results["cold_start"] = [cold, full]
-    print_table([cold, full], ["path", "command", "runs", ("first_answer_s", "first answer s", 2),
-                               ("first_answer_max_s", "max s", 2), ("exit_s", "exit s", 2),
-                               ("peak_rss_mb", "peak RSS MB", 0)],
+    # four invented emojis beside the answer, with the VAE codes of the model's set stored
+    # next to it (as shipped) and, in a copy of the folder without them, embedded at start
+    inv_runs = max(1, min(runs, INVENT_COLD_RUNS))
+    invented = cold_start(inv_runs, bundled_dir, ("--generate", "4"),
+                          "full ranker + 4 invented (codes stored)")
+    rows = [cold, full, invented]
+    bare = _without_stored_codes(bundled_dir, work / "no-codes")
+    if bare is not None:
+        rows.append(cold_start(inv_runs, bare, ("--generate", "4"),
+                               "full ranker + 4 invented (codes embedded at start)"))
+    results["cold_start"] = rows
+    print_table(rows, ["path", "command", "runs", ("first_answer_s", "first answer s", 2),
+                       ("first_answer_max_s", "max s", 2), ("exit_s", "exit s", 2),
+                       ("peak_rss_mb", "peak RSS MB", 0)],
                 title="Cold start")
-    for row in (cold, full):
+    for row in rows:
         if row.get("errors"):
             print("cold start errors:", row["errors"][0])
     if cold.get("output") and full.get("output") and cold["output"] != full["output"]:

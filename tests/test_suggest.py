@@ -150,6 +150,46 @@ def test_precomputed_vectors_give_the_same_ranking(model_dir, tmp_path):
                            atol=1e-6), kw
 
 
+def test_stored_vae_codes_are_the_codes_the_vae_computes(model_dir, tmp_path):
+    """``precompute_vectors`` stores the VAE codes of the model's own set; a loaded model's
+    blends and nearest-known lookups take them without embedding the set again, and any other
+    set (another style, a set with a key they lack) is still embedded."""
+    import shutil
+
+    from emojiqa.generate import set_codes, use_stored_codes
+    from emojiqa.recipes import VECTORS_NAME, precompute_vectors
+    from emojiqa.storage import load_tensors
+
+    folder = tmp_path / "m"
+    shutil.copytree(model_dir, folder)
+    precompute_vectors(folder)
+    assert load_tensors(folder / VECTORS_NAME)["codes"].shape[0] == len(EmojiSet.bundled(
+        "twemoji"))
+    fast = EmojiRanker.from_pretrained(folder)
+    slow = EmojiRanker.from_pretrained(folder, stored_vectors=False)
+    own = fast.emojis
+    want = slow.vae.embed(own)
+    calls = []
+    embed = fast.vae.embed
+    fast.vae.embed = lambda x: calls.append(len(x)) or embed(x)  # counts what is embedded
+    assert np.allclose(set_codes(fast.vae, own), want, atol=1e-5)
+    sub = own.subset(range(5, 25))
+    assert np.allclose(set_codes(fast.vae, sub), want[5:25], atol=1e-5)
+    assert calls == []  # both from the stored codes
+    noto = EmojiSet.bundled("noto").subset(range(10))
+    assert np.allclose(set_codes(fast.vae, noto), slow.vae.embed(noto), atol=1e-5)
+    assert calls == [10]
+    # the same inventions as a model that embeds its set
+    from emojiqa.invent import invent
+
+    a = invent(fast, "happy birthday", n=2)
+    b = invent(slow, "happy birthday", n=2)
+    assert [x.recipe for x in a] == [x.recipe for x in b]
+    assert np.allclose([x.score for x in a], [x.score for x in b], atol=1e-5)
+    with pytest.raises(ValueError, match="do not fit"):
+        use_stored_codes(fast.vae, "twemoji", ["1f600"], np.zeros((2, 3)))
+
+
 def test_cli_answers_candidates_and_batch_filters(model_dir, tmp_path, capsys):
     """``--emojis answers`` ranks the model's answer table (suggest, show, batch), and the
     candidate flags reach the batch path: ``--exclude-group`` leaves no such emoji in a file's

@@ -197,10 +197,37 @@ def _unit(x: np.ndarray) -> np.ndarray:
 def set_codes(vae: VAE, emojis: EmojiSet) -> np.ndarray:
     """μ of every emoji of ``emojis`` ``(len(emojis), latent_dim)``, embedded once per set and
     kept on the VAE (the last set asked for), for :func:`nearest_known` and
-    :func:`emojiqa.invent.invent`."""
+    :func:`emojiqa.invent.invent`; taken from the codes stored for the VAE
+    (:func:`use_stored_codes`) when they cover the set."""
     cache = vae.__dict__.setdefault("_code_cache", {})
     key = (id(emojis), len(emojis))
     if key not in cache:
         cache.clear()
-        cache[key] = vae.embed(emojis)
+        stored = _stored_codes(vae, emojis)
+        cache[key] = stored if stored is not None else vae.embed(emojis)
     return cache[key]
+
+
+def use_stored_codes(vae: VAE, style: str, keys: Sequence[str], codes: np.ndarray) -> None:
+    """Let :func:`set_codes` look up, instead of embed, the μ of the drawings of ``style``:
+    ``codes`` ``(len(keys), latent_dim)``, one row per key, computed by this VAE (the bundled
+    model stores those of its own style next to it, :func:`emojiqa.recipes.precompute_vectors`).
+    A set of another style, or with a key not among ``keys``, is embedded as before."""
+    codes = np.asarray(codes, dtype=np.float32)
+    if codes.shape != (len(keys), vae.config.latent_dim):
+        raise ValueError(f"stored codes of shape {codes.shape} do not fit {len(keys)} keys "
+                         f"and a {vae.config.latent_dim}-d VAE")
+    vae.__dict__["_stored_codes"] = (str(style), {k: i for i, k in enumerate(keys)}, codes)
+    vae.__dict__.pop("_code_cache", None)
+
+
+def _stored_codes(vae: VAE, emojis: EmojiSet) -> np.ndarray | None:
+    """The stored codes of ``emojis`` (:func:`use_stored_codes`), or None where they do not
+    cover it."""
+    stored = vae.__dict__.get("_stored_codes")
+    if stored is None or emojis.style != stored[0]:
+        return None
+    rows = [stored[1].get(k, -1) for k in emojis.keys]
+    if not rows or min(rows) < 0:
+        return None
+    return stored[2][rows]

@@ -219,15 +219,19 @@ def train_bundled(out_dir: str | os.PathLike[str] | None = None, *,
 
 
 def precompute_vectors(folder: str | os.PathLike[str]) -> Path:
-    """Store the model's vectors of every emoji of its default style next to it.
+    """Store the model's vectors of every emoji of its default style next to it, and the
+    VAE codes (μ) of those drawings.
 
     Encoding ~4,000 drawings through the pixel tower is most of a cold start; with these
-    vectors :func:`use_precomputed_vectors` makes ``emojiqa suggest`` skip it. They are computed
-    from the saved (possibly float16) weights, so they equal what the loaded model computes.
+    vectors :func:`use_precomputed_vectors` makes ``emojiqa suggest`` skip it, and with the
+    codes ``suggest --generate`` skips embedding them again to blend new emojis from them. Both
+    are computed from the saved (possibly float16) weights, so they equal what the loaded model
+    computes.
 
     Example:
         >>> precompute_vectors("my_model")   # doctest: +SKIP
     """
+    import numpy as np
     import torch
 
     from .ranker import EmojiRanker
@@ -237,7 +241,10 @@ def precompute_vectors(folder: str | os.PathLike[str]) -> Path:
     ranker = EmojiRanker.from_pretrained(folder, stored_vectors=False)
     es = ranker.emojis
     vecs = ranker.encode_emojis(es)  # (N, D) normalised, with per-emoji corrections
-    save_tensors({"vectors": torch.from_numpy(vecs)}, folder / VECTORS_NAME)
+    tensors = {"vectors": torch.from_numpy(vecs)}
+    if ranker.vae is not None:  # the VAE codes invented emojis are blended from
+        tensors["codes"] = torch.from_numpy(np.ascontiguousarray(ranker.vae.embed(es)))
+    save_tensors(tensors, folder / VECTORS_NAME)
     atomic_write_json(folder / VECTORS_KEYS, {"style": es.style, "keys": es.keys})
     return folder / VECTORS_NAME
 
@@ -249,8 +256,10 @@ def use_precomputed_vectors(ranker: Any, folder: str | os.PathLike[str] | None =
     Only a request for the model's own bundled style, normalised, with per-emoji corrections,
     whose keys are all stored is answered from the table; anything else (another style, a
     folder, bare images, ``use_known=False``) is computed as before
-    (:meth:`~emojiqa.ranker.EmojiRanker.use_stored_vectors`). Returns whether a table was
-    found. :meth:`~emojiqa.ranker.EmojiRanker.from_pretrained` calls it.
+    (:meth:`~emojiqa.ranker.EmojiRanker.use_stored_vectors`). The VAE codes stored with them
+    (folders written since they were added) go to the ranker's VAE
+    (:func:`~emojiqa.generate.use_stored_codes`). Returns whether a table was found.
+    :meth:`~emojiqa.ranker.EmojiRanker.from_pretrained` calls it.
     """
     from .storage import load_tensors, read_json
 
@@ -258,10 +267,17 @@ def use_precomputed_vectors(ranker: Any, folder: str | os.PathLike[str] | None =
     if not (folder / VECTORS_NAME).is_file() or not (folder / VECTORS_KEYS).is_file():
         return False
     meta = read_json(folder / VECTORS_KEYS, what="emoji vector keys")
-    vecs = load_tensors(folder / VECTORS_NAME)["vectors"].float().numpy()
+    tensors = load_tensors(folder / VECTORS_NAME)
+    vecs = tensors["vectors"].float().numpy()
     if meta.get("style") != ranker.config.emoji_style or len(meta["keys"]) != len(vecs):
         return False
     ranker.use_stored_vectors(meta["style"], meta["keys"], vecs)
+    codes = tensors.get("codes")
+    if ranker.vae is not None and codes is not None and codes.shape == (
+            len(vecs), ranker.vae.config.latent_dim):
+        from .generate import use_stored_codes
+
+        use_stored_codes(ranker.vae, meta["style"], meta["keys"], codes.float().numpy())
     return True
 
 
