@@ -172,7 +172,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                  resume: bool = False, progress: bool = True,
                  glove: str | os.PathLike[str] | tuple | bool | None = None,
                  max_steps: int | None = None, device: str | None = None,
-                 log: Callable[[str], None] | None = None) -> EmojiRanker:
+                 log: Callable[[str], None] | None = None,
+                 init_from: EmojiRanker | str | os.PathLike[str] | None = None) -> EmojiRanker:
     """Train a ranker and write it to ``out_dir/model``.
 
     Args:
@@ -193,6 +194,12 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         max_steps: stop each epoch after this many steps (smoke tests).
         device: ``cpu``/``cuda`` (default: CUDA when available).
         log: where to print epoch lines (default: ``print``); rank 0 only.
+        init_from: fine-tune a trained ranker (an :class:`EmojiRanker` or its folder, e.g.
+            the bundled model's) instead of starting from GloVe and random weights: its
+            tokenizer, VAE, look encoder and every weight are taken over, and the answers it
+            already knows keep their learned corrections; the answer table is still the
+            emojis of ``train``. ``config`` must build the same network (take the init
+            model's config and change only training settings: :func:`finetune_config`).
 
     Returns:
         The best :class:`EmojiRanker` (by val), also saved to ``out_dir/model``.
@@ -201,6 +208,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         TrainingError: unusable data or output folder, a NaN/inf loss (the last good model
             is kept), or a checkpoint that does not match.
     """
+    init = _init_model(init_from)
     info = D.init_distributed(device)
     dev = torch.device(info.device)
     say = (log or print) if info.is_main else (lambda s: None)
@@ -240,6 +248,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     val = [e for e in val if e.key in kpos]
     val_texts = _clean_texts(val, "validation")
 
+    if init is not None and vae is None:
+        vae = init.vae  # the codes its answer tower learned from
     if c.answer_tower == "latent" or c.hard_negatives or c.pixel_init_from_vae:
         if vae is None:
             from .vae import VAE
@@ -252,7 +262,11 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         vae.eval()
     latent_dim = vae.config.latent_dim if vae is not None else 1
 
-    tok = Tokenizer(num_words=c.num_words, max_len=c.max_len).fit(train_texts)
+    if init is not None:  # its vocabulary: the rows of the word vectors it learned
+        _check_init_tokenizer(init, c)
+        tok = init.tokenizer
+    else:
+        tok = Tokenizer(num_words=c.num_words, max_len=c.max_len).fit(train_texts)
     net = RankerNet(c, tok.vocab_size, n_ans, latent_dim).to(dev)
     ranker = EmojiRanker(c, net, tok, keys, vae=vae, answer_images=base_imgs)
 
@@ -270,7 +284,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     else:
         per_style = torch.from_numpy(np.ascontiguousarray(
             images.transpose(0, 1, 4, 2, 3))).float().div_(255.0)
-        if c.pixel_init_from_vae and vae is not None:
+        if c.pixel_init_from_vae and vae is not None and init is None:
             copied = net.pixels.init_from(vae)
             say(f"pixel tower: {copied} conv layers initialised from the VAE encoder")
     hard = None
@@ -278,7 +292,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         mu = torch.from_numpy(vae.embed(base_imgs))
         hard = losses.hard_negative_weights((mu - mu.mean(0)) / mu.std(0).clamp_min(1e-6))
 
-    if net.embedding is not None and glove is not False:
+    if net.embedding is not None and glove is not False and init is None:
         gv = glove if isinstance(glove, tuple) else load_glove(glove)
         if gv[1].shape[1] != c.embed_dim:
             raise TrainingError(f"GloVe vectors have {gv[1].shape[1]} dimensions but "
@@ -293,11 +307,15 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     targets = torch.tensor([kpos[e.key] for e in train])
     weights = example_weights(train, c.class_balance)
     tt = _text_tensors(ranker, train_texts)
-    if getattr(net, "bag_idf", None) is not None:  # smoothed idf of each bucket, as sklearn's
+    if getattr(net, "bag_idf", None) is not None and init is None:  # smoothed idf per bucket
         df = np.bincount(tt["bags"][0], minlength=c.ngram_buckets)
         idf = smoothed_idf(df, len(train_texts))
         net.bag_idf.copy_(torch.from_numpy(idf.astype(np.float32)))
     val_targets = torch.tensor([kpos[e.key] for e in val])
+    if init is not None:
+        kept = _load_init(net, init, keys)
+        say(f"fine-tuning {init.config.name}: every weight taken over, {kept} of {n_ans} "
+            "answers keep the corrections it learned for them")
 
     model: torch.nn.Module = net
     if info.enabled:
@@ -374,7 +392,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             net.load_state_dict(weights)
         ranker.save_pretrained(out / MODEL_DIR, extra_json={"training.json": {
             "history": state["history"], "best_epoch": state["best_epoch"], "seed": seed,
-            "n_train": len(train), "n_val": len(val)}})
+            "n_train": len(train), "n_val": len(val),
+            "init_from": None if init is None else init.config.name}})
         if weights is not None:
             net.load_state_dict(live)
 
@@ -508,9 +527,10 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     if info.is_main and not (out / MODEL_DIR / "config.json").is_file():
         save_model(None)
     if c.lookalike_learned > 0:  # the look encoder of new drawings, from the answer drawings
-        if info.is_main:
-            ranker.look = train_look(ranker, out, seed=seed, device=dev, progress=progress,
-                                     log=say)
+        if info.is_main:  # (a fine-tuned model keeps its init's, learned from far more)
+            ranker.look = (init.look if init is not None and init.look is not None else
+                           train_look(ranker, out, seed=seed, device=dev, progress=progress,
+                                      log=say))
             ranker.look.save_pretrained(out / MODEL_DIR / "look")
         D.barrier(info)
     if c.wide_buckets and info.is_main:  # the wide head, fitted on the trained towers
@@ -690,6 +710,98 @@ def train_look(ranker: EmojiRanker, out: Path, *, seed: int = 0, device: Any = N
     (log or print)(f"look encoder: {config.epochs} epochs on {len(images)} drawings in "
                    f"{time.perf_counter() - t0:.0f} s")
     return enc
+
+
+#: Settings a fine-tuned model may change from its init model's config: training, heads and
+#: ranking settings. Every other field builds the network or reads its inputs.
+FINETUNE_FIELDS = frozenset({
+    "name", "lr", "epochs", "patience", "batch_size", "dropout", "weight_decay", "clipnorm",
+    "ema", "plateau_lr", "loss", "margin", "temperature", "num_negatives", "hard_negatives",
+    "class_balance", "early_stop", "known_dropout", "max_answers_per_step", "ngram_lr_scale",
+    "minilm_lr", "embed_trainable", "wide_buckets", "wide_l2", "wide_iters", "wide_mixes",
+    "wide_sources", "wide_max_features", "memory_k", "refit_heads", "lookalike_k",
+    "lookalike_temperature", "lookalike_learned", "lookalike_styles", "look_epochs",
+    "memory_max_df", "pixel_init_from_vae"})
+
+
+def finetune_config(init: EmojiRanker, **overrides: Any) -> RankerConfig:
+    """The config to fine-tune ``init`` with: its own, named ``<name>-ft``, heads fitted on
+    every source of the new data (``wide_sources`` cleared), early stopping on val (patience
+    2 where the init model trained every epoch), with ``overrides`` of training settings
+    (:data:`FINETUNE_FIELDS`).
+
+    Raises:
+        ConfigError: an override of a field that builds the network (the fine-tuned model
+            must have the init model's shapes), or an unknown field.
+
+    Example:
+        >>> cfg = finetune_config(EmojiRanker.from_pretrained(), lr=1e-3)  # doctest: +SKIP
+    """
+    import dataclasses
+
+    from .errors import ConfigError
+
+    fields = {f.name for f in dataclasses.fields(RankerConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ConfigError(f"unknown ranker config field(s) {unknown}")
+    fixed = sorted(set(overrides) - FINETUNE_FIELDS)
+    if fixed:
+        raise ConfigError(f"fine-tuning keeps the network of the model it starts from, so "
+                          f"{fixed} cannot change; change only training settings such as "
+                          "lr, epochs, patience, batch_size or the heads'")
+    base = {"name": f"{init.config.name}-ft", "wide_sources": (),
+            "patience": init.config.patience or 2}
+    return dataclasses.replace(init.config, **{**base, **overrides})
+
+
+def _init_model(init_from: EmojiRanker | str | os.PathLike[str] | None) -> EmojiRanker | None:
+    """The ranker to fine-tune: as given, or loaded from its folder (computing its emoji
+    vectors: stored ones stand for the weights as loaded, which training changes)."""
+    if init_from is None or isinstance(init_from, EmojiRanker):
+        return init_from
+    try:
+        return EmojiRanker.from_pretrained(init_from, stored_vectors=False)
+    except EmojiqaError as exc:
+        raise TrainingError(f"cannot fine-tune {init_from}: {exc}") from exc
+
+
+def _check_init_tokenizer(init: EmojiRanker, c: RankerConfig) -> None:
+    tok = init.tokenizer
+    if (tok.num_words, tok.max_len) != (c.num_words, c.max_len):
+        raise TrainingError(
+            f"fine-tuning keeps the tokenizer of {init.config.name} (num_words={tok.num_words},"
+            f" max_len={tok.max_len}) but the config asks num_words={c.num_words}, max_len="
+            f"{c.max_len}; take the config from finetune_config(init)")
+
+
+def _load_init(net: RankerNet, init: EmojiRanker, keys: Sequence[str]) -> int:
+    """Copy every weight of ``init`` into ``net`` (the per-emoji corrections by key); the
+    number of answers whose correction was copied."""
+    src = {k: v.detach().cpu() for k, v in init.net.state_dict().items()}
+    own = net.state_dict()
+    rows = "known.weight"
+    missing = sorted(set(own) - set(src) - {rows})
+    extra = sorted(set(src) - set(own) - {rows})
+    shapes = sorted(k for k in set(own) & set(src) - {rows} if own[k].shape != src[k].shape)
+    if missing or extra or shapes:
+        raise TrainingError(
+            f"the config builds another network than {init.config.name}'s (missing "
+            f"{missing[:3]}, unexpected {extra[:3]}, other shapes {shapes[:3]}); fine-tune with "
+            "the init model's config and change only training settings (finetune_config)")
+    kept = 0
+    with torch.no_grad():
+        for k, v in own.items():
+            if k != rows:
+                v.copy_(src[k].to(v.dtype))
+            elif rows in src:
+                for i, key in enumerate(keys):
+                    j = init.answer_index.get(key)
+                    if j is not None:
+                        v[i] = src[rows][j].to(v.dtype)
+                        kept += 1
+    net.load_state_dict(own)
+    return kept
 
 
 def _swap(params: list[torch.Tensor], other: list[torch.Tensor]) -> None:

@@ -19,14 +19,19 @@ DATA_HELP = ("airline (bundled, canonical split), tweeteval (bundled, U+FE0F str
 def register(sub: Any) -> None:
     """Add the ``train-ranker`` and ``evaluate`` subcommands."""
     p = add_parser(sub, "train-ranker", "Train the question-answer ranker (text → emoji).")
-    p.add_argument("--config", default="default",
-                   help="named config: seed (the 2017 notebook), default, default-wide "
+    p.add_argument("--config", default=None,
+                   help="named config (default: default): seed (the 2017 notebook), default, "
+                        "default-wide "
                         "(default plus a wide head over hashed n-grams, refit on train + val "
                         "once weighed), minilm (frozen MiniLM text tower), minilm-ft (MiniLM "
                         "fine-tuned) or minilm-ft-wide (minilm-ft plus the wide head; the "
                         "three MiniLM configs need the minilm extra); any config gets a wide "
                         "head with --set wide_buckets=524288 and a memory of its training "
                         "texts with --set memory_k=20")
+    p.add_argument("--init-from", default=None, metavar="bundled|DIR",
+                   help="fine-tune a trained ranker (bundled: the shipped suggestion model) "
+                        "instead of starting from GloVe: its network, vocabulary and VAE are "
+                        "kept, --set changes only training settings; best for small data")
     p.add_argument("--data", default="airline", help=DATA_HELP)
     p.add_argument("--text-column", default="text", help="text column of a data file")
     p.add_argument("--emoji-column", default="emoji", help="emoji column of a data file")
@@ -125,7 +130,20 @@ def _train(args: argparse.Namespace) -> int:
     from ..ranker import RankerConfig
     from ..train_ranker import train_ranker
 
-    config = RankerConfig.named(args.config, **parse_overrides(args.set))
+    init = None
+    if args.init_from is not None:
+        from ..ranker import EmojiRanker
+        from ..train_ranker import finetune_config
+
+        if args.config is not None or args.vae:
+            raise ConfigError("--init-from fine-tunes that model with its own config and VAE; "
+                              "leave out --config and --vae, and change training settings "
+                              "with --set")
+        init = EmojiRanker.from_pretrained(None if args.init_from == "bundled"
+                                           else args.init_from, stored_vectors=False)
+        config = finetune_config(init, **parse_overrides(args.set))
+    else:
+        config = RankerConfig.named(args.config or "default", **parse_overrides(args.set))
     train = load_data(args.data, "train", args.text_column, args.emoji_column)
     val = load_data(args.data, "val", args.text_column, args.emoji_column)
     if args.limit:
@@ -146,7 +164,7 @@ def _train(args: argparse.Namespace) -> int:
               f"validating on {len(val):,}; output {args.out}", file=sys.stderr)
     train_ranker(config, train, val, args.out, emoji_sets=sets, vae=vae, epochs=args.epochs,
                  seed=args.seed, resume=args.resume, progress=not args.quiet,
-                 glove=args.glove, log=lambda s: print(s, file=sys.stderr))
+                 glove=args.glove, log=lambda s: print(s, file=sys.stderr), init_from=init)
     if main_rank:
         print(f"model written to {Path(args.out) / 'model'}")
     return 0
