@@ -272,3 +272,23 @@ def test_ema_keeps_the_averaged_weights(tmp_path, data, vae):
                 {n: ck["net"][n] for n, _ in plain.net.named_parameters()})
     with pytest.raises(ConfigError, match="ema"):
         RankerConfig(ema=1.0)
+
+
+def test_little_data_gets_smaller_batches(tmp_path, data, vae):
+    """``min_epoch_steps``: an epoch of few texts is cut into at least that many batches (down
+    to 8 texts each); a config without it keeps its batch size."""
+    from emojiqa.train_ranker import epoch_batch_size
+
+    default = RankerConfig.named("default")
+    assert default.min_epoch_steps == 16 and RankerConfig.named("seed").min_epoch_steps == 0
+    assert epoch_batch_size(default, 250) == 15
+    assert epoch_batch_size(default, 11_524) == 256  # the airline split: unchanged
+    assert epoch_batch_size(default, 40) == 8  # never below 8 texts
+    assert epoch_batch_size(RankerConfig.named("seed"), 250) == 64
+    assert epoch_batch_size(dataclasses.replace(default, batch_size=4), 10) == 4
+    logs: list[str] = []
+    run(tmp_path, data, vae, config=dataclasses.replace(CFG, min_epoch_steps=8), log=logs.append)
+    assert any("batches of 8 instead of 16" in line for line in logs)
+    logs.clear()
+    run(tmp_path / "b", data, vae, log=logs.append)
+    assert not any("batches of" in line for line in logs)

@@ -122,6 +122,11 @@ class RankerConfig:
         class_balance: weight examples by (answer frequency) ** -class_balance.
         lr / weight_decay / clipnorm / batch_size / epochs: optimisation (Adam; clipnorm
             clips each gradient tensor, as Keras does).
+        min_epoch_steps: on little data, batches shrink (to no fewer than 8 texts) so that an
+            epoch has at least this many steps (``default``: 16; 0 keeps ``batch_size``
+            whatever the data): 250 texts in batches of 256 are one step an epoch, and early
+            stopping ends such a run before it has learned much (see
+            :func:`emojiqa.train_ranker.epoch_batch_size`).
         patience: early stopping after this many epochs without val improvement; 0 trains
             every epoch and keeps the last (the seed).
         early_stop: ``loss`` (val loss) or ``macro_f1`` (val macro-F1 over the answer table).
@@ -167,7 +172,8 @@ class RankerConfig:
          "minilm_lr": 5e-5, "minilm_max_len": 64, "wide_buckets": 0, "wide_l2": 5e-6,
          "wide_iters": 150, "plateau_lr": 1.0, "ema": 0.0, "memory_k": 0,
          "memory_max_df": 0.01, "refit_heads": False, "wide_max_features": 0,
-         "wide_sources": (), "wide_mixes": (0.2, 0.0, 0.05, 0.1, 0.4, 0.8)})
+         "wide_sources": (), "wide_mixes": (0.2, 0.0, 0.05, 0.1, 0.4, 0.8),
+         "min_epoch_steps": 0})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -214,6 +220,7 @@ class RankerConfig:
     weight_decay: float = 0.0
     clipnorm: float = 1.0
     batch_size: int = 256
+    min_epoch_steps: int = 0
     epochs: int = 15
     patience: int = 2
     early_stop: str = "macro_f1"
@@ -328,7 +335,7 @@ class RankerConfig:
                        num_negatives=1, class_balance=0.0, lr=1e-3, clipnorm=1.0,
                        batch_size=64, epochs=3, patience=0, early_stop="loss")
         elif name == "default":
-            base = cls(ema=0.99)
+            base = cls(ema=0.99, min_epoch_steps=16)
         elif name == "minilm":  # needs the minilm extra
             base = cls(name="minilm", text_tower="minilm", ngram_lr_scale=1.0, batch_size=128)
         elif name == "minilm-ft":  # needs the minilm extra; no n-gram bag beside it

@@ -399,7 +399,11 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
 
     n = len(train)
     per_rank = -(-n // info.world_size)
-    steps = -(-per_rank // c.batch_size)
+    bs = epoch_batch_size(c, n, info.world_size)
+    if bs != c.batch_size:
+        say(f"{n:,} training texts: batches of {bs} instead of {c.batch_size}, so that "
+            f"an epoch has at least {c.min_epoch_steps} steps (min_epoch_steps)")
+    steps = -(-per_rank // bs)
     if max_steps:
         steps = min(steps, max_steps)
     from tqdm.auto import tqdm
@@ -415,7 +419,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                        disable=not (progress and info.is_main), leave=False, unit="step")
             while state["step"] < steps:
                 step = state["step"]
-                idx = order[step * c.batch_size:(step + 1) * c.batch_size]
+                idx = order[step * bs:(step + 1) * bs]
                 if len(idx) == 0:
                     state["step"] = steps
                     break
@@ -721,13 +725,41 @@ FINETUNE_FIELDS = frozenset({
     "minilm_lr", "embed_trainable", "wide_buckets", "wide_l2", "wide_iters", "wide_mixes",
     "wide_sources", "wide_max_features", "memory_k", "refit_heads", "lookalike_k",
     "lookalike_temperature", "lookalike_learned", "lookalike_styles", "look_epochs",
-    "memory_max_df", "pixel_init_from_vae"})
+    "memory_max_df", "pixel_init_from_vae", "min_epoch_steps"})
+
+
+#: Training settings of a fine-tuning run (:func:`finetune_config`), chosen on airline val
+#: with 1,000 training tweets (``benchmarks/finetune.py``, table "Fine-tuning settings"): a
+#: model that already knows its texts and emojis needs more, smaller steps on little data
+#: than the 256-text batches it was trained with, and early stopping that waits longer.
+FINETUNE_DEFAULTS: dict[str, Any] = {"batch_size": 64, "ngram_lr_scale": 10.0, "epochs": 40,
+                                     "patience": 4}
+
+
+def epoch_batch_size(config: RankerConfig, n: int, world: int = 1) -> int:
+    """The batch size of each of ``world`` processes in a run over ``n`` training texts:
+    ``batch_size``, made smaller where an epoch of the global batch (every process's together)
+    would have fewer than ``min_epoch_steps`` steps, down to a global batch of 8 texts (or the
+    configured one if that is smaller), so that a run under ``torchrun`` takes the steps of
+    one process with the same global batch.
+
+    Example:
+        >>> epoch_batch_size(RankerConfig.named("default"), 250)
+        15
+        >>> epoch_batch_size(RankerConfig.named("default"), 11524)
+        256
+    """
+    bs = config.batch_size * world
+    if config.min_epoch_steps > 0 and n < bs * config.min_epoch_steps:
+        bs = max(min(bs, 8), n // config.min_epoch_steps)
+    return max(1, bs // world)
 
 
 def finetune_config(init: EmojiRanker, **overrides: Any) -> RankerConfig:
     """The config to fine-tune ``init`` with: its own, named ``<name>-ft``, heads fitted on
-    every source of the new data (``wide_sources`` cleared), early stopping on val (patience
-    2 where the init model trained every epoch), with ``overrides`` of training settings
+    every source of the new data (``wide_sources`` cleared) and the fine-tuning settings of
+    :data:`FINETUNE_DEFAULTS` (small batches, the n-gram table at 10× the learning rate, up to
+    40 epochs with early stopping on val), with ``overrides`` of training settings
     (:data:`FINETUNE_FIELDS`).
 
     Raises:
@@ -750,8 +782,7 @@ def finetune_config(init: EmojiRanker, **overrides: Any) -> RankerConfig:
         raise ConfigError(f"fine-tuning keeps the network of the model it starts from, so "
                           f"{fixed} cannot change; change only training settings such as "
                           "lr, epochs, patience, batch_size or the heads'")
-    base = {"name": f"{init.config.name}-ft", "wide_sources": (),
-            "patience": init.config.patience or 2}
+    base = {"name": f"{init.config.name}-ft", "wide_sources": (), **FINETUNE_DEFAULTS}
     return dataclasses.replace(init.config, **{**base, **overrides})
 
 
