@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -39,6 +40,23 @@ def trained(tmp_path_factory, vae_dir):
 def test_train_ranker_writes_model(trained):
     assert (trained / "model" / "config.json").is_file()
     assert (trained / "loss.png").is_file()
+
+
+def test_train_ranker_stores_the_emoji_vectors(trained):
+    """The CLI stores the vectors of the model's emoji set next to it, so a cold `suggest
+    --model` takes the torch-free path; it ranks as the full ranker does."""
+    from emojiqa.lite import LiteRanker
+    from emojiqa.ranker import EmojiRanker
+    from emojiqa.recipes import VECTORS_NAME
+
+    folder = trained / "model"
+    assert (folder / VECTORS_NAME).is_file()
+    lite = LiteRanker.load(folder)
+    assert lite is not None
+    full = EmojiRanker.from_pretrained(folder, stored_vectors=False)
+    a, b = lite.rank("so angry", top_k=5), full.rank("so angry", top_k=5)
+    assert [x.key for x in a] == [x.key for x in b]
+    assert np.allclose([x.score for x in a], [x.score for x in b], atol=1e-5)
 
 
 def test_evaluate_json_and_pngs(trained, tmp_path, capsys):
