@@ -109,26 +109,3 @@ def test_cli_init_from(tmp_path, init_dir, capsys):
         assert code != 0
     err = capsys.readouterr().err
     assert "--init-from fine-tunes" in err and "cannot change" in err
-
-
-def test_keep_answers_keeps_what_the_init_model_knew(tmp_path, init_dir):
-    """``keep_answers``: the table is the init model's answers plus the new data's, every
-    known one with its correction; without ``init_from`` it is refused."""
-    init = EmojiRanker.from_pretrained(init_dir, stored_vectors=False)
-    train = [Example(t, k) for t, k in (("coffee time", "2615"), ("need sleep", "1f634"))] * 8
-    ft = train_ranker(finetune_config(init, epochs=1, lr=0.0), train, train[:4], tmp_path,
-                      progress=False, log=lambda s: None, init_from=init, keep_answers=True)
-    assert set(ft.answer_keys) == set(init.answer_keys) | {"2615"}
-    src, own = init.net.state_dict()["known.weight"], ft.net.state_dict()["known.weight"]
-    for key in init.answer_keys:
-        assert torch.equal(own[ft.answer_index[key]], src[init.answer_index[key]]), key
-    # the init model's answers rank as they did (lr 0: the same weights)
-    a = init.rank("so angry", top_k=3, emojis="answers")
-    b = ft.rank("so angry", top_k=3, emojis=ft.answers.subset(
-        [ft.answer_index[k] for k in init.answer_keys]))
-    assert [x.key for x in a] == [x.key for x in b]
-    with pytest.raises(TrainingError, match="init_from"):
-        train_ranker(init.config, train, train[:4], tmp_path / "b", progress=False,
-                     log=lambda s: None, keep_answers=True)
-    assert main(["train-ranker", "--keep-answers", "--out", str(tmp_path / "c"), "--limit",
-                 "8", "--quiet"]) != 0

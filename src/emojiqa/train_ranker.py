@@ -173,8 +173,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                  glove: str | os.PathLike[str] | tuple | bool | None = None,
                  max_steps: int | None = None, device: str | None = None,
                  log: Callable[[str], None] | None = None,
-                 init_from: EmojiRanker | str | os.PathLike[str] | None = None,
-                 keep_answers: bool = False) -> EmojiRanker:
+                 init_from: EmojiRanker | str | os.PathLike[str] | None = None) -> EmojiRanker:
     """Train a ranker and write it to ``out_dir/model``.
 
     Args:
@@ -201,10 +200,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             already knows keep their learned corrections; the answer table is still the
             emojis of ``train``. ``config`` must build the same network (take the init
             model's config and change only training settings: :func:`finetune_config`).
-        keep_answers: with ``init_from``, the answer table is the init model's answers plus
-            the emojis of ``train``, all with the corrections learned for them, so the
-            fine-tuned model keeps what it knew of emojis your data never names (they are
-            only wrong answers for its texts).
 
     Returns:
         The best :class:`EmojiRanker` (by val), also saved to ``out_dir/model``.
@@ -232,11 +227,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     train_texts = _clean_texts(train, "training")
     sets = list(emoji_sets) if emoji_sets else [EmojiSet.bundled(c.emoji_style)]
     keys = sorted({e.key for e in train})
-    if keep_answers:
-        if init is None:
-            raise TrainingError("keep_answers keeps the answers of the model fine-tuned: "
-                                "pass init_from too")
-        keys = sorted(set(keys) | set(init.answer_keys))
     kpos = {k: i for i, k in enumerate(keys)}
     n_ans = len(keys)
     if n_ans < 2:
@@ -249,12 +239,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             if k in es.keys:
                 images[s, i] = es.images[es.index(k)]
                 avail[s, i] = True
-    if keep_answers:  # an answer of the init model drawn in no set: its own drawing
-        own = init.answers
-        for i, k in enumerate(keys):
-            if not avail[:, i].any() and k in own.keys:
-                images[0, i] = own.images[own.index(k)]
-                avail[0, i] = True
     lost = [k for i, k in enumerate(keys) if not avail[:, i].any()]
     if lost:
         raise TrainingError(f"no drawing of emoji(s) {lost[:10]} in the emoji sets "
@@ -328,9 +312,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         idf = smoothed_idf(df, len(train_texts))
         net.bag_idf.copy_(torch.from_numpy(idf.astype(np.float32)))
     val_targets = torch.tensor([kpos[e.key] for e in val])
-    # val accuracy and macro-F1 choose among the emojis of the training data (with
-    # keep_answers the table also holds the init model's others)
-    own_cols = torch.tensor(sorted({kpos[e.key] for e in train})) if keep_answers else None
     if init is not None:
         kept = _load_init(net, init, keys)
         say(f"fine-tuning {init.config.name}: every weight taken over, {kept} of {n_ans} "
@@ -502,7 +483,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                 _swap(params, shadow)  # validate the averaged weights
             if val:
                 metrics.update(_val_metrics(ranker, val_texts, val_targets, base_ids, hard,
-                                            seed, own_cols))
+                                            seed))
             for k, v in metrics.items():
                 state["history"].setdefault(k, []).append(v)
             score = (metrics.get("val_macro_f1") if c.early_stop == "macro_f1"
@@ -896,8 +877,8 @@ def _nan_stop(state: dict, step: int, epoch: int, save_model: Callable, save_che
 
 @torch.no_grad()
 def _val_metrics(ranker: EmojiRanker, texts: list[str], y: torch.Tensor,
-                 base_ids: torch.Tensor, hard: torch.Tensor | None, seed: int,
-                 cols: torch.Tensor | None = None) -> dict[str, float]:
+                 base_ids: torch.Tensor, hard: torch.Tensor | None, seed: int
+                 ) -> dict[str, float]:
     from .metrics import classification_report, seed_hinge
 
     c = ranker.config
@@ -911,14 +892,7 @@ def _val_metrics(ranker: EmojiRanker, texts: list[str], y: torch.Tensor,
     per = losses.ranking_loss(c.loss, cos, y, allowed, margin=c.margin,
                               temperature=c.temperature, num_negatives=c.num_negatives,
                               generator=g, hard_weights=hard)
-    where = {} if cols is None else {int(col): i for i, col in enumerate(cols)}
-    keep = [i for i, t in enumerate(y.tolist()) if t in where]
-    if keep:  # among those answers only (val texts of other answers left out)
-        rep = classification_report(np.array([where[int(y[i])] for i in keep]),
-                                    cos[keep][:, cols].numpy(),
-                                    [ranker.answer_keys[int(col)] for col in cols])
-    else:  # the whole table
-        rep = classification_report(y.numpy(), cos.numpy(), ranker.answer_keys)
+    rep = classification_report(y.numpy(), cos.numpy(), ranker.answer_keys)
     net.train()
     return {"val_loss": float(per.mean()),
             "val_hinge": seed_hinge(cos.numpy(), y.numpy(), c.margin, seed=seed),

@@ -32,10 +32,6 @@ def register(sub: Any) -> None:
                    help="fine-tune a trained ranker (bundled: the shipped suggestion model) "
                         "instead of starting from GloVe: its network, vocabulary and VAE are "
                         "kept, --set changes only training settings; best for small data")
-    p.add_argument("--keep-answers", action="store_true",
-                   help="with --init-from: keep that model's answers (and what it learned of "
-                        "them) beside the emojis of your data, so suggestions over all emojis "
-                        "stay as good")
     p.add_argument("--data", default="airline", help=DATA_HELP)
     p.add_argument("--text-column", default="text", help="text column of a data file")
     p.add_argument("--emoji-column", default="emoji", help="emoji column of a data file")
@@ -147,9 +143,6 @@ def _train(args: argparse.Namespace) -> int:
                                            else args.init_from, stored_vectors=False)
         config = finetune_config(init, **parse_overrides(args.set))
     else:
-        if args.keep_answers:
-            raise ConfigError("--keep-answers keeps the answers of the model --init-from "
-                              "fine-tunes; add --init-from bundled|DIR")
         config = RankerConfig.named(args.config or "default", **parse_overrides(args.set))
     train = load_data(args.data, "train", args.text_column, args.emoji_column)
     val = load_data(args.data, "val", args.text_column, args.emoji_column)
@@ -171,8 +164,7 @@ def _train(args: argparse.Namespace) -> int:
               f"validating on {len(val):,}; output {args.out}", file=sys.stderr)
     train_ranker(config, train, val, args.out, emoji_sets=sets, vae=vae, epochs=args.epochs,
                  seed=args.seed, resume=args.resume, progress=not args.quiet,
-                 glove=args.glove, log=lambda s: print(s, file=sys.stderr), init_from=init,
-                 keep_answers=args.keep_answers)
+                 glove=args.glove, log=lambda s: print(s, file=sys.stderr), init_from=init)
     if main_rank:
         from ..recipes import precompute_vectors
 
