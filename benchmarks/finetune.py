@@ -20,8 +20,12 @@ cut so that an epoch has at least 16 steps, ``min_epoch_steps``) and with a fixe
 256 (``min_epoch_steps=0``, as before); table "Batches on little data" compares
 ``min_epoch_steps`` 0 / 8 / 16 / 32 on val at 250, 1,000 and 2,000 tweets.
 
+Table "What it knows of every emoji" scores the same models (1,000 and all training tweets)
+on CLDR-label retrieval among all base emojis, beside the init model itself.
+
 Example:
     python benchmarks/finetune.py --threads 2
+    python benchmarks/finetune.py --threads 2 --tables knowledge   # that table alone
     python benchmarks/finetune.py --quick       # CI smoke: the shipped model, tiny subsets
 """
 
@@ -44,6 +48,7 @@ from _common import (  # noqa: E402
     add_common_args,
     apply_threads,
     print_table,
+    read_results,
     write_results,
 )
 
@@ -87,9 +92,10 @@ def subset(train: list, n: int | None, seed: int) -> list:
 
 
 def run(kind: str, train: list, val: list, test: list, seed: int, init: Any, folder: Path,
-        quick: bool, **overrides: Any) -> dict[str, Any]:
+        quick: bool, knowledge: bool = False, **overrides: Any) -> dict[str, Any]:
     """Train one model (``scratch``: ``default`` from GloVe; ``finetune``: from ``init``);
-    its best val macro-F1 and its test figures."""
+    its best val macro-F1 and its test figures (and, with ``knowledge``, its CLDR-label
+    retrieval)."""
     from emojiqa.metrics import evaluate
     from emojiqa.ranker import RankerConfig
     from emojiqa.train_ranker import finetune_config, train_ranker
@@ -111,9 +117,49 @@ def run(kind: str, train: list, val: list, test: list, seed: int, init: Any, fol
     f1 = hist["val_macro_f1"]
     best = max(range(len(f1)), key=f1.__getitem__)
     rep = evaluate(ranker, test)
-    return {"val_macro_f1": 100 * f1[best], "best_epoch": best + 1, "epochs_run": len(f1),
-            "test_macro_f1": 100 * rep["macro_f1"], "test_accuracy": 100 * rep["accuracy"],
-            "train_seconds": t.seconds}
+    out = {"val_macro_f1": 100 * f1[best], "best_epoch": best + 1, "epochs_run": len(f1),
+           "test_macro_f1": 100 * rep["macro_f1"], "test_accuracy": 100 * rep["accuracy"],
+           "train_seconds": t.seconds}
+    if knowledge:
+        out.update(cldr_figures(ranker))
+    return out
+
+
+def cldr_figures(ranker: Any) -> dict[str, float]:
+    """What a model knows of every emoji: CLDR-label retrieval among all base emojis."""
+    from emojiqa.zeroshot import cldr_retrieval
+
+    m = cldr_retrieval(ranker)
+    return {"cldr_r10": 100 * m["recall@10"], "cldr_r1": 100 * m["recall@1"],
+            "cldr_mrr": m["mrr"], "cldr_median": m["median_rank"]}
+
+
+#: Training sizes of the table "What it knows of every emoji" (None: all).
+KNOWLEDGE_SIZES = (1000, None)
+
+
+def knowledge(init: Any, train: list, val: list, test: list, seeds: list[int], work: Path,
+              quick: bool) -> list[dict[str, Any]]:
+    """Airline test and CLDR-label retrieval of the init model, of a fine-tuned model and of
+    ``default`` from GloVe."""
+    from emojiqa.metrics import evaluate
+
+    rows = [{"model": "the init model, not fine-tuned", "n_train": 0, "seeds": 1,
+             "test_macro_f1": 100 * evaluate(init, test)["macro_f1"], **cldr_figures(init)}]
+    models = (("default from GloVe (as shipped)", "scratch", {}),
+              ("fine-tuned", "finetune", {}))
+    for n in (KNOWLEDGE_SIZES if not quick else (60,)):
+        for label, kind, extra in models:
+            runs = [run(kind, subset(train, n, s), val, test, s, init, work / "k", quick,
+                        knowledge=True, **extra) for s in seeds]
+            row = {"model": label, "n_train": len(subset(train, n, 0)), "seeds": len(seeds)}
+            for key in ("test_macro_f1", "cldr_r1", "cldr_r10", "cldr_mrr", "cldr_median"):
+                row[key] = statistics.mean(r[key] for r in runs)
+                row[key + "_runs"] = [round(r[key], 3) for r in runs]
+            rows.append(row)
+            print(f"{label:>46} n={row['n_train']:>6}: test {row['test_macro_f1']:.1f} "
+                  f"CLDR R@10 {row['cldr_r10']:.1f}", flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init", choices=("no-airline", "bundled"), default="no-airline",
                         help="the model fine-tuned (default: the recipe without airline)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--tables", nargs="+", choices=("sizes", "knowledge"),
+                        default=["sizes", "knowledge"],
+                        help="which tables to measure (the others are kept from the last run)")
     args = parser.parse_args(argv)
     threads = apply_threads(args)
     from emojiqa.datasets import load_airline
@@ -138,12 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     c = init.config
     own = {"batch_size": c.batch_size, "ngram_lr_scale": c.ngram_lr_scale, "epochs": c.epochs,
            "patience": c.patience or 2}
-    rows, tune_rows, step_rows = [], [], []
+    previous = read_results("finetune", quick=args.quick, out=args.out) or {}
+    rows, tune_rows, step_rows = (previous.get(k, []) for k in (
+        "rows", "tune_rows", "min_epoch_steps_rows"))
+    know_rows = previous.get("knowledge_rows", [])
     n_tune = TUNE_SIZE if not args.quick else 60
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        if "knowledge" in args.tables:
+            know_rows = knowledge(init, train, val, test, seeds, work, args.quick)
+        if "sizes" not in args.tables:
+            sizes, seeds_sizes = (), []
+        else:
+            rows, tune_rows, step_rows, seeds_sizes = [], [], [], seeds
         for label, settings in (("the init model's training settings", own),
                                 ("FINETUNE_DEFAULTS", dict(FINETUNE_DEFAULTS))):
+            if not seeds_sizes:
+                break
             vals = [run("finetune", subset(train, n_tune, s), val, test, s, init, work / "m",
                         args.quick, **settings)["val_macro_f1"] for s in seeds]
             tune_rows.append({"settings": label, "values": ", ".join(
@@ -152,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                 "val_runs": [round(v, 2) for v in vals]})
             print(f"{label}: mean val macro-F1 {tune_rows[-1]['mean_val_macro_f1']:.1f}",
                   flush=True)
-        for k in min_steps:  # default's batch rule on little data
+        for k in (min_steps if seeds_sizes else ()):  # default's batch rule on little data
             row: dict[str, Any] = {"min_epoch_steps": k, "seeds": len(seeds)}
             for n in min_sizes:
                 vals = [run("scratch", subset(train, n, s), val, test, s, init, work / "m",
@@ -189,10 +249,14 @@ def main(argv: list[str] | None = None) -> int:
                        ("test_macro_f1", "test F1", 1), ("test_accuracy", "test acc %", 1),
                        ("train_seconds", "train s", 1)],
                 title="Airline: fine-tuned vs from scratch (means over seeds)")
+    print_table(know_rows, ["model", "n_train", "seeds", ("test_macro_f1", "airline test F1", 1),
+                            ("cldr_r1", "CLDR R@1 %", 1), ("cldr_r10", "CLDR R@10 %", 1),
+                            ("cldr_mrr", "CLDR MRR", 3), ("cldr_median", "median rank", 1)],
+                title="What it knows of every emoji (CLDR labels, all base emojis)")
     write_results("finetune", {
         "threads": threads, "init": how, "finetune_defaults": dict(FINETUNE_DEFAULTS),
         "tune_rows": tune_rows, "min_epoch_steps_rows": step_rows,
-        "rows": rows, "seeds": seeds,
+        "rows": rows, "seeds": seeds, "knowledge_rows": know_rows,
         "notes": ["airline canonical split; training split subsampled per seed; early "
                   "stopping and the fine-tuning settings on val; test scored once per "
                   "model",
