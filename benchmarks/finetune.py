@@ -150,16 +150,73 @@ def knowledge(init: Any, train: list, val: list, test: list, seeds: list[int], w
               ("fine-tuned", "finetune", {}))
     for n in (KNOWLEDGE_SIZES if not quick else (60,)):
         for label, kind, extra in models:
-            runs = [run(kind, subset(train, n, s), val, test, s, init, work / "k", quick,
-                        knowledge=True, **extra) for s in seeds]
-            row = {"model": label, "n_train": len(subset(train, n, 0)), "seeds": len(seeds)}
-            for key in ("test_macro_f1", "cldr_r1", "cldr_r10", "cldr_mrr", "cldr_median"):
-                row[key] = statistics.mean(r[key] for r in runs)
-                row[key + "_runs"] = [round(r[key], 3) for r in runs]
+            part = [subset(train, n, s) for s in seeds]
+            runs = [run(kind, part[i], val, test, s, init, work / "k", quick, knowledge=True,
+                        **extra) for i, s in enumerate(seeds)]
+            row = mean_row(label, len(part[0]), runs, (
+                "test_macro_f1", "cldr_r1", "cldr_r10", "cldr_mrr", "cldr_median"), 3)
             rows.append(row)
             print(f"{label:>46} n={row['n_train']:>6}: test {row['test_macro_f1']:.1f} "
                   f"CLDR R@10 {row['cldr_r10']:.1f}", flush=True)
     return rows
+
+
+def mean_row(label: str, n_train: int, runs: list[dict[str, Any]], keys: tuple[str, ...],
+             digits: int) -> dict[str, Any]:
+    """One table row: the mean over seeds of each of ``keys``, with every run's value."""
+    row: dict[str, Any] = {"model": label, "n_train": n_train, "seeds": len(runs)}
+    for key in keys:
+        vals = [r[key] for r in runs]
+        row[key] = statistics.mean(vals)
+        row[key + "_runs"] = [round(v, digits) for v in vals]
+    return row
+
+
+def size_tables(init: Any, train: list, val: list, test: list, seeds: list[int], work: Path,
+                quick: bool, *, sizes: tuple[int | None, ...], n_tune: int,
+                min_steps: tuple[int, ...], min_sizes: tuple[int, ...]
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Tables "Fine-tuning settings", "Batches on little data" and the airline comparison
+    by training-set size."""
+    from emojiqa.train_ranker import FINETUNE_DEFAULTS
+
+    c = init.config
+    own = {"batch_size": c.batch_size, "ngram_lr_scale": c.ngram_lr_scale, "epochs": c.epochs,
+           "patience": c.patience or 2}
+    tune_rows, step_rows, rows = [], [], []
+    for label, settings in (("the init model's training settings", own),
+                            ("FINETUNE_DEFAULTS", dict(FINETUNE_DEFAULTS))):
+        vals = [run("finetune", subset(train, n_tune, s), val, test, s, init, work / "m",
+                    quick, **settings)["val_macro_f1"] for s in seeds]
+        tune_rows.append({"settings": label, "values": ", ".join(
+            f"{k}={v}" for k, v in settings.items()), "n_train": n_tune,
+            "seeds": len(seeds), "mean_val_macro_f1": statistics.mean(vals),
+            "val_runs": [round(v, 2) for v in vals]})
+        print(f"{label}: mean val macro-F1 {tune_rows[-1]['mean_val_macro_f1']:.1f}",
+              flush=True)
+    for k in min_steps:  # default's batch rule on little data
+        row: dict[str, Any] = {"min_epoch_steps": k, "seeds": len(seeds)}
+        for n in min_sizes:
+            vals = [run("scratch", subset(train, n, s), val, test, s, init, work / "m",
+                        quick, min_epoch_steps=k)["val_macro_f1"] for s in seeds]
+            row[f"val_{n}"] = statistics.mean(vals)
+        row["mean_val_macro_f1"] = statistics.mean(row[f"val_{n}"] for n in min_sizes)
+        step_rows.append(row)
+        print(f"min_epoch_steps {k}: mean val macro-F1 {row['mean_val_macro_f1']:.1f}",
+              flush=True)
+    models = (("default from GloVe (as shipped)", "scratch", {}),
+              ("default from GloVe, batch 256 always", "scratch", {"min_epoch_steps": 0}),
+              ("fine-tuned", "finetune", {}))
+    for n in sizes:
+        part = [subset(train, n, s) for s in seeds]
+        for label, kind, extra in models:
+            runs = [run(kind, part[i], val, test, s, init, work / "m", quick, **extra)
+                    for i, s in enumerate(seeds)]
+            rows.append(mean_row(label, len(part[0]), runs, (
+                "val_macro_f1", "test_macro_f1", "test_accuracy", "train_seconds"), 2))
+            print(f"{label:>24} n={len(part[0]):>6}: val {rows[-1]['val_macro_f1']:.1f}"
+                  f" test {rows[-1]['test_macro_f1']:.1f}", flush=True)
+    return tune_rows, step_rows, rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,60 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     init, how = init_model(args.init, args.quick)
     from emojiqa.train_ranker import FINETUNE_DEFAULTS
 
-    c = init.config
-    own = {"batch_size": c.batch_size, "ngram_lr_scale": c.ngram_lr_scale, "epochs": c.epochs,
-           "patience": c.patience or 2}
     previous = read_results("finetune", quick=args.quick, out=args.out) or {}
-    rows, tune_rows, step_rows = (previous.get(k, []) for k in (
-        "rows", "tune_rows", "min_epoch_steps_rows"))
-    know_rows = previous.get("knowledge_rows", [])
+    tune_rows, step_rows, rows, know_rows = (previous.get(k, []) for k in (
+        "tune_rows", "min_epoch_steps_rows", "rows", "knowledge_rows"))
     n_tune = TUNE_SIZE if not args.quick else 60
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if "knowledge" in args.tables:
             know_rows = knowledge(init, train, val, test, seeds, work, args.quick)
-        if "sizes" not in args.tables:
-            sizes, seeds_sizes = (), []
-        else:
-            rows, tune_rows, step_rows, seeds_sizes = [], [], [], seeds
-        for label, settings in (("the init model's training settings", own),
-                                ("FINETUNE_DEFAULTS", dict(FINETUNE_DEFAULTS))):
-            if not seeds_sizes:
-                break
-            vals = [run("finetune", subset(train, n_tune, s), val, test, s, init, work / "m",
-                        args.quick, **settings)["val_macro_f1"] for s in seeds]
-            tune_rows.append({"settings": label, "values": ", ".join(
-                f"{k}={v}" for k, v in settings.items()), "n_train": n_tune,
-                "seeds": len(seeds), "mean_val_macro_f1": statistics.mean(vals),
-                "val_runs": [round(v, 2) for v in vals]})
-            print(f"{label}: mean val macro-F1 {tune_rows[-1]['mean_val_macro_f1']:.1f}",
-                  flush=True)
-        for k in (min_steps if seeds_sizes else ()):  # default's batch rule on little data
-            row: dict[str, Any] = {"min_epoch_steps": k, "seeds": len(seeds)}
-            for n in min_sizes:
-                vals = [run("scratch", subset(train, n, s), val, test, s, init, work / "m",
-                            args.quick, min_epoch_steps=k)["val_macro_f1"] for s in seeds]
-                row[f"val_{n}"] = statistics.mean(vals)
-            row["mean_val_macro_f1"] = statistics.mean(row[f"val_{n}"] for n in min_sizes)
-            step_rows.append(row)
-            print(f"min_epoch_steps {k}: mean val macro-F1 {row['mean_val_macro_f1']:.1f}",
-                  flush=True)
-        models = (("default from GloVe (as shipped)", "scratch", {}),
-                  ("default from GloVe, batch 256 always", "scratch", {"min_epoch_steps": 0}),
-                  ("fine-tuned", "finetune", {}))
-        for n in sizes:
-            part = [subset(train, n, s) for s in seeds]
-            for label, kind, extra in models:
-                runs = [run(kind, part[i], val, test, s, init, work / "m", args.quick, **extra)
-                        for i, s in enumerate(seeds)]
-                row = {"model": label, "n_train": len(part[0]), "seeds": len(seeds)}
-                for key in ("val_macro_f1", "test_macro_f1", "test_accuracy", "train_seconds"):
-                    vals = [r[key] for r in runs]
-                    row[key] = statistics.mean(vals)
-                    row[key + "_runs"] = [round(v, 2) for v in vals]
-                rows.append(row)
-                print(f"{row['model']:>24} n={row['n_train']:>6}: val {row['val_macro_f1']:.1f}"
-                      f" test {row['test_macro_f1']:.1f}", flush=True)
+        if "sizes" in args.tables:
+            tune_rows, step_rows, rows = size_tables(
+                init, train, val, test, seeds, work, args.quick, sizes=sizes, n_tune=n_tune,
+                min_steps=min_steps, min_sizes=min_sizes)
     print_table(tune_rows, ["settings", "values", "n_train", "seeds",
                             ("mean_val_macro_f1", "mean val F1", 1)],
                 title=f"Fine-tuning settings (val, {n_tune} training tweets)")

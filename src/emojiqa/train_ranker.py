@@ -25,8 +25,9 @@ import os
 import pickle
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -732,8 +733,8 @@ FINETUNE_FIELDS = frozenset({
 #: with 1,000 training tweets (``benchmarks/finetune.py``, table "Fine-tuning settings"): a
 #: model that already knows its texts and emojis needs more, smaller steps on little data
 #: than the 256-text batches it was trained with, and early stopping that waits longer.
-FINETUNE_DEFAULTS: dict[str, Any] = {"batch_size": 64, "ngram_lr_scale": 10.0, "epochs": 40,
-                                     "patience": 4}
+FINETUNE_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {"batch_size": 64, "ngram_lr_scale": 10.0, "epochs": 40, "patience": 4})
 
 
 def epoch_batch_size(config: RankerConfig, n: int, world: int = 1) -> int:
