@@ -80,7 +80,8 @@ def get_ranker(quick: bool) -> tuple[Any, str]:
     from quality import bench_vae
 
     vae, _ = bench_vae()
-    r = train_ranker(RankerConfig.named("default", patience=0), load_airline("train")[:2000],
+    r = train_ranker(RankerConfig.named("default", patience=0, distill_teachers=0),
+                     load_airline("train")[:2000],
                      load_airline("val")[:200], folder, vae=vae, epochs=1, max_steps=10,
                      progress=False)
     return r, "default (brief training)"
@@ -182,7 +183,8 @@ def train_one(n: int, steps: int, threads: int) -> dict[str, Any]:
              for i in range(n)]
     val = load_airline("val")[:200]
     vae, _ = bench_vae()
-    config = RankerConfig.named("default", patience=0)
+    # one training's steps (a distilled run trains its teachers the same way first)
+    config = RankerConfig.named("default", patience=0, distill_teachers=0)
     with tempfile.TemporaryDirectory() as tmp, Timer() as t:
         train_ranker(config, train, val, Path(tmp) / "run", vae=vae, epochs=1,
                      max_steps=steps, progress=False, log=lambda s: None)

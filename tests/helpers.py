@@ -16,11 +16,12 @@ from emojiqa.vae import VAE, VAEConfig
 
 def tiny_ranker_config(**overrides: Any) -> RankerConfig:
     """``default`` shrunk to seconds on CPU: a CNN text tower of 8 channels, a 128-bucket
-    n-gram bag, 8-wide layers, batch 16, one epoch (``overrides`` change any field)."""
+    n-gram bag, 8-wide layers, batch 16, one epoch, no teachers (``overrides`` change any
+    field)."""
     fields = dict(text_tower="cnn", num_words=200, max_len=10, conv_channels=8,
                   conv_kernels=(2, 3), ngram_buckets=128, ngram_dim=4, side_dim=8,
                   shared_dims=(8, 6), batch_size=16, min_epoch_steps=0, epochs=1,
-                  latent_stats="answers")
+                  latent_stats="answers", distill_teachers=0)
     return RankerConfig.named("default", **{**fields, **overrides})
 
 

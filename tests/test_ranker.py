@@ -275,7 +275,7 @@ def test_idf_is_set_from_the_training_texts(tmp_path):
              enumerate(["great", "awful", "thanks", "late", "love", "worst"] * 3)]
     cfg = RankerConfig.named("default", text_tower="bag", ngram_weighting="idf",
                              ngram_buckets=256, ngram_dim=4, side_dim=8, shared_dims=(8, 6),
-                             epochs=1, patience=0)
+                             epochs=1, patience=0, distill_teachers=0)
     vae = VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
     r = train_ranker(cfg, train, train[:4], tmp_path / "run", vae=vae, progress=False,
                      glove=False, log=lambda s: None)

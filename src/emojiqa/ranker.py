@@ -160,6 +160,14 @@ class RankerConfig:
         refit_heads: once the heads' weights next to the cosine are chosen on val, fit the
             wide head and the memory again on train + val, keeping those weights, so the
             heads finally learn from every labelled text (needs a head).
+        distill_teachers: train this many copies of the towers first (other seeds, no heads,
+            each kept in ``<out>/teachers/<k>``), then the model itself against the softmax
+            of their mean cosine over the answer table as well as the true answers (knowledge
+            distillation of an ensemble into one model: the ensemble's quality at one model's
+            cost at inference, for ``1 + distill_teachers`` times the training); 0: none.
+        distill_weight: share of the teachers' soft answers in the loss (the rest is
+            ``loss`` on the true answers).
+        distill_temperature: temperature of the softmax over the teachers' mean cosine.
     """
 
     #: Fields added after the first release, with the value that reproduces how a model saved
@@ -173,7 +181,8 @@ class RankerConfig:
          "wide_iters": 150, "plateau_lr": 1.0, "ema": 0.0, "memory_k": 0,
          "memory_max_df": 0.01, "refit_heads": False, "wide_max_features": 0,
          "wide_sources": (), "wide_mixes": (0.2, 0.0, 0.05, 0.1, 0.4, 0.8),
-         "min_epoch_steps": 0})
+         "min_epoch_steps": 0, "distill_teachers": 0, "distill_weight": 0.9,
+         "distill_temperature": 0.15})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -236,6 +245,9 @@ class RankerConfig:
     memory_k: int = 0
     memory_max_df: float = 0.01
     refit_heads: bool = False
+    distill_teachers: int = 0
+    distill_weight: float = 0.9
+    distill_temperature: float = 0.15
 
     def __post_init__(self) -> None:
         choices = {"text_tower": TEXT_TOWERS, "answer_tower": ANSWER_TOWERS, "loss": LOSSES,
@@ -292,6 +304,11 @@ class RankerConfig:
         if self.refit_heads and not (self.wide_buckets or self.memory_k):
             raise ConfigError("refit_heads=True needs a head to refit: set wide_buckets "
                               "(the wide head) or memory_k (the memory)")
+        if int(self.distill_teachers) < 0 or not 0.0 < self.distill_weight <= 1.0 or not (
+                self.distill_temperature > 0):
+            raise ConfigError(f"distill_teachers must be >= 0, distill_weight in (0, 1] and "
+                              f"distill_temperature > 0, got {self.distill_teachers}, "
+                              f"{self.distill_weight} and {self.distill_temperature}")
         if len(self.char_ngrams) != 2:
             raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
 
@@ -307,7 +324,9 @@ class RankerConfig:
         instead of the seed's 100 → 50 → 10, InfoNCE over the answer table, class-balanced,
         dropout 0.2, Adam 2e-3, batch 256 (as good as 128 on both tuning splits and a
         third faster per epoch), early stopping on val macro-F1 of the weights' moving
-        average (``ema=0.99``), which is kept.
+        average (``ema=0.99``), which is kept; trained against the soft answers of three
+        teachers of its own kind as well as the true answers (``distill_teachers=3``: four
+        trainings in all).
         ``minilm``: ``default`` with frozen all-MiniLM-L6-v2 sentence vectors in place of the
         GloVe tower (the ``minilm`` extra), the n-gram table at the network's learning rate
         (at 10x it overfits beside MiniLM: airline val 75.6 vs 77.0) and batch 128 (the
@@ -335,7 +354,7 @@ class RankerConfig:
                        num_negatives=1, class_balance=0.0, lr=1e-3, clipnorm=1.0,
                        batch_size=64, epochs=3, patience=0, early_stop="loss")
         elif name == "default":
-            base = cls(ema=0.99, min_epoch_steps=16)
+            base = cls(ema=0.99, min_epoch_steps=16, distill_teachers=3)
         elif name == "minilm":  # needs the minilm extra
             base = cls(name="minilm", text_tower="minilm", ngram_lr_scale=1.0, batch_size=128)
         elif name == "minilm-ft":  # needs the minilm extra; no n-gram bag beside it

@@ -94,6 +94,7 @@ BUNDLED_OVERRIDES: Mapping[str, Any] = {
     "wide_max_features": 262144,
     "wide_sources": ("tweeteval", "airline"),
     "wide_mixes": (0.2, 0.0, 0.05, 0.1, 0.4, 0.8, 1.6, 3.2),
+    "distill_teachers": 0,
 }
 #: The zero-shot protocol models (:func:`train_protocol`) are the bundled recipe with the
 #: held-out emojis or styles removed, and one difference: they keep the weights as trained

@@ -45,6 +45,9 @@ from .towers import minilm_encoder
 
 CHECKPOINT = "checkpoint.pt"
 MODEL_DIR = "model"
+#: Where a distilled model's teachers are kept (``out/teachers/<k>``, see
+#: ``RankerConfig.distill_teachers``).
+TEACHERS_DIR = "teachers"
 
 
 def example_weights(examples: Sequence[Example], class_balance: float) -> torch.Tensor:
@@ -174,7 +177,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                  glove: str | os.PathLike[str] | tuple | bool | None = None,
                  max_steps: int | None = None, device: str | None = None,
                  log: Callable[[str], None] | None = None,
-                 init_from: EmojiRanker | str | os.PathLike[str] | None = None) -> EmojiRanker:
+                 init_from: EmojiRanker | str | os.PathLike[str] | None = None,
+                 _keep_group: bool = False) -> EmojiRanker:
     """Train a ranker and write it to ``out_dir/model``.
 
     Args:
@@ -201,6 +205,10 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             already knows keep their learned corrections; the answer table is still the
             emojis of ``train``. ``config`` must build the same network (take the init
             model's config and change only training settings: :func:`finetune_config`).
+
+    With ``config.distill_teachers`` the teachers are trained first (each as this function
+    would, in ``out_dir/teachers/<k>``; ``resume`` reuses finished ones and resumes an
+    interrupted one), then the model against their soft answers (:func:`distill_targets`).
 
     Returns:
         The best :class:`EmojiRanker` (by val), also saved to ``out_dir/model``.
@@ -262,6 +270,20 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                                     "pass vae= or train one with `emojiqa train-vae`") from exc
         vae.eval()
     latent_dim = vae.config.latent_dim if vae is not None else 1
+    soft = None
+    if c.distill_teachers:  # an ensemble first; its soft answers teach the model
+        if glove is None and init is None and c.text_tower in ("bilstm", "cnn", "attention"):
+            glove = load_glove(None)  # loaded once for the teachers and the model
+        teachers = _train_teachers(c, train, val, out, emoji_sets=sets, vae=vae, seed=seed,
+                                   resume=resume, progress=progress, glove=glove,
+                                   epochs=n_epochs,
+                                   max_steps=max_steps, device=device, log=say, init=init)
+        soft = distill_targets(teachers, train_texts, keys, c.distill_temperature)
+        del teachers
+        torch.manual_seed(seed)  # the model starts as it would without teachers, however
+        # they were had (trained here, which moves the global generator, or kept on resume)
+        if resume and not (out / CHECKPOINT).is_file():
+            resume = False  # stopped while teachers trained: the model itself starts now
 
     if init is not None:  # its vocabulary: the rows of the word vectors it learned
         _check_init_tokenizer(init, c)
@@ -394,7 +416,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         ranker.save_pretrained(out / MODEL_DIR, extra_json={"training.json": {
             "history": state["history"], "best_epoch": state["best_epoch"], "seed": seed,
             "n_train": len(train), "n_val": len(val),
-            "init_from": None if init is None else init.config.name}})
+            "init_from": None if init is None else init.config.name,
+            "distill_teachers": c.distill_teachers}})
         if weights is not None:
             net.load_state_dict(live)
 
@@ -448,6 +471,12 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                     c.loss, cos, y.to(dev), allowed.to(dev), margin=c.margin,
                     temperature=c.temperature, num_negatives=c.num_negatives, generator=gen,
                     hard_weights=hard[sub][:, sub] if hard is not None else None)
+                if soft is not None:  # cross-entropy with the teachers' soft answers
+                    pt = soft[idx][:, sub]
+                    pt = (pt / pt.sum(1, keepdim=True)).to(dev)
+                    logp = torch.log_softmax(cos / c.temperature, dim=1)
+                    per = ((1 - c.distill_weight) * per
+                           - c.distill_weight * (pt * logp).sum(1))
                 w = weights[idx].to(dev)
                 loss = (per * w).sum() / w.sum()
                 if not torch.isfinite(loss):
@@ -550,8 +579,78 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             save_model(None)
         else:
             say("refit_heads: no validation examples in the answer table, nothing to add")
-    D.cleanup(info)
+    if not _keep_group:
+        D.cleanup(info)
     return ranker
+
+
+def distill_targets(teachers: Sequence[EmojiRanker], texts: Sequence[str],
+                    keys: Sequence[str], temperature: float) -> torch.Tensor:
+    """Soft answers ``(N_texts, N_answers)`` float32: the softmax over the answer table of
+    the teachers' mean score of each text (each teacher's :meth:`EmojiRanker.answer_scores`),
+    at ``temperature``.
+
+    Raises:
+        TrainingError: a teacher whose answer table is not ``keys``.
+    """
+    total: np.ndarray | None = None
+    for t in teachers:
+        if list(t.answer_keys) != list(keys):
+            raise TrainingError(f"a teacher answers {len(t.answer_keys)} emojis, not the "
+                                f"{len(keys)} of the training data; teachers must be trained "
+                                "on the same data")
+        part = t.answer_scores(list(texts)).astype(np.float64)
+        total = part if total is None else total + part
+    if total is None:
+        raise TrainingError("distillation needs at least one teacher")
+    z = torch.from_numpy(total / len(teachers)) / temperature
+    return torch.softmax(z, dim=1).float()
+
+
+def teacher_config(c: RankerConfig) -> RankerConfig:
+    """The config of ``c``'s teachers: its towers, trained as ``c`` trains them, without
+    heads, look encoder or teachers of their own."""
+    import dataclasses
+
+    return dataclasses.replace(c, name=f"{c.name}-teacher", distill_teachers=0,
+                               wide_buckets=0, memory_k=0, refit_heads=False,
+                               lookalike_learned=0.0)
+
+
+def _train_teachers(c: RankerConfig, train: Sequence[Example], val: Sequence[Example],
+                    out: Path, *, seed: int, resume: bool, init: EmojiRanker | None,
+                    log: Callable[[str], None], **kwargs: Any) -> list[EmojiRanker]:
+    """``c.distill_teachers`` models of :func:`teacher_config` (seed ``seed + 1000 (k + 1)``),
+    each in ``out/teachers/<k>``; with ``resume``, a finished one whose record matches is
+    loaded instead and an interrupted one resumes from its checkpoint."""
+    tc = teacher_config(c)
+    teachers = []
+    for k in range(c.distill_teachers):
+        folder = out / TEACHERS_DIR / str(k)
+        tseed = seed + 1000 * (k + 1)
+        record = {"config": json.dumps(_cfg(tc)), "seed": tseed, "n_train": len(train),
+                  "epochs": kwargs.get("epochs")}
+        done = folder / "done.json"
+        if resume and done.is_file() and _same_record(done, tc, record):
+            log(f"teacher {k + 1}/{c.distill_teachers}: kept from {folder}")
+            teachers.append(EmojiRanker.from_pretrained(folder / MODEL_DIR))
+            continue
+        log(f"teacher {k + 1}/{c.distill_teachers} (seed {tseed}) -> {folder}")
+        teachers.append(train_ranker(
+            tc, train, val, folder, seed=tseed, init_from=init, _keep_group=True,
+            resume=resume and (folder / CHECKPOINT).is_file(), log=log, **kwargs))
+        atomic_write_json(done, record)
+    return teachers
+
+
+def _same_record(path: Path, config: RankerConfig, record: dict[str, Any]) -> bool:
+    """Whether a finished teacher's ``done.json`` says it was trained as ``record`` says."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(saved, dict) and _same_config(saved.get("config"), config)
+            and all(saved.get(k) == v for k, v in record.items() if k != "config"))
 
 
 def fit_wide_head(ranker: EmojiRanker, train: Sequence[Example], val: Sequence[Example], *,
@@ -726,15 +825,19 @@ FINETUNE_FIELDS = frozenset({
     "minilm_lr", "embed_trainable", "wide_buckets", "wide_l2", "wide_iters", "wide_mixes",
     "wide_sources", "wide_max_features", "memory_k", "refit_heads", "lookalike_k",
     "lookalike_temperature", "lookalike_learned", "lookalike_styles", "look_epochs",
-    "memory_max_df", "pixel_init_from_vae", "min_epoch_steps"})
+    "memory_max_df", "pixel_init_from_vae", "min_epoch_steps", "distill_teachers",
+    "distill_weight", "distill_temperature"})
 
 
 #: Training settings of a fine-tuning run (:func:`finetune_config`), chosen on airline val
 #: with 1,000 training tweets (``benchmarks/finetune.py``, table "Fine-tuning settings"): a
 #: model that already knows its texts and emojis needs more, smaller steps on little data
 #: than the 256-text batches it was trained with, and early stopping that waits longer.
+#: No teachers (``distill_teachers=0``, the setting they were measured with; an override
+#: turns them on, each teacher then fine-tuned from the same model).
 FINETUNE_DEFAULTS: Mapping[str, Any] = MappingProxyType(
-    {"batch_size": 64, "ngram_lr_scale": 10.0, "epochs": 40, "patience": 4})
+    {"batch_size": 64, "ngram_lr_scale": 10.0, "epochs": 40, "patience": 4,
+     "distill_teachers": 0})
 
 
 def epoch_batch_size(config: RankerConfig, n: int, world: int = 1) -> int:

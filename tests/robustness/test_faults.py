@@ -42,7 +42,7 @@ VAE_EPOCHS = 3
 RANKER_CFG = RankerConfig.named("default", text_tower="cnn", num_words=200, max_len=10,
                                 conv_channels=8, conv_kernels=(2, 3), ngram_buckets=128,
                                 ngram_dim=4, side_dim=8, shared_dims=(8, 6), batch_size=16,
-                                epochs=2, patience=0)
+                                epochs=2, patience=0, distill_teachers=0)
 QUIET = dict(progress=False, log=lambda _m: None)
 
 

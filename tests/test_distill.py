@@ -1,0 +1,116 @@
+"""Knowledge distillation of an ensemble into one ranker (``RankerConfig.distill_teachers``):
+teachers trained and kept, soft answers as their mean score says, resume, clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from emojiqa.datasets import load_airline
+from emojiqa.errors import ConfigError, TrainingError
+from emojiqa.ranker import EmojiRanker, RankerConfig
+from emojiqa.storage import config_from_dict, config_to_dict
+from emojiqa.train_ranker import distill_targets, teacher_config, train_ranker
+from emojiqa.vae import VAE, VAEConfig
+from helpers import tiny_ranker_config
+
+CFG = tiny_ranker_config(distill_teachers=2, epochs=2, patience=0)
+
+
+@pytest.fixture(scope="module")
+def vae():
+    torch.manual_seed(0)
+    return VAE(VAEConfig.named("default", latent_dim=4, filters=(8, 8)))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_airline("train")[:96], load_airline("val")[:32]
+
+
+def _train(cfg, data, vae, out, logs=None, **kw):
+    train, val = data
+    return train_ranker(cfg, train, val, out, vae=vae, progress=False, glove=False, seed=3,
+                        log=(logs.append if logs is not None else lambda s: None), **kw)
+
+
+@pytest.fixture(scope="module")
+def distilled(tmp_path_factory, data, vae):
+    out = tmp_path_factory.mktemp("distilled")
+    return _train(CFG, data, vae, out), out
+
+
+def test_teachers_are_trained_kept_and_teach_the_model(distilled, data, vae, tmp_path):
+    model, out = distilled
+    teachers = [EmojiRanker.from_pretrained(out / "teachers" / str(k) / "model")
+                for k in range(2)]
+    for k, t in enumerate(teachers):
+        assert t.config == teacher_config(CFG)
+        assert t.config.distill_teachers == 0 and not t.has_heads
+        record = json.loads((out / "teachers" / str(k) / "done.json").read_text())
+        assert record["seed"] == 3 + 1000 * (k + 1)
+    # two teachers of other seeds learned different weights
+    a, b = (t.net.state_dict()["shared.0.weight"] for t in teachers)
+    assert not torch.equal(a, b)
+    assert json.loads((out / "model" / "training.json").read_text())["distill_teachers"] == 2
+    # the same run without teachers is another model: the soft answers changed training
+    plain = _train(tiny_ranker_config(epochs=2, patience=0), data, vae, tmp_path / "plain")
+    texts = [e.text for e in data[1]]
+    assert not np.allclose(plain.answer_scores(texts), model.answer_scores(texts))
+
+
+def test_soft_answers_are_the_softmax_of_the_teachers_mean_score(distilled, data):
+    _, out = distilled
+    teachers = [EmojiRanker.from_pretrained(out / "teachers" / str(k) / "model")
+                for k in range(2)]
+    texts = [e.text for e in data[0][:20]]
+    keys = teachers[0].answer_keys
+    soft = distill_targets(teachers, texts, keys, 0.15).numpy()
+    mean = (teachers[0].answer_scores(texts) + teachers[1].answer_scores(texts)) / 2
+    want = np.exp(mean / 0.15 - (mean / 0.15).max(1, keepdims=True))
+    want /= want.sum(1, keepdims=True)
+    assert soft.shape == (20, len(keys)) and soft.dtype == np.float32
+    np.testing.assert_allclose(soft, want, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-5)
+    with pytest.raises(TrainingError, match="teacher answers"):
+        distill_targets(teachers, texts, list(keys)[:-1], 0.15)
+    with pytest.raises(TrainingError, match="at least one teacher"):
+        distill_targets([], texts, keys, 0.15)
+
+
+def test_resume_keeps_finished_teachers_and_gives_the_same_model(distilled, data, vae,
+                                                                 tmp_path):
+    model, out = distilled
+    # stopped after the teachers, before the model's first checkpoint
+    run = tmp_path / "run"
+    shutil.copytree(out / "teachers", run / "teachers")
+    logs: list[str] = []
+    resumed = _train(CFG, data, vae, run, logs, resume=True)
+    assert sum("kept from" in s for s in logs) == 2
+    texts = [e.text for e in data[1]]
+    np.testing.assert_allclose(resumed.answer_scores(texts), model.answer_scores(texts),
+                               rtol=1e-5, atol=1e-6)
+    # a finished teacher recorded for other settings is trained again, not kept
+    (run / "teachers" / "1" / "done.json").write_text(json.dumps({"config": "{}", "seed": 0}))
+    (run / "checkpoint.pt").unlink()
+    logs.clear()
+    _train(CFG, data, vae, run, logs, resume=True)
+    assert sum("kept from" in s for s in logs) == 1
+    assert any("teacher 2/2 (seed 2003)" in s for s in logs)
+
+
+def test_settings_are_checked_and_old_folders_load_without_teachers():
+    for bad in ({"distill_teachers": -1}, {"distill_weight": 0.0}, {"distill_weight": 1.5},
+                {"distill_temperature": 0.0}):
+        with pytest.raises(ConfigError, match="distill"):
+            RankerConfig.named("default", **bad)
+    assert RankerConfig.named("default").distill_teachers == 3
+    assert RankerConfig.named("seed").distill_teachers == 0
+    saved = config_to_dict(RankerConfig.named("default"))
+    for k in ("distill_teachers", "distill_weight", "distill_temperature"):
+        saved.pop(k)
+    assert config_from_dict(RankerConfig, saved).distill_teachers == 0
