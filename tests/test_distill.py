@@ -101,6 +101,8 @@ def test_resume_keeps_finished_teachers_and_gives_the_same_model(distilled, data
     _train(CFG, data, vae, run, logs, resume=True)
     assert sum("kept from" in s for s in logs) == 1
     assert any("teacher 2/2 (seed 2003)" in s for s in logs)
+    with pytest.raises(TrainingError, match="no checkpoint .* and no teachers"):
+        _train(CFG, data, vae, tmp_path / "empty", resume=True)
 
 
 def test_settings_are_checked_and_old_folders_load_without_teachers():

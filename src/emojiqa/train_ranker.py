@@ -272,6 +272,10 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     latent_dim = vae.config.latent_dim if vae is not None else 1
     soft = None
     if c.distill_teachers:  # an ensemble first; its soft answers teach the model
+        if resume and not (out / CHECKPOINT).is_file() and not (out / TEACHERS_DIR).is_dir():
+            raise TrainingError(f"--resume: no checkpoint at {out / CHECKPOINT} and no "
+                                f"teachers in {out / TEACHERS_DIR}; start without --resume "
+                                "or pass the folder of the interrupted run")
         if glove is None and init is None and c.text_tower in ("bilstm", "cnn", "attention"):
             glove = load_glove(None)  # loaded once for the teachers and the model
         teachers = _train_teachers(c, train, val, out, emoji_sets=sets, vae=vae, seed=seed,

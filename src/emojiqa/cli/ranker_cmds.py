@@ -20,7 +20,9 @@ def register(sub: Any) -> None:
     """Add the ``train-ranker`` and ``evaluate`` subcommands."""
     p = add_parser(sub, "train-ranker", "Train the question-answer ranker (text → emoji).")
     p.add_argument("--config", default=None,
-                   help="named config (default: default): seed (the 2017 notebook), default, "
+                   help="named config (default: default): seed (the 2017 notebook), default "
+                        "(trains three teachers first, in OUT/teachers, then the model on "
+                        "their soft answers; --set distill_teachers=0 trains the model alone), "
                         "default-wide "
                         "(default plus a wide head over hashed n-grams, refit on train + val "
                         "once weighed), minilm (frozen MiniLM text tower), minilm-ft (MiniLM "
@@ -37,7 +39,8 @@ def register(sub: Any) -> None:
     p.add_argument("--emoji-column", default="emoji", help="emoji column of a data file")
     p.add_argument("--out", required=True, help="output folder (model/ is the trained model)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the config's)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.pt (and OUT/teachers/*/checkpoint.pt)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--glove", default=None,
                    help="GloVe text file (word v1 ... vd per line; set --set embed_dim=D); "
