@@ -38,6 +38,15 @@ def test_info_nce_hand_value_and_mask():
     assert got.item() == pytest.approx(want, rel=1e-5)
 
 
+def test_soft_cross_entropy_hand_value_and_renormalised_rows():
+    cos = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    # row 1: one-hot = InfoNCE; row 2: half/half of equal logits = log 2; rows not summing
+    # to 1 (cut to the answers of a step) are renormalised
+    got = losses.soft_cross_entropy(cos, torch.tensor([[2.0, 0.0], [0.3, 0.3]]), 1.0)
+    want = torch.tensor([math.log(1 + math.exp(-1.0)), math.log(2.0)])
+    torch.testing.assert_close(got, want)
+
+
 def test_negatives_never_the_positive_or_its_variants():
     base_ids = torch.tensor([0, 0, 1, 2, 2])  # answers 0/1 and 3/4 are skin-tone variants
     targets = torch.tensor([0, 3, 2])

@@ -105,6 +105,28 @@ def info_nce(cos: torch.Tensor, targets: torch.Tensor, temperature: float = 0.05
     return F.cross_entropy(logits, targets, reduction="none")
 
 
+def soft_cross_entropy(cos: torch.Tensor, soft: torch.Tensor, temperature: float = 0.05
+                       ) -> torch.Tensor:
+    """Cross-entropy of the softmax over the answer table with soft answers (knowledge
+    distillation: the teachers' answers, :func:`emojiqa.train_ranker.distill_targets`).
+
+    Args:
+        cos: ``(B, N)`` cosine of every text with every answer of the table.
+        soft: ``(B, N)`` probabilities over the same answers; each row is renormalised to sum
+            to 1 (a row cut to the answers scored this step).
+        temperature: logits are ``cos / temperature``.
+
+    Returns:
+        ``(B,)`` loss per text: ``-sum_j p_j log softmax(cos / temperature)_j``.
+
+    Example:
+        >>> soft_cross_entropy(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, 0.0]]), 1.0)
+        tensor([0.3133])
+    """
+    p = soft / soft.sum(1, keepdim=True)
+    return -(p * torch.log_softmax(cos / temperature, dim=1)).sum(1)
+
+
 def hard_negative_weights(latents: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     """Sampling weights that favour answers close in VAE latent space (e.g. 😀 for 😃).
 

@@ -475,12 +475,10 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                     c.loss, cos, y.to(dev), allowed.to(dev), margin=c.margin,
                     temperature=c.temperature, num_negatives=c.num_negatives, generator=gen,
                     hard_weights=hard[sub][:, sub] if hard is not None else None)
-                if soft is not None:  # cross-entropy with the teachers' soft answers
-                    pt = soft[idx][:, sub]
-                    pt = (pt / pt.sum(1, keepdim=True)).to(dev)
-                    logp = torch.log_softmax(cos / c.temperature, dim=1)
-                    per = ((1 - c.distill_weight) * per
-                           - c.distill_weight * (pt * logp).sum(1))
+                if soft is not None:  # and the teachers' soft answers
+                    per = (1 - c.distill_weight) * per + c.distill_weight * (
+                        losses.soft_cross_entropy(cos, soft[idx][:, sub].to(dev),
+                                                  c.temperature))
                 w = weights[idx].to(dev)
                 loss = (per * w).sum() / w.sum()
                 if not torch.isfinite(loss):
