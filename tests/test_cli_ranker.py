@@ -123,3 +123,24 @@ def test_train_with_wide_head_then_suggest_and_evaluate(tmp_path, vae_dir, capsy
     rc = main(["evaluate", "--model", str(out), "--data", "airline", "--limit", "10",
                "--json"])
     assert rc == 0 and 0 <= json.loads(capsys.readouterr().out)["macro_f1"] <= 1
+
+
+def test_train_with_a_given_teacher(trained, tmp_path, vae_dir, capsys):
+    """`--teacher DIR` distils a trained model into a new one; a folder that is no model is
+    refused by name before any training."""
+    glove = tmp_path / "glove.txt"
+    glove.write_text("the " + " ".join(["0.1"] * 50) + "\n", encoding="utf-8")
+    common = ["train-ranker", "--data", "airline", "--epochs", "1", "--limit", "48", "--vae",
+              str(vae_dir), "--glove", str(glove), "--quiet", *TINY, "--set",
+              "distill_teachers=0"]
+    out = tmp_path / "student"
+    rc = main([*common, "--out", str(out), "--teacher", str(trained / "model") + "/"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "distilling 1 given teacher(s): default" in err
+    record = json.loads((out / "model" / "training.json").read_text())
+    assert record["teachers"] == ["default"] and record["distill_teachers"] == 0
+    rc = main([*common, "--out", str(tmp_path / "x"), "--teacher", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot load the teacher" in err and "nowhere" in err
+    assert not (tmp_path / "x" / "model").exists()

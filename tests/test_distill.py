@@ -76,8 +76,17 @@ def test_soft_answers_are_the_softmax_of_the_teachers_mean_score(distilled, data
     assert soft.shape == (20, len(keys)) and soft.dtype == np.float32
     np.testing.assert_allclose(soft, want, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(soft.sum(1), 1.0, rtol=1e-5)
-    with pytest.raises(TrainingError, match="teacher answers"):
-        distill_targets(teachers, texts, list(keys)[:-1], 0.15)
+    # a teacher may answer more emojis than the model learns: its scores of those it does,
+    # in the model's order
+    sub = [keys[2], keys[0]]
+    cols = [2, 0]
+    z = mean[:, cols] / 0.15
+    want = np.exp(z - z.max(1, keepdims=True))
+    want /= want.sum(1, keepdims=True)
+    np.testing.assert_allclose(distill_targets(teachers, texts, sub, 0.15).numpy(), want,
+                               rtol=1e-5, atol=1e-7)
+    with pytest.raises(TrainingError, match="was not trained on 1 of the 4 emojis"):
+        distill_targets(teachers, texts, [*keys, "1f355"], 0.15)
     with pytest.raises(TrainingError, match="at least one teacher"):
         distill_targets([], texts, keys, 0.15)
 
@@ -116,3 +125,41 @@ def test_settings_are_checked_and_old_folders_load_without_teachers():
     for k in ("distill_teachers", "distill_weight", "distill_temperature"):
         saved.pop(k)
     assert config_from_dict(RankerConfig, saved).distill_teachers == 0
+
+
+def test_given_teachers_teach_as_trained_ones_do(distilled, data, vae, tmp_path):
+    """Teachers passed in (their folders) give the very model that training them here gave:
+    the same soft answers, the model started from the same random state."""
+    model, out = distilled
+    folders = [out / "teachers" / str(k) / "model" for k in range(2)]
+    cfg = tiny_ranker_config(epochs=2, patience=0)  # no teachers of its own
+    logs: list[str] = []
+    given = _train(cfg, data, vae, tmp_path / "given", logs, teachers=folders)
+    assert any("distilling 2 given teacher(s)" in s for s in logs)
+    assert not (tmp_path / "given" / "teachers").exists()
+    texts = [e.text for e in data[1]]
+    np.testing.assert_allclose(given.answer_scores(texts), model.answer_scores(texts),
+                               rtol=1e-5, atol=1e-6)
+    record = json.loads((tmp_path / "given" / "model" / "training.json").read_text())
+    assert record["teachers"] == [teacher_config(CFG).name] * 2
+
+
+def test_given_teachers_bad_folder_missing_emoji_and_resume_are_refused(distilled, data, vae,
+                                                                        tmp_path):
+    _, out = distilled
+    folder = out / "teachers" / "0" / "model"
+    cfg = tiny_ranker_config(epochs=1, patience=0)
+    with pytest.raises(TrainingError, match="cannot load the teacher .*nowhere"):
+        _train(cfg, data, vae, tmp_path / "a", teachers=[tmp_path / "nowhere"])
+    # a teacher trained on fewer emojis than the data has
+    train, val = data
+    two = [e for e in train if e.key != train[0].key]
+    small = _train(cfg, (two, val), vae, tmp_path / "small")
+    with pytest.raises(TrainingError, match="was not trained on 1 of the 3 emojis"):
+        _train(cfg, data, vae, tmp_path / "b", teachers=[small])
+    # resuming with other teachers than the checkpoint was written with
+    _train(cfg, data, vae, tmp_path / "c", teachers=[folder])
+    with pytest.raises(TrainingError, match="written with teachers"):
+        _train(cfg, data, vae, tmp_path / "c", resume=True)
+    with pytest.raises(TrainingError, match="no checkpoint .* and no teachers"):
+        _train(cfg, data, vae, tmp_path / "d", resume=True, teachers=[folder])

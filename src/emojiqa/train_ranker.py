@@ -178,6 +178,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                  max_steps: int | None = None, device: str | None = None,
                  log: Callable[[str], None] | None = None,
                  init_from: EmojiRanker | str | os.PathLike[str] | None = None,
+                 teachers: Sequence[EmojiRanker | str | os.PathLike[str]] = (),
                  _keep_group: bool = False) -> EmojiRanker:
     """Train a ranker and write it to ``out_dir/model``.
 
@@ -206,9 +207,16 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             emojis of ``train``. ``config`` must build the same network (take the init
             model's config and change only training settings: :func:`finetune_config`).
 
+        teachers: trained rankers (or their folders) whose soft answers teach this one, e.g.
+            a slow MiniLM model distilled into fast GloVe towers; each must answer every
+            emoji of ``train`` (its answer table may hold more). They join the
+            ``config.distill_teachers`` trained here; with ``distill_teachers=0`` they teach
+            alone, at ``config.distill_weight`` and ``distill_temperature``.
+
     With ``config.distill_teachers`` the teachers are trained first (each as this function
     would, in ``out_dir/teachers/<k>``; ``resume`` reuses finished ones and resumes an
-    interrupted one), then the model against their soft answers (:func:`distill_targets`).
+    interrupted one), then the model against their soft answers (:func:`distill_targets`):
+    the softmax of the mean score of all teachers, these and the given ones.
 
     Returns:
         The best :class:`EmojiRanker` (by val), also saved to ``out_dir/model``.
@@ -218,6 +226,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             is kept), or a checkpoint that does not match.
     """
     init = _init_model(init_from)
+    given = [_load_teacher(t) for t in teachers]  # loaded first: a bad folder fails at once
     info = D.init_distributed(device)
     dev = torch.device(info.device)
     say = (log or print) if info.is_main else (lambda s: None)
@@ -271,19 +280,23 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         vae.eval()
     latent_dim = vae.config.latent_dim if vae is not None else 1
     soft = None
-    if c.distill_teachers:  # an ensemble first; its soft answers teach the model
+    if c.distill_teachers or given:  # an ensemble first; its soft answers teach the model
         if resume and not (out / CHECKPOINT).is_file() and not (out / TEACHERS_DIR).is_dir():
             raise TrainingError(f"--resume: no checkpoint at {out / CHECKPOINT} and no "
                                 f"teachers in {out / TEACHERS_DIR}; start without --resume "
                                 "or pass the folder of the interrupted run")
-        if glove is None and init is None and c.text_tower in ("bilstm", "cnn", "attention"):
+        if c.distill_teachers and glove is None and init is None and c.text_tower in (
+                "bilstm", "cnn", "attention"):
             glove = load_glove(None)  # loaded once for the teachers and the model
-        teachers = _train_teachers(c, train, val, out, emoji_sets=sets, vae=vae, seed=seed,
+        ensemble = _train_teachers(c, train, val, out, emoji_sets=sets, vae=vae, seed=seed,
                                    resume=resume, progress=progress, glove=glove,
-                                   epochs=n_epochs,
-                                   max_steps=max_steps, device=device, log=say, init=init)
-        soft = distill_targets(teachers, train_texts, keys, c.distill_temperature)
-        del teachers
+                                   epochs=n_epochs, max_steps=max_steps, device=device,
+                                   log=say, init=init) if c.distill_teachers else []
+        if given:
+            say(f"distilling {len(given)} given teacher(s): "
+                + ", ".join(t.config.name for t in given))
+        soft = distill_targets([*ensemble, *given], train_texts, keys, c.distill_temperature)
+        del ensemble
         torch.manual_seed(seed)  # the model starts as it would without teachers, however
         # they were had (trained here, which moves the global generator, or kept on resume)
         if resume and not (out / CHECKPOINT).is_file():
@@ -365,6 +378,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     except (RuntimeError, TypeError):
         opt = torch.optim.Adam(groups, lr=c.lr, weight_decay=c.weight_decay)
 
+    given_names = [t.config.name for t in given]
     state = {"epoch": 0, "step": 0, "history": {}, "best": None, "best_epoch": -1, "bad": 0,
              "run_loss": 0.0, "run_n": 0.0, "total_steps": 0}
     ckpt_path = out / CHECKPOINT
@@ -389,6 +403,10 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         if not _same_config(ck.get("config"), c) or ck.get("n_answers") != n_ans:
             raise TrainingError(f"{ckpt_path} was written for another config or data; "
                                 "use a new --out folder or the same settings")
+        if ck.get("teachers", []) != given_names:
+            raise TrainingError(f"{ckpt_path} was written with teachers "
+                                f"{ck.get('teachers', [])}, not {given_names}; resume with the "
+                                "same --teacher folders, or use a new --out folder")
         net.load_state_dict(ck["net"])
         opt.load_state_dict(ck["opt"])
         gen.set_state(ck["gen"])
@@ -408,7 +426,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
                     "rng": torch.get_rng_state(), "state": json.dumps(state),
                     "config": json.dumps(_cfg(c)), "n_answers": n_ans,
-                    "best_net": best_state, "ema": shadow}, buf)
+                    "teachers": given_names, "best_net": best_state, "ema": shadow}, buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
 
     def save_model(weights: dict | None) -> None:
@@ -421,7 +439,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             "history": state["history"], "best_epoch": state["best_epoch"], "seed": seed,
             "n_train": len(train), "n_val": len(val),
             "init_from": None if init is None else init.config.name,
-            "distill_teachers": c.distill_teachers}})
+            "distill_teachers": c.distill_teachers, "teachers": given_names}})
         if weights is not None:
             net.load_state_dict(live)
 
@@ -588,20 +606,26 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
 
 def distill_targets(teachers: Sequence[EmojiRanker], texts: Sequence[str],
                     keys: Sequence[str], temperature: float) -> torch.Tensor:
-    """Soft answers ``(N_texts, N_answers)`` float32: the softmax over the answer table of
-    the teachers' mean score of each text (each teacher's :meth:`EmojiRanker.answer_scores`),
-    at ``temperature``.
+    """Soft answers ``(N_texts, N_answers)`` float32: the softmax over ``keys`` of the
+    teachers' mean score of each text at ``temperature``. A teacher's score is its towers'
+    cosine with its own answer-table entry of each key, corrections included and heads left
+    out (:meth:`EmojiRanker.answer_scores` of a model without heads): a head fitted on the
+    same training texts answers them almost one-hot, which teaches nothing the labels do not.
 
     Raises:
-        TrainingError: a teacher whose answer table is not ``keys``.
+        TrainingError: a teacher whose answer table lacks some of ``keys``.
     """
     total: np.ndarray | None = None
     for t in teachers:
-        if list(t.answer_keys) != list(keys):
-            raise TrainingError(f"a teacher answers {len(t.answer_keys)} emojis, not the "
-                                f"{len(keys)} of the training data; teachers must be trained "
-                                "on the same data")
-        part = t.answer_scores(list(texts)).astype(np.float64)
+        missing = [k for k in keys if k not in t.answer_index]
+        if missing:
+            raise TrainingError(
+                f"teacher {t.config.name!r} was not trained on {len(missing)} of the "
+                f"{len(keys)} emojis of the training data (e.g. {missing[:5]}); a teacher "
+                "must answer every emoji the model learns")
+        cols = [t.answer_index[k] for k in keys]
+        q = t.encode_text(list(texts))
+        part = (q @ t.encode_emojis(t.answers)[cols].T).astype(np.float64)
         total = part if total is None else total + part
     if total is None:
         raise TrainingError("distillation needs at least one teacher")
@@ -901,6 +925,16 @@ def _init_model(init_from: EmojiRanker | str | os.PathLike[str] | None) -> Emoji
         return EmojiRanker.from_pretrained(init_from, stored_vectors=False)
     except EmojiqaError as exc:
         raise TrainingError(f"cannot fine-tune {init_from}: {exc}") from exc
+
+
+def _load_teacher(teacher: EmojiRanker | str | os.PathLike[str]) -> EmojiRanker:
+    """A given teacher: as given, or loaded from its folder."""
+    if isinstance(teacher, EmojiRanker):
+        return teacher
+    try:
+        return EmojiRanker.from_pretrained(teacher)
+    except EmojiqaError as exc:
+        raise TrainingError(f"cannot load the teacher {teacher}: {exc}") from exc
 
 
 def _check_init_tokenizer(init: EmojiRanker, c: RankerConfig) -> None:

@@ -34,6 +34,11 @@ def register(sub: Any) -> None:
                    help="fine-tune a trained ranker (bundled: the shipped suggestion model) "
                         "instead of starting from GloVe: its network, vocabulary and VAE are "
                         "kept, --set changes only training settings; best for small data")
+    p.add_argument("--teacher", action="append", default=[], metavar="DIR",
+                   help="a trained ranker whose soft answers teach this one, e.g. a minilm-ft "
+                        "model distilled into default's fast GloVe towers (repeatable; it must "
+                        "answer every emoji of the data; with --set distill_teachers=0 it "
+                        "teaches alone)")
     p.add_argument("--data", default="airline", help=DATA_HELP)
     p.add_argument("--text-column", default="text", help="text column of a data file")
     p.add_argument("--emoji-column", default="emoji", help="emoji column of a data file")
@@ -167,7 +172,8 @@ def _train(args: argparse.Namespace) -> int:
               f"validating on {len(val):,}; output {args.out}", file=sys.stderr)
     train_ranker(config, train, val, args.out, emoji_sets=sets, vae=vae, epochs=args.epochs,
                  seed=args.seed, resume=args.resume, progress=not args.quiet,
-                 glove=args.glove, log=lambda s: print(s, file=sys.stderr), init_from=init)
+                 glove=args.glove, log=lambda s: print(s, file=sys.stderr), init_from=init,
+                 teachers=[t.rstrip("/") for t in args.teacher])
     if main_rank:
         from ..recipes import precompute_vectors
 
