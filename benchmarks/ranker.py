@@ -15,7 +15,10 @@ seed's three example tweets ranked over 🎉 😈 😡, training seconds per epo
 inference (encoding + scoring the evaluation texts, in batches of 1,024), measured in the same
 run. The default config is scored with its per-emoji corrections (``known``) and from the
 drawing alone (``drawing``). Peers: ``majority``, ``tfidf_lr``, ``tfidf_svm`` (``--minilm`` adds
-frozen MiniLM + LR). Writes ``benchmarks/results/ranker.json`` and prints a table.
+frozen MiniLM + LR). A config ``<name>,teacher=<other>`` is ``<name>`` distilled from this
+script's model of ``<other>`` on the same task (trained on the same train split, early-stopped
+on the same tuning split; trained first when this script has none, reused when it has).
+Writes ``benchmarks/results/ranker.json`` and prints a table.
 
 Run: ``nice python benchmarks/ranker.py --threads 1`` (about an hour on a busy 2-core
 machine); ``--quick`` for CI (subsampled data, one epoch).
@@ -119,18 +122,21 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
 
     tr, tu, ev, ev_name = data
     base, *sets = name.split(",")  # e.g. "default,class_balance=1.0"
-    over = {}
+    over: dict[str, Any] = {}
+    teachers = []
     for item in sets:
         k, v = item.split("=", 1)
-        over[k] = json.loads(v)
+        if k == "teacher":  # default,teacher=minilm-ft: this script's minilm-ft model teaches
+            teachers.append(teacher_model(v, task, data, vae, args))
+        else:
+            over[k] = json.loads(v)
     cfg = RankerConfig.named(base, **over)
     if (cfg.wide_buckets or cfg.memory_k) and "refit_heads" not in over:
         # as the peers: TweetEval's are refit on all of train once their settings are chosen
         # on the tuning 10 %; airline's are fit on train alone
         cfg = dataclasses.replace(cfg, refit_heads=task == "tweeteval")
     epochs = 1 if args.quick else None
-    out = (CACHE_DIR / ("ranker_quick" if args.quick else "ranker")
-           / f"{task}_{name.replace(',', '_').replace('=', '')}")
+    out = run_folder(name, task, args.quick)
     saved = out / "bench.json"
     if args.reuse and saved.is_file():  # figures of an earlier run of this same script
         got = json.loads(saved.read_text(encoding="utf-8"))
@@ -138,7 +144,8 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
         return got["rows"], got["detail"]
     t0 = time.perf_counter()
     ranker = train_ranker(cfg, tr, tu, out, vae=vae, epochs=epochs, seed=args.seed,
-                          progress=False, log=lambda s: print(f"    {s}", flush=True))
+                          progress=False, log=lambda s: print(f"    {s}", flush=True),
+                          teachers=teachers)
     train_s = time.perf_counter() - t0
     hist = ranker_history(out)
     # with its heads refit on train + tuning split, the model has seen the tuning texts: its
@@ -167,7 +174,7 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
             "epochs": len(hist.get("train_loss", [])),
             "s_per_epoch": float(np.mean(hist["epoch_s"])) if hist.get("epoch_s") else None,
             "train_seconds": train_s, "texts_per_s": tps, "n_train": len(tr)})
-    detail = {"config": name, "task": task, "history": hist, "report": rep,
+    detail = {"config": name, "task": task, "seed": args.seed, "history": hist, "report": rep,
               "tune_report": tune_rep and {k: v for k, v in tune_rep.items()
                                            if k != "confusion"}}
     if task == "airline":
@@ -181,6 +188,35 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
 
     atomic_write_json(saved, {"rows": rows, "detail": detail})
     return rows, detail
+
+
+def argv_has_no(flag: str, argv: list[str] | None) -> bool:
+    """Whether ``flag`` is absent from the command line."""
+    return flag not in (sys.argv[1:] if argv is None else argv)
+
+
+def run_folder(name: str, task: str, quick: bool) -> Path:
+    """Where this script trains config ``name`` on ``task`` (its model in ``model/``)."""
+    return (CACHE_DIR / ("ranker_quick" if quick else "ranker")
+            / f"{task}_{name.replace(',', '_').replace('=', '')}")
+
+
+def teacher_model(name: str, task: str, data: tuple, vae: Any, args: argparse.Namespace
+                  ) -> Any:
+    """The model this script trains for config ``name`` on ``task`` — trained on the same
+    train split and early-stopped on the same tuning split, never shown the scored split —
+    to teach another config (``default,teacher=minilm-ft``). A model this script trained
+    before is reused (training is seeded: a second run gives the same model); else it is
+    trained now, its own rows saved as any config's."""
+    from emojiqa.ranker import EmojiRanker
+
+    folder = run_folder(name, task, args.quick)
+    if not (folder / "bench.json").is_file() or args.seed != json.loads(
+            (folder / "bench.json").read_text(encoding="utf-8"))["detail"].get("seed", 0):
+        print(f"    teacher {name}: training it first", flush=True)
+        run_config(name, task, data, vae, args)
+    print(f"    teacher {name}: {folder / 'model'}", flush=True)
+    return EmojiRanker.from_pretrained(folder / "model")
 
 
 def ranker_history(out: Path) -> dict[str, list[float]]:
@@ -226,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["airline", "tweeteval"])
     parser.add_argument("--configs", nargs="*", default=["seed", "default"],
                         help="ranker configs to train, a name with optional overrides "
-                             "(default,class_balance=1.0); none: peers only")
+                             "(default,class_balance=1.0) and teachers trained by this script "
+                             "(default,teacher=minilm-ft,distill_teachers=0); none: peers only")
     parser.add_argument("--vae", default=None, help="VAE folder (default: the bundled VAE)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minilm", action="store_true", help="also run the MiniLM + LR peer")
@@ -239,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(benchmarks/results/cache/ranker/*/bench.json) instead of "
                              "training it again")
     args = parser.parse_args(argv)
+    if args.quick and argv_has_no("--configs", argv):  # the smoke also runs a given teacher
+        args.configs = [*args.configs, "default,teacher=seed,distill_teachers=0"]
     threads = apply_threads(args)
     vae, vae_source = get_vae(args.vae)
     rows, details = [], []

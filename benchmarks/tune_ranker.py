@@ -16,6 +16,10 @@ Variants (``--variants`` takes more, each a comma-separated list of overrides):
 * ``default`` as it is (bag pooled by idf at 10× the learning rate, side 256, one shared
   layer 256 → 64) and single changes of it.
 
+``teacher='minilm-ft'`` in a variant distils ``benchmarks/ranker.py``'s ``minilm-ft`` model of
+the task (trained on the same train split, early-stopped on the same tuning split; trained by
+that script first when it has none) into the variant (``train_ranker(..., teachers=...)``).
+
 Example:
     python benchmarks/tune_ranker.py --threads 2
     python benchmarks/tune_ranker.py --task tweeteval --variants "" "epochs=6"
@@ -87,13 +91,22 @@ def run_variant(spec: str, task: str, data: tuple[list, list], folder: Path,
     from quality import bench_vae
 
     train, tune = data
-    config = RankerConfig.named(base, **parse_overrides(spec))
+    over = parse_overrides(spec)
+    teacher = over.pop("teacher", None)
+    config = RankerConfig.named(base, **over)
     vae, _ = bench_vae()
+    teachers = []
+    if teacher:  # teacher='minilm-ft': benchmarks/ranker.py's model of it, on the same splits
+        import ranker
+
+        args = argparse.Namespace(quick=quick, reuse=True, seed=0)
+        teachers.append(ranker.teacher_model(teacher, task, ranker.load_examples(task, quick),
+                                             vae, args))
     if folder.exists():
         shutil.rmtree(folder)
     kwargs: dict[str, Any] = {"epochs": 1, "max_steps": 20} if quick else {}
     train_ranker(config, train, tune, folder, vae=vae, progress=False, seed=seed,
-                 log=lambda s: None, **kwargs)
+                 log=lambda s: None, teachers=teachers, **kwargs)
     hist = json.loads((folder / "history.json").read_text())
     f1 = hist["val_macro_f1"]
     best = max(range(len(f1)), key=f1.__getitem__)
