@@ -227,6 +227,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     """
     init = _init_model(init_from)
     given = [_load_teacher(t) for t in teachers]  # loaded first: a bad folder fails at once
+    given_names = [t.config.name for t in given]
     info = D.init_distributed(device)
     dev = torch.device(info.device)
     say = (log or print) if info.is_main else (lambda s: None)
@@ -296,7 +297,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             say(f"distilling {len(given)} given teacher(s): "
                 + ", ".join(t.config.name for t in given))
         soft = distill_targets([*ensemble, *given], train_texts, keys, c.distill_temperature)
-        del ensemble
+        del ensemble, given  # not needed while the model trains
         torch.manual_seed(seed)  # the model starts as it would without teachers, however
         # they were had (trained here, which moves the global generator, or kept on resume)
         if resume and not (out / CHECKPOINT).is_file():
@@ -378,7 +379,6 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     except (RuntimeError, TypeError):
         opt = torch.optim.Adam(groups, lr=c.lr, weight_decay=c.weight_decay)
 
-    given_names = [t.config.name for t in given]
     state = {"epoch": 0, "step": 0, "history": {}, "best": None, "best_epoch": -1, "bad": 0,
              "run_loss": 0.0, "run_n": 0.0, "total_steps": 0}
     ckpt_path = out / CHECKPOINT
