@@ -190,11 +190,6 @@ def run_config(name: str, task: str, data: tuple, vae: Any, args: argparse.Names
     return rows, detail
 
 
-def argv_has_no(flag: str, argv: list[str] | None) -> bool:
-    """Whether ``flag`` is absent from the command line."""
-    return flag not in (sys.argv[1:] if argv is None else argv)
-
-
 def run_folder(name: str, task: str, quick: bool) -> Path:
     """Where this script trains config ``name`` on ``task`` (its model in ``model/``)."""
     return (CACHE_DIR / ("ranker_quick" if quick else "ranker")
@@ -260,10 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     add_common_args(parser)
     parser.add_argument("--tasks", nargs="+", default=["airline", "tweeteval"],
                         choices=["airline", "tweeteval"])
-    parser.add_argument("--configs", nargs="*", default=["seed", "default"],
+    parser.add_argument("--configs", nargs="*", default=None,
                         help="ranker configs to train, a name with optional overrides "
                              "(default,class_balance=1.0) and teachers trained by this script "
-                             "(default,teacher=minilm-ft,distill_teachers=0); none: peers only")
+                             "(default,teacher=minilm-ft,distill_teachers=0); none: peers "
+                             "only (default: seed default, and with --quick also "
+                             "default,teacher=seed,distill_teachers=0)")
     parser.add_argument("--vae", default=None, help="VAE folder (default: the bundled VAE)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minilm", action="store_true", help="also run the MiniLM + LR peer")
@@ -276,8 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(benchmarks/results/cache/ranker/*/bench.json) instead of "
                              "training it again")
     args = parser.parse_args(argv)
-    if args.quick and argv_has_no("--configs", argv):  # the smoke also runs a given teacher
-        args.configs = [*args.configs, "default,teacher=seed,distill_teachers=0"]
+    if args.configs is None:  # the smoke also runs a given teacher
+        args.configs = ["seed", "default"] + (
+            ["default,teacher=seed,distill_teachers=0"] if args.quick else [])
     threads = apply_threads(args)
     vae, vae_source = get_vae(args.vae)
     rows, details = [], []

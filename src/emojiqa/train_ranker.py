@@ -225,8 +225,12 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         TrainingError: unusable data or output folder, a NaN/inf loss (the last good model
             is kept), or a checkpoint that does not match.
     """
-    init = _init_model(init_from)
-    given = [_load_teacher(t) for t in teachers]  # loaded first: a bad folder fails at once
+    # the ranker to fine-tune (its emoji vectors computed: stored ones stand for the weights
+    # as loaded, which training changes) and the given teachers, loaded first: a bad folder
+    # fails at once
+    init = (None if init_from is None
+            else _load_ranker(init_from, "fine-tune", stored_vectors=False))
+    given = [_load_ranker(t, "load the teacher") for t in teachers]
     given_names = [t.config.name for t in given]
     info = D.init_distributed(device)
     dev = torch.device(info.device)
@@ -916,25 +920,17 @@ def finetune_config(init: EmojiRanker, **overrides: Any) -> RankerConfig:
     return dataclasses.replace(init.config, **{**base, **overrides})
 
 
-def _init_model(init_from: EmojiRanker | str | os.PathLike[str] | None) -> EmojiRanker | None:
-    """The ranker to fine-tune: as given, or loaded from its folder (computing its emoji
-    vectors: stored ones stand for the weights as loaded, which training changes)."""
-    if init_from is None or isinstance(init_from, EmojiRanker):
-        return init_from
+def _load_ranker(source: EmojiRanker | str | os.PathLike[str], role: str, *,
+                 stored_vectors: bool = True) -> EmojiRanker:
+    """A ranker given as is, or loaded from its folder; a folder that cannot be loaded is a
+    :class:`TrainingError` that says what it was for (``role``: "fine-tune", "load the
+    teacher")."""
+    if isinstance(source, EmojiRanker):
+        return source
     try:
-        return EmojiRanker.from_pretrained(init_from, stored_vectors=False)
+        return EmojiRanker.from_pretrained(source, stored_vectors=stored_vectors)
     except EmojiqaError as exc:
-        raise TrainingError(f"cannot fine-tune {init_from}: {exc}") from exc
-
-
-def _load_teacher(teacher: EmojiRanker | str | os.PathLike[str]) -> EmojiRanker:
-    """A given teacher: as given, or loaded from its folder."""
-    if isinstance(teacher, EmojiRanker):
-        return teacher
-    try:
-        return EmojiRanker.from_pretrained(teacher)
-    except EmojiqaError as exc:
-        raise TrainingError(f"cannot load the teacher {teacher}: {exc}") from exc
+        raise TrainingError(f"cannot {role} {source}: {exc}") from exc
 
 
 def _check_init_tokenizer(init: EmojiRanker, c: RankerConfig) -> None:
