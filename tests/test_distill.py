@@ -14,7 +14,7 @@ from emojiqa.datasets import load_airline
 from emojiqa.errors import ConfigError, TrainingError
 from emojiqa.ranker import EmojiRanker, RankerConfig
 from emojiqa.storage import config_from_dict, config_to_dict
-from emojiqa.train_ranker import distill_targets, teacher_config, train_ranker
+from emojiqa.train_ranker import distill_targets, finetune_config, teacher_config, train_ranker
 from emojiqa.vae import VAE, VAEConfig
 from helpers import tiny_ranker_config
 
@@ -163,3 +163,46 @@ def test_given_teachers_bad_folder_missing_emoji_and_resume_are_refused(distille
         _train(cfg, data, vae, tmp_path / "c", resume=True)
     with pytest.raises(TrainingError, match="no checkpoint .* and no teachers"):
         _train(cfg, data, vae, tmp_path / "d", resume=True, teachers=[folder])
+
+
+def test_a_named_teacher_config_is_trained_first_and_teaches_as_a_given_one(data, vae,
+                                                                          tmp_path):
+    """``teacher_config``: the named config trained first in ``teachers/<name>`` (same data,
+    same seed, its own epochs) teaches as the same model passed in as a given teacher does;
+    resume keeps it; fine-tuning does not train a new one."""
+    cfg = tiny_ranker_config(epochs=2, patience=0, teacher_config="seed")
+    logs: list[str] = []
+    model = _train(cfg, data, vae, tmp_path / "named", logs)
+    folder = tmp_path / "named" / "teachers" / "seed"
+    teacher = EmojiRanker.from_pretrained(folder / "model")
+    assert teacher.config == RankerConfig.named("seed")
+    assert json.loads((folder / "done.json").read_text())["seed"] == 3
+    assert any("teacher seed (seed 3)" in s for s in logs)
+    texts = [e.text for e in data[1]]
+    plain = tiny_ranker_config(epochs=2, patience=0)
+    given = _train(plain, data, vae, tmp_path / "given", teachers=[folder / "model"])
+    np.testing.assert_allclose(model.answer_scores(texts), given.answer_scores(texts),
+                               rtol=1e-5, atol=1e-6)
+    # stopped after the teacher: resume keeps it and gives the same model
+    run = tmp_path / "run"
+    shutil.copytree(tmp_path / "named" / "teachers", run / "teachers")
+    logs.clear()
+    resumed = _train(cfg, data, vae, run, logs, resume=True)
+    assert any("teacher seed: kept from" in s for s in logs)
+    np.testing.assert_allclose(resumed.answer_scores(texts), model.answer_scores(texts),
+                               rtol=1e-5, atol=1e-6)
+    assert finetune_config(model).teacher_config == ""
+    assert finetune_config(model, teacher_config="seed").teacher_config == "seed"
+
+
+def test_the_distilled_config_and_teacher_config_checks():
+    c = RankerConfig.named("distilled")
+    assert (c.teacher_config, c.distill_teachers, c.wide_buckets, c.refit_heads) == (
+        "minilm-ft", 0, 524288, True)
+    assert c.text_tower == RankerConfig.named("default").text_tower  # GloVe towers answer
+    for bad in ("nope", "distilled"):  # unknown, or a config with a teacher of its own
+        with pytest.raises(ConfigError, match="not a config that can teach"):
+            RankerConfig.named("default", teacher_config=bad)
+    saved = config_to_dict(c)
+    saved.pop("teacher_config")  # a folder saved before the field existed
+    assert config_from_dict(RankerConfig, saved).teacher_config == ""

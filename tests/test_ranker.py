@@ -144,7 +144,7 @@ def test_config_errors(tmp_path):
     assert (minilm.text_tower, minilm.ngram_lr_scale) == ("minilm", 1.0)
     assert minilm.shared_dims == RankerConfig.named("default").shared_dims
     with pytest.raises(ConfigError,
-                       match="seed, default, default-wide, minilm, minilm-ft or minilm-ft-wide"):
+                       match="choose one of seed, default, default-wide, distilled, minilm"):
         RankerConfig.named("bert")
     with pytest.raises(ConfigError, match="text_tower"):
         RankerConfig(text_tower="gpt")

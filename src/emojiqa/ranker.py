@@ -64,6 +64,9 @@ TEXT_TOWERS = ("bilstm", "cnn", "attention", "bag", "minilm")
 ANSWER_TOWERS = ("latent", "pixels")
 LOSSES = ("hinge", "hinge_all", "infonce")
 NGRAM_WEIGHTINGS = ("mean", "idf")
+#: The named configs (:meth:`RankerConfig.named`).
+CONFIG_NAMES = ("seed", "default", "default-wide", "distilled", "minilm", "minilm-ft",
+                "minilm-ft-wide")
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,10 @@ class RankerConfig:
         distill_weight: share of the teachers' soft answers in the loss (the rest is
             ``loss`` on the true answers).
         distill_temperature: temperature of the softmax over the teachers' mean cosine.
+        teacher_config: a named config (:meth:`named`, e.g. ``"minilm-ft"``) trained first
+            on the same data and seed (in ``<out>/teachers/<name>``) whose soft answers then
+            teach this model beside any ``distill_teachers`` — a slow, strong model distilled
+            into fast towers by one training command; empty: none.
     """
 
     #: Fields added after the first release, with the value that reproduces how a model saved
@@ -182,7 +189,7 @@ class RankerConfig:
          "memory_max_df": 0.01, "refit_heads": False, "wide_max_features": 0,
          "wide_sources": (), "wide_mixes": (0.2, 0.0, 0.05, 0.1, 0.4, 0.8),
          "min_epoch_steps": 0, "distill_teachers": 0, "distill_weight": 0.9,
-         "distill_temperature": 0.15})
+         "distill_temperature": 0.15, "teacher_config": ""})
 
     name: str = "default"
     text_tower: str = "attention"
@@ -248,6 +255,7 @@ class RankerConfig:
     distill_teachers: int = 0
     distill_weight: float = 0.9
     distill_temperature: float = 0.15
+    teacher_config: str = ""
 
     def __post_init__(self) -> None:
         choices = {"text_tower": TEXT_TOWERS, "answer_tower": ANSWER_TOWERS, "loss": LOSSES,
@@ -311,6 +319,11 @@ class RankerConfig:
                               f"{self.distill_weight} and {self.distill_temperature}")
         if len(self.char_ngrams) != 2:
             raise ConfigError(f"char_ngrams must be (min, max), got {self.char_ngrams}")
+        if self.teacher_config and (self.teacher_config not in CONFIG_NAMES
+                                    or RankerConfig.named(self.teacher_config).teacher_config):
+            plain = [n for n in CONFIG_NAMES if not RankerConfig.named(n).teacher_config]
+            raise ConfigError(f"teacher_config={self.teacher_config!r} is not a config that can "
+                              f"teach; choose one of {', '.join(plain)}")
 
     @classmethod
     def named(cls, name: str, **overrides: Any) -> RankerConfig:
@@ -336,6 +349,10 @@ class RankerConfig:
         the head is fitted (L-BFGS, ~3 minutes on TweetEval on 2 cores), weighed on val and
         fitted again on train + val (``refit_heads``). ``default-wide``: ``default`` with
         the same head, the same way.
+        ``distilled``: ``default-wide`` taught by a ``minilm-ft`` model it trains first on
+        the same data (``teacher_config``) instead of three copies of itself: MiniLM's
+        judgement in GloVe towers with a linear head when answering (needs the ``minilm``
+        extra to train, not to answer; the teacher's training is most of the time).
         ``minilm-ft``: ``minilm`` with MiniLM itself fine-tuned (Adam 5e-5 for it, 1e-3 for
         the rest) and no n-gram bag beside it (with the bag: airline val 79.1, without: 80.8),
         batch 32, at most 3 epochs, keeping the best on val macro-F1. About 50 training
@@ -364,9 +381,12 @@ class RankerConfig:
         elif name in ("minilm-ft-wide", "default-wide"):
             base = dataclasses.replace(cls.named(name[: -len("-wide")]), name=name,
                                        wide_buckets=524288, refit_heads=True)
+        elif name == "distilled":  # needs the minilm extra to train
+            base = dataclasses.replace(cls.named("default-wide"), name=name,
+                                       distill_teachers=0, teacher_config="minilm-ft")
         else:
-            raise ConfigError(f"unknown ranker config {name!r}; choose seed, default, "
-                              "default-wide, minilm, minilm-ft or minilm-ft-wide")
+            raise ConfigError(f"unknown ranker config {name!r}; choose one of "
+                              f"{', '.join(CONFIG_NAMES)}")
         try:
             return dataclasses.replace(base, **overrides)
         except TypeError as exc:

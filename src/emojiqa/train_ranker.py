@@ -213,8 +213,9 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
             ``config.distill_teachers`` trained here; with ``distill_teachers=0`` they teach
             alone, at ``config.distill_weight`` and ``distill_temperature``.
 
-    With ``config.distill_teachers`` the teachers are trained first (each as this function
-    would, in ``out_dir/teachers/<k>``; ``resume`` reuses finished ones and resumes an
+    With ``config.distill_teachers`` (or ``config.teacher_config``) the teachers are trained
+    first (each as this function would, in ``out_dir/teachers/<k>`` or
+    ``out_dir/teachers/<teacher_config>``; ``resume`` reuses finished ones and resumes an
     interrupted one), then the model against their soft answers (:func:`distill_targets`):
     the softmax of the mean score of all teachers, these and the given ones.
 
@@ -285,7 +286,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         vae.eval()
     latent_dim = vae.config.latent_dim if vae is not None else 1
     soft = None
-    if c.distill_teachers or given:  # an ensemble first; its soft answers teach the model
+    if c.distill_teachers or c.teacher_config or given:  # teachers first: they teach it
         if resume and not (out / CHECKPOINT).is_file() and not (out / TEACHERS_DIR).is_dir():
             raise TrainingError(f"--resume: no checkpoint at {out / CHECKPOINT} and no "
                                 f"teachers in {out / TEACHERS_DIR}; start without --resume "
@@ -296,7 +297,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         ensemble = _train_teachers(c, train, val, out, emoji_sets=sets, vae=vae, seed=seed,
                                    resume=resume, progress=progress, glove=glove,
                                    epochs=n_epochs, max_steps=max_steps, device=device,
-                                   log=say, init=init) if c.distill_teachers else []
+                                   log=say, init=init) if (
+            c.distill_teachers or c.teacher_config) else []
         if given:
             say(f"distilling {len(given)} given teacher(s): "
                 + ", ".join(t.config.name for t in given))
@@ -651,26 +653,39 @@ def _train_teachers(c: RankerConfig, train: Sequence[Example], val: Sequence[Exa
                     out: Path, *, seed: int, resume: bool, init: EmojiRanker | None,
                     log: Callable[[str], None], **kwargs: Any) -> list[EmojiRanker]:
     """``c.distill_teachers`` models of :func:`teacher_config` (seed ``seed + 1000 (k + 1)``),
-    each in ``out/teachers/<k>``; with ``resume``, a finished one whose record matches is
+    each in ``out/teachers/<k>``, then the model of ``c.teacher_config`` if set (seed
+    ``seed``, its own epochs, never fine-tuned from ``init``: another network) in
+    ``out/teachers/<its name>``; with ``resume``, a finished one whose record matches is
     loaded instead and an interrupted one resumes from its checkpoint."""
     tc = teacher_config(c)
-    teachers = []
-    for k in range(c.distill_teachers):
-        folder = out / TEACHERS_DIR / str(k)
-        tseed = seed + 1000 * (k + 1)
-        record = {"config": json.dumps(_cfg(tc)), "seed": tseed, "n_train": len(train),
-                  "epochs": kwargs.get("epochs")}
-        done = folder / "done.json"
-        if resume and done.is_file() and _same_record(done, tc, record):
-            log(f"teacher {k + 1}/{c.distill_teachers}: kept from {folder}")
-            teachers.append(EmojiRanker.from_pretrained(folder / MODEL_DIR))
-            continue
-        log(f"teacher {k + 1}/{c.distill_teachers} (seed {tseed}) -> {folder}")
-        teachers.append(train_ranker(
-            tc, train, val, folder, seed=tseed, init_from=init, _keep_group=True,
-            resume=resume and (folder / CHECKPOINT).is_file(), log=log, **kwargs))
-        atomic_write_json(done, record)
+    teachers = [_train_teacher(tc, train, val, out / TEACHERS_DIR / str(k),
+                               seed=seed + 1000 * (k + 1), resume=resume, init=init, log=log,
+                               label=f"teacher {k + 1}/{c.distill_teachers}", **kwargs)
+                for k in range(c.distill_teachers)]
+    if c.teacher_config:
+        teachers.append(_train_teacher(
+            RankerConfig.named(c.teacher_config), train, val,
+            out / TEACHERS_DIR / c.teacher_config, seed=seed, resume=resume, init=None,
+            log=log, label=f"teacher {c.teacher_config}", **{**kwargs, "epochs": None}))
     return teachers
+
+
+def _train_teacher(tc: RankerConfig, train: Sequence[Example], val: Sequence[Example],
+                   folder: Path, *, seed: int, resume: bool, init: EmojiRanker | None,
+                   log: Callable[[str], None], label: str, **kwargs: Any) -> EmojiRanker:
+    """One teacher of :func:`_train_teachers`, trained in ``folder`` (kept when ``resume``
+    finds it finished as its record says)."""
+    record = {"config": json.dumps(_cfg(tc)), "seed": seed, "n_train": len(train),
+              "epochs": kwargs.get("epochs")}
+    done = folder / "done.json"
+    if resume and done.is_file() and _same_record(done, tc, record):
+        log(f"{label}: kept from {folder}")
+        return EmojiRanker.from_pretrained(folder / MODEL_DIR)
+    log(f"{label} (seed {seed}) -> {folder}")
+    model = train_ranker(tc, train, val, folder, seed=seed, init_from=init, _keep_group=True,
+                         resume=resume and (folder / CHECKPOINT).is_file(), log=log, **kwargs)
+    atomic_write_json(done, record)
+    return model
 
 
 def _same_record(path: Path, config: RankerConfig, record: dict[str, Any]) -> bool:
@@ -856,7 +871,7 @@ FINETUNE_FIELDS = frozenset({
     "wide_sources", "wide_max_features", "memory_k", "refit_heads", "lookalike_k",
     "lookalike_temperature", "lookalike_learned", "lookalike_styles", "look_epochs",
     "memory_max_df", "pixel_init_from_vae", "min_epoch_steps", "distill_teachers",
-    "distill_weight", "distill_temperature"})
+    "distill_weight", "distill_temperature", "teacher_config"})
 
 
 #: Training settings of a fine-tuning run (:func:`finetune_config`), chosen on airline val
@@ -893,7 +908,8 @@ def finetune_config(init: EmojiRanker, **overrides: Any) -> RankerConfig:
     """The config to fine-tune ``init`` with: its own, named ``<name>-ft``, heads fitted on
     every source of the new data (``wide_sources`` cleared) and the fine-tuning settings of
     :data:`FINETUNE_DEFAULTS` (small batches, the n-gram table at 10× the learning rate, up to
-    40 epochs with early stopping on val), with ``overrides`` of training settings
+    40 epochs with early stopping on val), no ``teacher_config`` (a fine-tuning run does not
+    train a new teacher unless asked), with ``overrides`` of training settings
     (:data:`FINETUNE_FIELDS`).
 
     Raises:
@@ -916,7 +932,8 @@ def finetune_config(init: EmojiRanker, **overrides: Any) -> RankerConfig:
         raise ConfigError(f"fine-tuning keeps the network of the model it starts from, so "
                           f"{fixed} cannot change; change only training settings such as "
                           "lr, epochs, patience, batch_size or the heads'")
-    base = {"name": f"{init.config.name}-ft", "wide_sources": (), **FINETUNE_DEFAULTS}
+    base = {"name": f"{init.config.name}-ft", "wide_sources": (), "teacher_config": "",
+            **FINETUNE_DEFAULTS}
     return dataclasses.replace(init.config, **{**base, **overrides})
 
 

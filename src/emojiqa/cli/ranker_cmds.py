@@ -25,9 +25,11 @@ def register(sub: Any) -> None:
                         "their soft answers; --set distill_teachers=0 trains the model alone), "
                         "default-wide "
                         "(default plus a wide head over hashed n-grams, refit on train + val "
-                        "once weighed), minilm (frozen MiniLM text tower), minilm-ft (MiniLM "
-                        "fine-tuned) or minilm-ft-wide (minilm-ft plus the wide head; the "
-                        "three MiniLM configs need the minilm extra); any config gets a wide "
+                        "once weighed), distilled (default-wide taught by a minilm-ft model "
+                        "it trains first, in OUT/teachers/minilm-ft), minilm (frozen MiniLM "
+                        "text tower), minilm-ft (MiniLM fine-tuned) or minilm-ft-wide "
+                        "(minilm-ft plus the wide head; distilled and the three MiniLM "
+                        "configs need the minilm extra to train); any config gets a wide "
                         "head with --set wide_buckets=524288 and a memory of its training "
                         "texts with --set memory_k=20")
     p.add_argument("--init-from", default=None, metavar="bundled|DIR",
