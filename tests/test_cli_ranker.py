@@ -144,3 +144,13 @@ def test_train_with_a_given_teacher(trained, tmp_path, vae_dir, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "cannot load the teacher" in err and "nowhere" in err
     assert not (tmp_path / "x" / "model").exists()
+    # a named teacher config: trained first in OUT/teachers/<name>, then it teaches
+    named = tmp_path / "named"
+    rc = main([*common, "--out", str(named), "--set", "teacher_config=seed"])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "teacher seed (seed 0)" in err
+    assert (named / "teachers" / "seed" / "model" / "model.safetensors").is_file()
+    rc = main([*common, "--out", str(tmp_path / "y"), "--set", "teacher_config=nope"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "teacher_config='nope' is not a config that can teach" in err
