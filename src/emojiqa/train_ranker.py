@@ -294,11 +294,11 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         if c.distill_teachers and glove is None and init is None and c.text_tower in (
                 "bilstm", "cnn", "attention"):
             glove = load_glove(None)  # loaded once for the teachers and the model
+        # none when the given teachers teach alone
         ensemble = _train_teachers(c, train, val, out, emoji_sets=sets, vae=vae, seed=seed,
                                    resume=resume, progress=progress, glove=glove,
                                    epochs=n_epochs, max_steps=max_steps, device=device,
-                                   log=say, init=init) if (
-            c.distill_teachers or c.teacher_config) else []
+                                   log=say, init=init)
         if given:
             say(f"distilling {len(given)} given teacher(s): "
                 + ", ".join(t.config.name for t in given))
