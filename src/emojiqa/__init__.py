@@ -31,6 +31,7 @@ _LAZY = {
     "Example": "datasets", "load_airline": "datasets", "load_tweeteval": "datasets",
     "load_table": "datasets",
     "train_vae": "train_vae", "train_ranker": "train_ranker", "invent": "invent",
+    "embed_texts": "embed", "embed_emojis": "embed", "Vectors": "embed",
 }
 
 
@@ -56,6 +57,9 @@ __all__ = [
     "train_vae",
     "train_ranker",
     "invent",
+    "embed_texts",
+    "embed_emojis",
+    "Vectors",
     "ConfigError",
     "DataFileError",
     "EmojiInfo",

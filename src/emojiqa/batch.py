@@ -187,16 +187,11 @@ def suggest_file(
 
 def _check_args(src: Path, dst: Path, text_column: str | None, top_k: int, batch_size: int,
                 on_empty: str, id_column: str | None) -> tuple[str, str]:
-    fmt_in = INPUT_FORMATS.get(src.suffix.lower())
-    if fmt_in is None:
-        raise DataFileError(f"cannot read {src}: unknown input format {src.suffix!r}; use one of "
-                            f"{sorted(INPUT_FORMATS)}")
+    fmt_in = _input_format(src, text_column, id_column)
     fmt_out = OUTPUT_FORMATS.get(dst.suffix.lower())
     if fmt_out is None:
         raise DataFileError(f"cannot write {dst}: unknown output format {dst.suffix!r}; use one "
                             f"of {sorted(OUTPUT_FORMATS)}")
-    if not src.is_file():
-        raise DataFileError(f"input file not found: {src}")
     if dst.exists() and dst.resolve() == src.resolve():
         raise DataFileError(f"output {dst} is the input file; choose another output path")
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
@@ -205,10 +200,46 @@ def _check_args(src: Path, dst: Path, text_column: str | None, top_k: int, batch
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if on_empty not in ON_EMPTY:
         raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
-    if fmt_in == "txt" and (text_column is not None or id_column is not None):
+    return fmt_in, fmt_out
+
+
+def _input_format(src: Path, text_column: str | None, id_column: str | None) -> str:
+    """The input format of ``src``, checked: a known suffix, an existing file, and no
+    columns asked of a ``.txt`` file."""
+    fmt = INPUT_FORMATS.get(src.suffix.lower())
+    if fmt is None:
+        raise DataFileError(f"cannot read {src}: unknown input format {src.suffix!r}; use one of "
+                            f"{sorted(INPUT_FORMATS)}")
+    if not src.is_file():
+        raise DataFileError(f"input file not found: {src}")
+    if fmt == "txt" and (text_column is not None or id_column is not None):
         raise DataFileError(f"{src} is a .txt file (one text a line): it has no columns, so "
                             "text_column and id_column must not be given")
-    return fmt_in, fmt_out
+    return fmt
+
+
+def open_input(path: str | os.PathLike[str], *, text_column: str | None = None,
+               id_column: str | None = None, batch_size: int = 1024) -> _Reader:
+    """A reader of the texts of a file as :func:`suggest_file` reads them: its
+    ``rows(skip)`` yields ``(row, raw text, id)`` one row at a time (1-based rows; the id is
+    the text without ``id_column``); ``total`` is the row count where the format knows it.
+
+    Raises:
+        DataFileError: unknown format, no such file, or a missing column.
+    """
+    src = Path(path)
+    return _open_reader(src, _input_format(src, text_column, id_column), text_column,
+                        id_column, batch_size)
+
+
+def clean_row(raw: str, row: int, src: Path, reader: _Reader) -> str:
+    """The text of row ``row`` of ``src``, checked; a bad one (empty, over-long, ...) is a
+    :class:`DataFileError` naming the row and its line."""
+    try:
+        return _text_validator()(raw)
+    except TextError as exc:
+        raise DataFileError(f"{src}: bad row {row}{reader.where(row)}: {exc}. Fix or remove "
+                            "the row.") from exc
 
 
 def _text_validator() -> Any:

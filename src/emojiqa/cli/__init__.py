@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "vae_cmds",
     "ranker_cmds",
     "suggest_cmds",
+    "embed_cmds",
     "serve_cmds",
 )
 
