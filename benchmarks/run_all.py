@@ -28,8 +28,8 @@ from _common import ROOT, print_table, write_results  # noqa: E402
 
 BENCH_DIR = ROOT / "benchmarks"
 #: Every benchmark, in the order they run (library parts first, the summaries last).
-SCRIPTS = ("vae", "ranker", "tune_ranker", "finetune", "suggest", "ablations", "new_releases",
-           "web", "scale", "fuzz", "quality", "speed", "scaling")
+SCRIPTS = ("vae", "ranker", "tune_ranker", "finetune", "suggest", "similar", "ablations",
+           "new_releases", "web", "scale", "fuzz", "quality", "speed", "scaling")
 #: Per-script limit in seconds (quick, full): a hung script must not hang CI.
 LIMITS = {"quick": 420, "full": 4 * 3600}
 

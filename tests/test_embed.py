@@ -9,9 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from emojiqa.cli import main
-from emojiqa.embed import embed_emojis, embed_texts, embed_texts_file, write_vectors
+from emojiqa.embed import (
+    embed_emojis,
+    embed_texts,
+    embed_texts_file,
+    similar_emojis,
+    write_vectors,
+)
 from emojiqa.emojis import EmojiSet
 from emojiqa.errors import DataFileError
 from emojiqa.ranker import EmojiRanker
@@ -144,3 +151,46 @@ def test_cli_refuses_bad_requests(model_dir, capsys, argv, message):
     assert main(["embed", *argv, "--model", str(model_dir)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_similar_emojis_are_the_nearest_answer_vectors(ranker, tmp_path):
+    from emojiqa.emojis import info_for
+    from emojiqa.images import save_png
+
+    cand, matrix = ranker.candidates(None)
+    query = "1f44d"  # 👍: its skin tones are left out with it
+    found = similar_emojis(ranker, "👍", top_k=8)
+    vec = ranker.encode_emojis(ranker.emojis.subset([ranker.emojis.index(query)]))[0]
+    brute = sorted(((float(s), k) for s, k in zip(matrix @ vec, cand.keys, strict=True)
+                    if info_for(k).base_key != query), key=lambda x: -x[0])[:8]
+    assert [r.key for r in found] == [k for _, k in brute]
+    np.testing.assert_allclose([r.score for r in found], [s for s, _ in brute], atol=1e-5)
+    assert all(info_for(r.key).base_key != query for r in found)
+    # a new drawing, as an array or a file: coded from its pixels with look-alikes
+    image = EmojiSet.bundled("noto").image("🍕")
+    by_array = similar_emojis(ranker, image, top_k=5, exclude_groups=["flags"])
+    save_png(Image.fromarray(image, "RGBA"), tmp_path / "pizza.png")
+    by_file = similar_emojis(ranker, str(tmp_path / "pizza.png"), top_k=5,
+                             exclude_groups=["flags"])
+    assert [r.key for r in by_array] == [r.key for r in by_file]
+    assert all(info_for(r.key).group != "flags" for r in by_array)
+    assert all(np.isfinite(r.score) for r in by_array)
+    assert [r.score for r in by_array] == sorted((r.score for r in by_array), reverse=True)
+    with pytest.raises(ValueError, match="top_k"):
+        similar_emojis(ranker, "👍", top_k=0)
+
+
+def test_cli_similar(model_dir, tmp_path, capsys):
+    assert main(["similar", "👍", "--top-k", "3", "--model", str(model_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and all(len(line.split("\t")) == 4 for line in lines)
+    assert main(["similar", "party popper", "--json", "--model", str(model_dir)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["emojis"]) == 10
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    for argv, message in ((["nosuchemojiname"], "is not in the"),
+                          ([str(bad)], "could not be read as an image"),
+                          (["👍", "--top-k", "0"], "--top-k must be")):
+        assert main(["similar", *argv, "--model", str(model_dir)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err

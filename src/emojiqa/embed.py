@@ -9,6 +9,8 @@ functions hand those codes out, so the towers can serve search, clustering or an
   file, read as :mod:`emojiqa.batch` reads it (a bad row stops it, naming the row);
 * :func:`embed_emojis` — an emoji set: a bundled style, a folder of new drawings, the answer
   table;
+* :func:`similar_emojis` — the emojis nearest an emoji (or a new drawing) in the answer
+  tower's space: those that answer the same texts;
 * :func:`write_vectors` — to ``.npy`` (the matrix), ``.safetensors`` (the matrix as
   ``vectors``, with ``kind``, ``dim``, ``normalized`` and, for emojis or with an id column,
   ``ids`` — a JSON list — in its metadata) or ``.jsonl`` (one object a row: ``row`` and
@@ -156,6 +158,55 @@ def embed_emojis(ranker: Any, emojis: Any = None, *, normalize: bool = True,
     vectors = ranker.encode_emojis(es, normalize=normalize, use_known=use_known)
     rows = [{"key": info.key, "emoji": info.emoji, "name": info.name} for info in es]
     return Vectors(np.ascontiguousarray(vectors, dtype=np.float32), "emoji", rows, normalize)
+
+
+def similar_emojis(ranker: Any, query: str | os.PathLike[str] | np.ndarray, top_k: int = 10,
+                   emojis: Any = None, *, group_skin_tones: bool = True,
+                   skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
+                   exclude_groups: Sequence[str] | None = None) -> list[Any]:
+    """The emojis whose answer vectors are nearest ``query``'s: those that answer the same
+    texts, by meaning rather than by look (😡 → 😠 🤬 😤 where the model learned it).
+
+    Args:
+        query: an emoji of the ranker's set (character, key or name), an image file, or a
+            ``uint8 (36, 36, 4)`` RGBA array: a new drawing, coded from its pixels with the
+            corrections of the known emojis it looks like.
+        top_k: how many emojis.
+        emojis / group_skin_tones / skin_tone / groups / exclude_groups: the candidates, as
+            :meth:`EmojiRanker.rank` takes them.
+
+    Returns:
+        :class:`~emojiqa.emojis.RankedEmoji` best first, the score the cosine of the two
+        answer vectors; the query emoji itself (any of its skin tones) is left out.
+
+    Raises:
+        EmojiNotFoundError: an unknown emoji, with the closest names.
+        ImageError: an image file that cannot be read.
+    """
+    from .emojis import RankedEmoji, check_rank_args, info_for
+    from .images import load_image
+
+    check_rank_args(top_k, 0.0)
+    own = None
+    if isinstance(query, np.ndarray):
+        vec = ranker.encode_emojis(query[None] if query.ndim == 3 else query, lookalike=True)
+    elif not isinstance(query, str) or (query not in ranker.emojis and Path(query).is_file()):
+        vec = ranker.encode_emojis(load_image(query)[None], lookalike=True)
+    else:
+        i = ranker.emojis.index(query)
+        own = info_for(ranker.emojis.keys[i]).base_key
+        vec = ranker.encode_emojis(ranker.emojis.subset([i]))
+    if len(vec) != 1:
+        raise ValueError(f"query must be one emoji; got an array of {len(vec)} images")
+    cand, matrix = ranker.candidates(emojis, group_skin_tones=group_skin_tones,
+                                     skin_tone=skin_tone, groups=groups,
+                                     exclude_groups=exclude_groups)
+    scores = matrix @ vec[0]
+    keep = np.array([own is None or info_for(k).base_key != own for k in cand.keys], bool)
+    order = [int(j) for j in np.argsort(-scores, kind="stable") if keep[j]][:top_k]
+    infos = [cand.info(j) for j in order]
+    return [RankedEmoji(info.key, info.emoji, info.name, float(scores[j]))
+            for info, j in zip(infos, order, strict=True)]
 
 
 def vector_format(path: str | os.PathLike[str]) -> str:

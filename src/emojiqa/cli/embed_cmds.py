@@ -1,4 +1,5 @@
-"""``emojiqa embed``: the ranker's text or emoji vectors, printed or written to a file."""
+"""``emojiqa embed`` (the ranker's text or emoji vectors, printed or written to a file) and
+``emojiqa similar`` (the emojis nearest an emoji or a new drawing among those vectors)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from typing import Any
 
 from ..errors import ConfigError
-from .common import add_parser
+from .common import add_parser, print_json
 
 
 def register(sub: Any) -> None:
@@ -35,6 +36,24 @@ def register(sub: Any) -> None:
     p.add_argument("--model", default=None, help="ranker folder (default: the bundled model)")
     p.add_argument("--batch-size", type=int, default=1024, help="texts encoded at once")
     p.set_defaults(func=run_embed)
+
+    q = add_parser(sub, "similar", "The emojis that mean what an emoji (or your drawing) means: "
+                   "its nearest neighbours among the ranker's emoji vectors, which answer the "
+                   "same texts.")
+    q.add_argument("query", help="an emoji (character, key or name) or an image file")
+    q.add_argument("--top-k", type=int, default=10, help="how many emojis")
+    q.add_argument("--emojis", default=None, metavar="SET",
+                   help="candidates: a bundled style, a folder of images or 'answers' "
+                        "(default: the model's own set)")
+    q.add_argument("--skin-tone", default=None,
+                   help="render the results in this tone (1-5, light … dark)")
+    q.add_argument("--group", action="append", default=None,
+                   help="only emojis of this CLDR group (repeatable)")
+    q.add_argument("--exclude-group", action="append", default=None,
+                   help="leave out this CLDR group (repeatable), e.g. flags")
+    q.add_argument("--model", default=None, help="ranker folder (default: the bundled model)")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.set_defaults(func=run_similar)
 
 
 def run_embed(args: argparse.Namespace) -> int:
@@ -76,6 +95,25 @@ def run_embed(args: argparse.Namespace) -> int:
     write_vectors(vectors, args.out)
     print(f"{len(vectors):,} {vectors.kind} vectors of {vectors.vectors.shape[1]} numbers "
           f"({'unit length' if normalize else 'raw'}) -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_similar(args: argparse.Namespace) -> int:
+    from ..embed import similar_emojis
+    from ..emojis import parse_skin_tone
+    from ..ranker import EmojiRanker
+
+    if not 1 <= args.top_k <= 1000:
+        raise ConfigError(f"--top-k must be between 1 and 1000, got {args.top_k}")
+    ranker = EmojiRanker.from_pretrained(args.model)
+    found = similar_emojis(ranker, args.query, args.top_k, args.emojis,
+                           skin_tone=parse_skin_tone(args.skin_tone), groups=args.group,
+                           exclude_groups=args.exclude_group)
+    if args.json:
+        print_json({"query": args.query, "emojis": [r.to_dict() for r in found]})
+        return 0
+    for r in found:
+        print(f"{r.emoji}\t{r.score:+.3f}\t{r.name}\t{r.key}")
     return 0
 
 
