@@ -255,6 +255,7 @@ def test_upload_scores_the_image(page, tmp_path):
     page.wait_for_selector("#upload-result:not([hidden])")
     assert page.locator("#up-texts li").count() == 8
     assert page.locator("#up-nearest li").count() == 5
+    assert page.locator("#up-similar li").count() == 5
     assert "Best answer" in page.inner_text("#upload-status")
 
 

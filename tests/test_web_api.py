@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from emojiqa.emojis import EmojiSet  # noqa: E402
 from emojiqa.errors import EmojiNotFoundError, TextError  # noqa: E402
-from emojiqa.images import array_to_png_bytes  # noqa: E402
+from emojiqa.images import array_to_png_bytes, load_image  # noqa: E402
 from emojiqa.ranker import EmojiRanker, RankerConfig, RankerNet  # noqa: E402
 from emojiqa.text import Tokenizer, validate_text  # noqa: E402
 from emojiqa.vae import VAE, VAEConfig  # noqa: E402
@@ -393,7 +393,7 @@ def test_latent_grid_errors(client):
 # --------------------------------------------------------------------------------------------
 # score an uploaded image
 # --------------------------------------------------------------------------------------------
-def test_score_image_ranks_everyday_texts_and_finds_nearest(client):
+def test_score_image_ranks_everyday_texts_and_finds_nearest(client, ranker):
     cat = EmojiSet.bundled("noto").image("🐱")
     big = Image.fromarray(cat, "RGBA").resize((144, 144), Image.NEAREST)
     buf = io.BytesIO()
@@ -405,6 +405,12 @@ def test_score_image_ranks_everyday_texts_and_finds_nearest(client):
     assert scores == sorted(scores, reverse=True) and len(scores) >= 10
     assert all(1 <= t["rank"] <= t["of"] for t in body["texts"])
     assert len(body["nearest"]) == 5
+    # meaning: the known emojis nearest the drawing's answer vector, best first
+    es = EmojiSet.bundled("twemoji").filter(skin_tones=False)
+    v = ranker.encode_emojis(load_image(buf.getvalue())[None],
+                             lookalike=ranker.config.lookalike_k > 0)[0]
+    best = np.argsort(-(ranker.encode_emojis(es) @ v), kind="stable")[:5]
+    assert [e["key"] for e in body["similar"]] == [es.keys[j] for j in best]
     assert decode_data_url(body["image"]).shape == (36, 36, 4)
     assert decode_data_url(body["reconstruction"]).shape == (36, 36, 4)
 

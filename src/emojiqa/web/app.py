@@ -226,7 +226,9 @@ class ScoreImageResponse(BaseModel):
     image: str = Field(description="the upload as the 36×36 emoji the model sees")
     reconstruction: str = Field(description="the VAE's reconstruction of it")
     texts: list[TextScore] = Field(description="texts it answers, best first")
-    nearest: list[EmojiOut] = Field(description="closest known emojis in latent space")
+    nearest: list[EmojiOut] = Field(description="closest known emojis in latent space (look)")
+    similar: list[EmojiOut] = Field(description="known emojis nearest it among the ranker's "
+                                    "emoji vectors: those that answer the same texts (meaning)")
 
 
 class SearchResponse(BaseModel):
@@ -840,11 +842,13 @@ def create_app(
         known_scores = tv @ known.T  # (T, N)
         ranks = 1 + (known_scores > scores[:, None]).sum(axis=1)
         order = np.argsort(-scores, kind="stable")
+        alike = np.argsort(-(known @ ev[0]), kind="stable")[:5]  # as `emojiqa similar` finds
         return ScoreImageResponse(
             image=_png_url(image), reconstruction=_png_url(recon),
             texts=[TextScore(text=texts[i], score=round(float(scores[i]), 4),
                              rank=int(ranks[i]), of=len(es) + 1) for i in order],
-            nearest=[models.emoji_out(style, es.keys[j]) for j in near])
+            nearest=[models.emoji_out(style, es.keys[j]) for j in near],
+            similar=[models.emoji_out(style, es.keys[j]) for j in alike])
 
     @app.get("/api/emojis", response_model=SearchResponse, responses=_ERRORS, tags=["emojis"])
     def search_emojis(

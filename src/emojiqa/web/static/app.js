@@ -338,6 +338,7 @@ async function upload(file) {
       return li;
     }));
     $("up-nearest").replaceChildren(...res.nearest.map((e) => emojiCard(e, { size: 48 })));
+    $("up-similar").replaceChildren(...res.similar.map((e) => emojiCard(e, { size: 48 })));
     $("upload-result").hidden = false;
     setStatus("upload-status", `Best answer for “${res.texts[0].text}”.`);
   } catch (err) {
