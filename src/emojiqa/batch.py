@@ -235,11 +235,10 @@ def open_input(path: str | os.PathLike[str], *, text_column: str | None = None,
 def clean_row(raw: str, row: int, src: Path, reader: _Reader) -> str:
     """The text of row ``row`` of ``src``, checked; a bad one (empty, over-long, ...) is a
     :class:`DataFileError` naming the row and its line."""
-    try:
-        return _text_validator()(raw)
-    except TextError as exc:
-        raise DataFileError(f"{src}: bad row {row}{reader.where(row)}: {exc}. Fix or remove "
-                            "the row.") from exc
+    text = _clean(_text_validator(), raw, row, src, reader.where(row), "error",
+                  " Fix or remove the row.")
+    assert text is not None  # "error" keeps no empty row
+    return text
 
 
 def _text_validator() -> Any:
@@ -248,15 +247,15 @@ def _text_validator() -> Any:
     return validate_text
 
 
-def _clean(validate: Any, raw: str, row: int, src: Path, where: str, on_empty: str
-           ) -> str | None:
+def _clean(validate: Any, raw: str, row: int, src: Path, where: str, on_empty: str,
+           empty_hint: str = " Fix or remove the row, or pass on_empty='keep' to write empty "
+                             "rows without suggestions.") -> str | None:
     try:
         return validate(raw)
     except TextError as exc:
         if on_empty == "keep" and not _visible(raw):
             return None
-        hint = (" Fix or remove the row, or pass on_empty='keep' to write empty rows without "
-                "suggestions." if not _visible(raw) else "")
+        hint = empty_hint if not _visible(raw) else ""
         raise DataFileError(f"{src}: bad row {row}{where}: {exc}.{hint}") from exc
 
 
