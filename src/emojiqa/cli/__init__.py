@@ -14,6 +14,7 @@ import sys
 
 from .. import __version__
 from ..errors import EmojiqaError
+from .common import HelpFormatter
 
 #: Modules under ``emojiqa.cli`` that add subcommands, in help order.
 COMMAND_MODULES = (
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emojiqa",
         description="Answer text with emojis, including emojis nobody has drawn yet.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"emojiqa {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

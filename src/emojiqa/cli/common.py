@@ -8,10 +8,21 @@ import sys
 from typing import Any
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default after its help, unless the help already says what it is
+    or there is none to show (``None``, a flag's ``False``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False:
+            return text
+        return super()._get_help_string(action)
+
+
 def add_parser(sub: Any, name: str, help: str, **kw: Any) -> argparse.ArgumentParser:
     """Add a subcommand whose help shows the defaults."""
-    return sub.add_parser(name, help=help, description=help,
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kw)
+    return sub.add_parser(name, help=help, description=help, formatter_class=HelpFormatter,
+                          **kw)
 
 
 def print_json(obj: Any) -> None:
