@@ -35,7 +35,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,7 +165,7 @@ def similar_emojis(ranker: Any, query: str | os.PathLike[str] | np.ndarray, top_
                    skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
                    exclude_groups: Sequence[str] | None = None) -> list[Any]:
     """The emojis whose answer vectors are nearest ``query``'s: those that answer the same
-    texts, by meaning rather than by look (😡 → 😠 🤬 😤 where the model learned it).
+    texts, by meaning rather than by look (🍕 → 🥟 🥢 🥞 with the bundled model).
 
     Args:
         query: an emoji of the ranker's set (character, key or name), an image file, or a
@@ -240,10 +240,14 @@ def write_vectors(vectors: Vectors, path: str | os.PathLike[str]) -> Path:
         if vectors.ids is not None:
             meta["ids"] = json.dumps(vectors.ids, ensure_ascii=False)
         return save_tensors({"vectors": torch.from_numpy(vectors.vectors)}, path, meta)
-    lines = (json.dumps({**row, "vector": [round(float(x), 6) for x in vec]},
-                        ensure_ascii=False)
-             for row, vec in zip(vectors.rows, vectors.vectors.tolist(), strict=True))
-    return atomic_write_bytes(path, "".join(f"{line}\n" for line in lines).encode("utf-8"))
+    return atomic_write_bytes(path, "".join(json_lines(vectors)).encode("utf-8"))
+
+
+def json_lines(vectors: Vectors) -> Iterator[str]:
+    """Each row as a line of JSON (``\\n``-terminated): what it is, and its ``vector`` (six
+    decimals) — the ``.jsonl`` format of :func:`write_vectors`."""
+    for row, vec in zip(vectors.rows, vectors.vectors.tolist(), strict=True):
+        yield json.dumps({**row, "vector": [round(x, 6) for x in vec]}, ensure_ascii=False) + "\n"
 
 
 def _encode(ranker: Any, texts: list[str], normalize: bool, batch_size: int) -> np.ndarray:

@@ -25,6 +25,14 @@ def add_parser(sub: Any, name: str, help: str, **kw: Any) -> argparse.ArgumentPa
                           **kw)
 
 
+def check_top_k(k: int) -> None:
+    """``--top-k`` must be 1 to 1000."""
+    from ..errors import ConfigError
+
+    if not 1 <= k <= 1000:
+        raise ConfigError(f"--top-k must be between 1 and 1000, got {k}")
+
+
 def print_json(obj: Any) -> None:
     """Print ``obj`` as UTF-8 JSON on stdout."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..errors import ConfigError
-from .common import add_parser, print_json
+from .common import add_parser, check_top_k, print_json
 
 
 def register(sub: Any) -> None:
@@ -57,7 +56,14 @@ def register(sub: Any) -> None:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    from ..embed import embed_emojis, embed_texts, embed_texts_file, vector_format, write_vectors
+    from ..embed import (
+        embed_emojis,
+        embed_texts,
+        embed_texts_file,
+        json_lines,
+        vector_format,
+        write_vectors,
+    )
     from ..ranker import EmojiRanker
 
     texts = _texts(args)
@@ -88,9 +94,7 @@ def run_embed(args: argparse.Namespace) -> int:
         vectors = embed_texts(ranker, texts or [], normalize=normalize,
                               batch_size=args.batch_size)
     if not args.out:
-        for row, vec in zip(vectors.rows, vectors.vectors.tolist(), strict=True):
-            sys.stdout.write(json.dumps({**row, "vector": [round(x, 6) for x in vec]},
-                                        ensure_ascii=False) + "\n")
+        sys.stdout.writelines(json_lines(vectors))
         return 0
     write_vectors(vectors, args.out)
     print(f"{len(vectors):,} {vectors.kind} vectors of {vectors.vectors.shape[1]} numbers "
@@ -103,8 +107,7 @@ def run_similar(args: argparse.Namespace) -> int:
     from ..emojis import parse_skin_tone
     from ..ranker import EmojiRanker
 
-    if not 1 <= args.top_k <= 1000:
-        raise ConfigError(f"--top-k must be between 1 and 1000, got {args.top_k}")
+    check_top_k(args.top_k)
     ranker = EmojiRanker.from_pretrained(args.model)
     found = similar_emojis(ranker, args.query, args.top_k, args.emojis,
                            skin_tone=parse_skin_tone(args.skin_tone), groups=args.group,

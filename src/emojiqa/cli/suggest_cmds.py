@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..errors import ConfigError
-from .common import add_parser, print_json, read_text_arg
+from .common import add_parser, check_top_k, print_json, read_text_arg
 
 
 def register(sub: Any) -> None:
@@ -114,15 +114,10 @@ def _keyword_weight(args: argparse.Namespace) -> float | None:
     return weight
 
 
-def _check_top_k(k: int) -> None:
-    if not 1 <= k <= 1000:
-        raise ConfigError(f"--top-k must be between 1 and 1000, got {k}")
-
-
 def _rank(ranker: Any, texts: str | list[str], args: argparse.Namespace) -> Any:
     from ..emojis import parse_skin_tone
 
-    _check_top_k(args.top_k)
+    check_top_k(args.top_k)
     return ranker.rank(texts, top_k=args.top_k, emojis=_emoji_set(ranker, args),
                        group_skin_tones=True,
                        skin_tone=parse_skin_tone(args.skin_tone), groups=args.group,
@@ -146,7 +141,7 @@ def _rank_lite(text: str, args: argparse.Namespace) -> tuple[Any, Any]:
     from ..emojis import parse_skin_tone
     from ..lite import LiteRanker
 
-    _check_top_k(args.top_k)
+    check_top_k(args.top_k)
     lite = LiteRanker.load(args.model)
     if lite is None:
         return None, None
@@ -176,7 +171,7 @@ def run_suggest(args: argparse.Namespace) -> int:
         from ..emojis import parse_skin_tone
         from ..names import NameMatcher
 
-        _check_top_k(args.top_k)
+        check_top_k(args.top_k)
         ranker = _load(args)
         ranked = NameMatcher(ranker).rank(
             text, top_k=args.top_k, emojis=args.emojis or None,
@@ -246,7 +241,7 @@ def _run_batch(args: argparse.Namespace) -> int:
     if getattr(args, "names", False):
         raise ConfigError("--names is not available in batch mode (--input/--output); "
                           "rank one text at a time with it")
-    _check_top_k(args.top_k)
+    check_top_k(args.top_k)
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     from ..batch import suggest_file
