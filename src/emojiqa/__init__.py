@@ -8,6 +8,8 @@ separate layers over this public API.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 from .emojis import EmojiInfo, EmojiSet, emoji_from_key, key_from_emoji  # noqa: E402
@@ -34,8 +36,20 @@ _LAZY = {
     "embed_texts": "embed", "embed_emojis": "embed", "Vectors": "embed",
 }
 
+if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
+    from .datasets import Example, load_airline, load_table, load_tweeteval
+    from .embed import Vectors, embed_emojis, embed_texts
+    from .emojis import RankedEmoji
+    from .invent import invent
+    from .lite import LiteRanker
+    from .names import NameMatcher
+    from .ranker import EmojiRanker, RankerConfig
+    from .train_ranker import train_ranker
+    from .train_vae import train_vae
+    from .vae import VAE, VAEConfig
 
-def __getattr__(name: str):  # PEP 562
+
+def __getattr__(name: str) -> Any:  # PEP 562
     if name in _LAZY:
         import importlib
 

@@ -29,7 +29,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -289,6 +289,17 @@ class LiteRanker:
                                   f"{missing[0]}; rank with EmojiRanker")
             self._cand[key] = (cand, self.vectors[[self.row[k] for k in cand.keys]])
         return self._cand[key]
+
+    @overload
+    def rank(self, text: str, top_k: int = ..., *, skin_tone: int | str | None = ...,
+             groups: Sequence[str] | None = ..., exclude_groups: Sequence[str] | None = ...,
+             keyword_weight: float | None = ...) -> list[RankedEmoji]: ...
+
+    @overload
+    def rank(self, text: Sequence[str], top_k: int = ..., *,  # type: ignore[overload-overlap]
+             skin_tone: int | str | None = ..., groups: Sequence[str] | None = ...,
+             exclude_groups: Sequence[str] | None = ...,
+             keyword_weight: float | None = ...) -> list[list[RankedEmoji]]: ...
 
     def rank(self, text: str | Sequence[str], top_k: int = 5, *,
              skin_tone: int | str | None = None, groups: Sequence[str] | None = None,

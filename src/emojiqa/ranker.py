@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 
 import numpy as np
 import torch
@@ -1030,6 +1030,20 @@ class EmojiRanker:
 
         return _cached(self._matrix_cache, es,
                        (len(es), group_skin_tones, tone, gs, xs, use_known), build)
+
+    @overload
+    def rank(self, text: str, top_k: int = ..., emojis: EmojiSet | str | None = ..., *,
+             group_skin_tones: bool = ..., skin_tone: int | str | None = ...,
+             groups: Sequence[str] | None = ..., exclude_groups: Sequence[str] | None = ...,
+             use_known: bool = ..., keyword_weight: float | None = ...
+             ) -> list[RankedEmoji]: ...
+
+    @overload
+    def rank(self, text: Sequence[str], top_k: int = ...,  # type: ignore[overload-overlap]
+             emojis: EmojiSet | str | None = ..., *, group_skin_tones: bool = ...,
+             skin_tone: int | str | None = ..., groups: Sequence[str] | None = ...,
+             exclude_groups: Sequence[str] | None = ..., use_known: bool = ...,
+             keyword_weight: float | None = ...) -> list[list[RankedEmoji]]: ...
 
     def rank(self, text: str | Sequence[str], top_k: int = 5,
              emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,

@@ -1,0 +1,83 @@
+"""The package is typed (``py.typed``): a type checker sees the real classes behind the lazy
+top-level names and the right result type of ``rank`` for one text and for a list."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import emojiqa
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: What a typed user writes; mypy must accept every line.
+GOOD = '''
+from typing import assert_type
+
+import emojiqa
+from emojiqa.lite import LiteRanker
+from emojiqa.ranker import RankedEmoji
+
+r = emojiqa.EmojiRanker.from_pretrained()
+assert_type(r, emojiqa.EmojiRanker)
+assert_type(r.rank("so happy"), list[RankedEmoji])
+assert_type(r.rank(["so happy", "so sad"], top_k=3), list[list[RankedEmoji]])
+name: str = r.rank("pizza night")[0].name
+lite = LiteRanker.load()
+if lite is not None:
+    assert_type(lite.rank("so happy"), list[RankedEmoji])
+    assert_type(lite.rank(("so happy", "so sad")), list[list[RankedEmoji]])
+vae = emojiqa.VAE.from_pretrained()
+assert_type(vae, emojiqa.VAE)
+'''
+#: A mistake mypy must find: one text gives a flat list.
+BAD = '''
+import emojiqa
+from emojiqa.ranker import RankedEmoji
+
+rows: list[list[RankedEmoji]] = emojiqa.EmojiRanker.from_pretrained().rank("so happy")
+'''
+
+
+def _type_checking_imports() -> dict[str, str]:
+    """name -> module of every import inside ``if TYPE_CHECKING:`` in emojiqa/__init__.py."""
+    tree = ast.parse((ROOT / "src" / "emojiqa" / "__init__.py").read_text(encoding="utf-8"))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and (
+                node.test.id == "TYPE_CHECKING"):
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.level == 1
+                found.update({a.name: str(imp.module) for a in imp.names})
+    return found
+
+
+def test_every_lazy_name_is_imported_for_type_checkers():
+    assert _type_checking_imports() == dict(emojiqa._LAZY)
+
+
+@pytest.mark.slow
+def test_public_api_types_check_with_mypy(tmp_path):
+    try:  # a test extra: missing, it is a failure, not a skip
+        import mypy  # noqa: F401
+    except ImportError:
+        pytest.fail("mypy is missing: pip install -e '.[test]'")
+    good, bad = tmp_path / "good.py", tmp_path / "bad.py"
+    good.write_text(GOOD, encoding="utf-8")
+    bad.write_text(BAD, encoding="utf-8")
+
+    def mypy_on(path: Path) -> subprocess.CompletedProcess[str]:
+        # emojiqa's own modules are read for their types but not reported on
+        return subprocess.run(
+            [sys.executable, "-m", "mypy", str(path), "--follow-imports=silent",
+             "--ignore-missing-imports", "--no-error-summary", "--cache-dir",
+             str(tmp_path / "cache")], capture_output=True, text=True, timeout=600)
+
+    ok = mypy_on(good)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    wrong = mypy_on(bad)
+    assert wrong.returncode == 1 and "bad.py:5: error" in wrong.stdout, wrong.stdout
