@@ -19,6 +19,7 @@ GOOD = '''
 from typing import assert_type
 
 import emojiqa
+from emojiqa.embed import similar_emojis
 from emojiqa.lite import LiteRanker
 from emojiqa.ranker import RankedEmoji
 
@@ -31,6 +32,8 @@ lite = LiteRanker.load()
 if lite is not None:
     assert_type(lite.rank("so happy"), list[RankedEmoji])
     assert_type(lite.rank(("so happy", "so sad")), list[list[RankedEmoji]])
+assert_type(emojiqa.NameMatcher(r).rank("donkey"), list[RankedEmoji])
+assert_type(similar_emojis(r, "🍕"), list[RankedEmoji])
 vae = emojiqa.VAE.from_pretrained()
 assert_type(vae, emojiqa.VAE)
 '''

@@ -38,11 +38,14 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import DataFileError
+
+if TYPE_CHECKING:
+    from .emojis import RankedEmoji
 
 #: Output formats of :func:`write_vectors`, by file suffix.
 VECTOR_FORMATS = {".npy": "npy", ".safetensors": "safetensors", ".jsonl": "jsonl",
@@ -163,7 +166,7 @@ def embed_emojis(ranker: Any, emojis: Any = None, *, normalize: bool = True,
 def similar_emojis(ranker: Any, query: str | os.PathLike[str] | np.ndarray, top_k: int = 10,
                    emojis: Any = None, *, group_skin_tones: bool = True,
                    skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
-                   exclude_groups: Sequence[str] | None = None) -> list[Any]:
+                   exclude_groups: Sequence[str] | None = None) -> list[RankedEmoji]:
     """The emojis whose answer vectors are nearest ``query``'s: those that answer the same
     texts, by meaning rather than by look (🍕 → 🥟 🥢 🥞 with the bundled model).
 

@@ -28,11 +28,11 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
-from .emojis import EmojiSet, load_metadata
+from .emojis import EmojiSet, RankedEmoji, load_metadata
 from .ranker import _unit
 from .sources import base_key
 
@@ -127,10 +127,23 @@ class NameMatcher:
         idx, w = np.take_along_axis(idx, order, 1), np.take_along_axis(w * keep, order, 1)
         return idx, (w / np.maximum(w.sum(1, keepdims=True), 1e-30)).astype(np.float32)
 
+    @overload
+    def rank(self, text: str, top_k: int = ..., emojis: EmojiSet | str | None = ..., *,
+             group_skin_tones: bool = ..., skin_tone: int | str | None = ...,
+             groups: Sequence[str] | None = ...,
+             exclude_groups: Sequence[str] | None = ...) -> list[RankedEmoji]: ...
+
+    @overload
+    def rank(self, text: Sequence[str], top_k: int = ...,  # type: ignore[overload-overlap]
+             emojis: EmojiSet | str | None = ..., *, group_skin_tones: bool = ...,
+             skin_tone: int | str | None = ..., groups: Sequence[str] | None = ...,
+             exclude_groups: Sequence[str] | None = ...) -> list[list[RankedEmoji]]: ...
+
     def rank(self, text: str | Sequence[str], top_k: int = 5,
              emojis: EmojiSet | str | None = None, *, group_skin_tones: bool = True,
              skin_tone: int | str | None = None, groups: Sequence[str] | None = None,
-             exclude_groups: Sequence[str] | None = None) -> Any:
+             exclude_groups: Sequence[str] | None = None
+             ) -> list[RankedEmoji] | list[list[RankedEmoji]]:
         """The ``top_k`` emojis answering ``text`` by names, best first, as
         :meth:`EmojiRanker.rank <emojiqa.ranker.EmojiRanker.rank>` gives them (same candidates:
         a set, a bundled style, a folder of images, ``"answers"`` or None for the model's own
