@@ -44,7 +44,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from .errors import DataFileError, TextError
 from .storage import atomic_write_json
@@ -154,8 +154,8 @@ def suggest_file(
         atomic_write_json(progress_path, {**settings, "rows_done": 0, **writer.mark()})
 
     validate = _text_validator()
-    stats = {"input": str(src), "output": str(dst), "resumed_from": done, "written": 0,
-             "empty": 0, "batches": 0}
+    stats: dict[str, Any] = {"input": str(src), "output": str(dst), "resumed_from": done,
+                             "written": 0, "empty": 0, "batches": 0}
     t0 = time.perf_counter()
     bar = tqdm(total=reader.total, initial=done, unit="text", unit_scale=True,
                disable=not progress, desc=f"suggest {src.name}", dynamic_ncols=True)
@@ -423,7 +423,7 @@ class _JsonlReader(_Reader):
         self.text_column = text_column or DEFAULT_TEXT_COLUMN
 
     def rows(self, skip: int) -> Iterator[tuple[int, str, str]]:
-        key = self.text_column
+        key = self.text_column or DEFAULT_TEXT_COLUMN
         for row, line in self._decoded_lines():
             if row <= skip:
                 continue
@@ -548,8 +548,8 @@ class _Writer:
 
     def start(self) -> None: ...
     def write(self, rows: list[_Row], results: list[list[Any] | None]) -> None: ...
-    def mark(self) -> dict[str, int]: ...
-    def restore(self, saved: dict[str, Any]) -> bool: ...
+    def mark(self) -> dict[str, int]: raise NotImplementedError
+    def restore(self, saved: dict[str, Any]) -> bool: raise NotImplementedError
     def close(self) -> None: ...
     def finish(self) -> None: ...
 
@@ -562,7 +562,7 @@ class _StreamWriter(_Writer):
         super().__init__(dst, top_k, id_column, flag_empty)
         self.fmt = fmt
         self.part = dst.with_name(dst.name + ".part")
-        self.fh: io.BufferedWriter | None = None
+        self.fh: BinaryIO | None = None
 
     def start(self) -> None:
         self.part.parent.mkdir(parents=True, exist_ok=True)

@@ -314,18 +314,18 @@ def load_table(path: str | os.PathLike[str], text_column: str = "text",
 
     lookup = _label_lookup(emojis)
     out = []
-    for row_no, (line, text_value, label) in enumerate(records, 1):
+    for row_no, (line_no, text_value, label) in enumerate(records, 1):
         try:
             clean = validate_text(text_value)
         except TextError as exc:
-            raise DataFileError(f"{path} row {row_no} (line {line}): {exc}") from exc
+            raise DataFileError(f"{path} row {row_no} (line {line_no}): {exc}") from exc
         try:
             key = lookup(label)
         except KeyError:
             hints = [e.emoji + " " + e.name for e in emojis.search(label, limit=3)]
             hint = f" Did you mean: {', '.join(hints)}?" if hints else ""
             raise DataFileError(
-                f"{path} row {row_no} (line {line}): unknown emoji label {label!r}.{hint} "
+                f"{path} row {row_no} (line {line_no}): unknown emoji label {label!r}.{hint} "
                 "Use an emoji character, a key like 1f389, a name like 'party popper', or "
                 "positive/neutral/negative."
             ) from None

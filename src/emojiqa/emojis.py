@@ -268,7 +268,9 @@ class EmojiSet:
             )
         from tqdm.auto import tqdm
 
-        keys, images, names = [], [], []
+        keys: list[str] = []
+        images: list[np.ndarray] = []
+        names: list[str] = []
         for path in tqdm(files, desc=f"loading {folder.name}", unit="img",
                          disable=not progress or len(files) < 200):
             try:

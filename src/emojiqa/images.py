@@ -115,7 +115,8 @@ def image_to_array(img: Image.Image, size: int = EMOJI_SIZE) -> np.ndarray:
     scale = size / max(w, h)
     tw, th = max(1, round(w * scale)), max(1, round(h * scale))
     if (tw, th) != (w, h):
-        rgba = rgba.resize((tw, th), Image.BOX if scale < 1 else Image.BICUBIC)
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BICUBIC
+        rgba = rgba.resize((tw, th), resample)
     if (tw, th) != (size, size):
         canvas = Image.new("RGBA", (size, size), (0, 0, 0, 0))
         canvas.paste(rgba, ((size - tw) // 2, (size - th) // 2))
@@ -168,7 +169,7 @@ def make_grid(
         y, x = pad + r * cell_h, pad + c * cell_w
         canvas[y : y + h, x : x + w] = rgb[i]
     out = Image.fromarray(canvas, "RGB")
-    out = out.resize((out.width * scale, out.height * scale), Image.NEAREST)
+    out = out.resize((out.width * scale, out.height * scale), Image.Resampling.NEAREST)
     if labels:
         draw = ImageDraw.Draw(out)
         for i, text in enumerate(labels[:n]):
@@ -192,7 +193,7 @@ def array_to_png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     """One RGBA ``uint8`` array as PNG bytes (transparency kept), optionally upscaled."""
     img = Image.fromarray(np.ascontiguousarray(image), "RGBA")
     if scale != 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+        img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()

@@ -291,12 +291,13 @@ class LiteRanker:
         return self._cand[key]
 
     @overload
-    def rank(self, text: str, top_k: int = ..., *, skin_tone: int | str | None = ...,
-             groups: Sequence[str] | None = ..., exclude_groups: Sequence[str] | None = ...,
-             keyword_weight: float | None = ...) -> list[RankedEmoji]: ...
+    def rank(  # type: ignore[overload-overlap]
+            self, text: str, top_k: int = ..., *, skin_tone: int | str | None = ...,
+            groups: Sequence[str] | None = ..., exclude_groups: Sequence[str] | None = ...,
+            keyword_weight: float | None = ...) -> list[RankedEmoji]: ...
 
     @overload
-    def rank(self, text: Sequence[str], top_k: int = ..., *,  # type: ignore[overload-overlap]
+    def rank(self, text: Sequence[str], top_k: int = ..., *,
              skin_tone: int | str | None = ..., groups: Sequence[str] | None = ...,
              exclude_groups: Sequence[str] | None = ...,
              keyword_weight: float | None = ...) -> list[list[RankedEmoji]]: ...

@@ -162,7 +162,7 @@ def crop_to_content(images: np.ndarray) -> np.ndarray:
         big[pad:pad + 36, pad:pad + 36] = image
         box = (cx - side / 2 + pad, cy - side / 2 + pad, cx + side / 2 + pad,
                cy + side / 2 + pad)
-        out[i] = np.asarray(Image.fromarray(big, "RGBA").resize((36, 36), Image.BILINEAR,
+        out[i] = np.asarray(Image.fromarray(big, "RGBA").resize((36, 36), Image.Resampling.BILINEAR,
                                                                  box=box))
     return out
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -242,7 +243,8 @@ def build_memory(texts: Sequence[str], y: np.ndarray, n_answers: int,
     if y.min() < 0 or y.max() >= n_answers:
         raise TrainingError(f"memory answers must be in 0..{n_answers - 1}")
     t0 = time.perf_counter()
-    fc, tok, cache = c.features_config(), Tokenizer(), {}
+    fc, tok = c.features_config(), Tokenizer()
+    cache: dict[Any, Any] = {}
     counts = features(texts, fc, None, tok, cache)
     df = np.bincount(counts.col_indices().numpy(), minlength=2 * int(c.buckets))
     cols = np.flatnonzero((df > 0) & (df <= c.max_df * len(texts)))

@@ -185,7 +185,7 @@ def plot_confusion(rep: dict[str, Any], path: str | os.PathLike[str], title: str
     if len(keys) <= 12:
         for i in range(len(keys)):
             for j in range(len(keys)):
-                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=8,
+                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
                         color="white" if norm[i, j] > 0.5 else "black")
     ax.set_title(title or f"accuracy {100 * rep['accuracy']:.1f}%, "
                           f"macro-F1 {100 * rep['macro_f1']:.1f}")
@@ -201,8 +201,8 @@ def plot_history(history: dict[str, list[float]], path: str | os.PathLike[str],
     try:
         from .plots import plot_losses
     except ImportError:
-        plot_losses = None
-    if plot_losses is not None:
+        pass
+    else:
         return plot_losses(history, path, title=title)
     import matplotlib
 

@@ -128,13 +128,14 @@ class NameMatcher:
         return idx, (w / np.maximum(w.sum(1, keepdims=True), 1e-30)).astype(np.float32)
 
     @overload
-    def rank(self, text: str, top_k: int = ..., emojis: EmojiSet | str | None = ..., *,
-             group_skin_tones: bool = ..., skin_tone: int | str | None = ...,
-             groups: Sequence[str] | None = ...,
-             exclude_groups: Sequence[str] | None = ...) -> list[RankedEmoji]: ...
+    def rank(  # type: ignore[overload-overlap]
+            self, text: str, top_k: int = ..., emojis: EmojiSet | str | None = ..., *,
+            group_skin_tones: bool = ..., skin_tone: int | str | None = ...,
+            groups: Sequence[str] | None = ...,
+            exclude_groups: Sequence[str] | None = ...) -> list[RankedEmoji]: ...
 
     @overload
-    def rank(self, text: Sequence[str], top_k: int = ...,  # type: ignore[overload-overlap]
+    def rank(self, text: Sequence[str], top_k: int = ...,
              emojis: EmojiSet | str | None = ..., *, group_skin_tones: bool = ...,
              skin_tone: int | str | None = ..., groups: Sequence[str] | None = ...,
              exclude_groups: Sequence[str] | None = ...) -> list[list[RankedEmoji]]: ...

@@ -207,7 +207,7 @@ class RankerConfig:
     ngram_buckets: int = 16384
     ngram_dim: int = 32
     word_ngrams: int = 2
-    char_ngrams: tuple[int, ...] = (2, 5)
+    char_ngrams: tuple[int, int] = (2, 5)
     ngram_lr_scale: float = 10.0
     ngram_weighting: str = "idf"
     side_dim: int = 256
@@ -442,7 +442,8 @@ class PixelTower(nn.Module):
         for a, b in zip(ours, theirs, strict=False):
             if a.weight.shape == b.weight.shape:
                 a.weight.data.copy_(b.weight.data)
-                a.bias.data.copy_(b.bias.data)
+                if a.bias is not None and b.bias is not None:
+                    a.bias.data.copy_(b.bias.data)
                 n += 1
         return n
 
@@ -457,6 +458,10 @@ class RankerNet(nn.Module):
         latent_dim: size of the VAE code (latent tower).
     """
 
+    latent_mean: torch.Tensor  # buffers of the latent tower (registered in __init__)
+    latent_std: torch.Tensor
+    bag_idf: torch.Tensor  # the n-gram bag's idf (registered with ngram_weighting="idf")
+
     def __init__(self, config: RankerConfig, vocab_size: int, n_answers: int,
                  latent_dim: int) -> None:
         super().__init__()
@@ -464,6 +469,7 @@ class RankerNet(nn.Module):
         feat = 0
         self.embedding: nn.Embedding | None = None
         self.tower: nn.Module | None = None
+        self.tower_dim = 0  # the word tower's output size
         if c.text_tower in ("bilstm", "cnn", "attention"):
             self.embedding = nn.Embedding(vocab_size, c.embed_dim, padding_idx=0)
             self.embedding.weight.requires_grad_(c.embed_trainable)
@@ -473,7 +479,8 @@ class RankerNet(nn.Module):
                 self.tower = CNNTower(c.embed_dim, c.conv_channels, c.conv_kernels)
             else:
                 self.tower = AttentionTower(c.embed_dim, c.conv_channels)
-            feat += self.tower.out_dim
+            self.tower_dim = int(self.tower.out_dim)
+            feat += self.tower_dim
         elif c.text_tower == "minilm":
             feat += MiniLMEncoder.dim
         self.minilm = MiniLMTower() if c.minilm_finetune else None
@@ -524,23 +531,25 @@ class RankerNet(nn.Module):
         batch (and every training batch) is one bucket. The BiLSTM reads the padding, so it
         always sees the whole width.
         """
+        embedding, tower = self.embedding, self.tower
+        assert embedding is not None and tower is not None, "a config with a word tower"
         mask = tokens != 0
         n = tokens.shape[0]
-        if self.config.text_tower == "bilstm" or bool(self.embedding.weight[0].any()):
-            return self.tower(self.embedding(tokens), mask)  # padding read (or not 0)
+        if self.config.text_tower == "bilstm" or bool(embedding.weight[0].any()):
+            return tower(embedding(tokens), mask)  # padding read (or not 0)
         lengths = mask.sum(1)
         if self.training or n <= self.length_bucket:  # one bucket: trim to the longest text
             width = max(1, int(lengths.max())) if n else tokens.shape[1]
             tokens, mask = tokens[:, -width:], mask[:, -width:]
-            return self.tower(self.embedding(tokens), mask)
+            return tower(embedding(tokens), mask)
         order = torch.argsort(lengths, descending=True)
-        out = torch.empty(n, self.tower.out_dim, dtype=self.embedding.weight.dtype,
+        out = torch.empty(n, self.tower_dim, dtype=embedding.weight.dtype,
                           device=tokens.device)
         for start in range(0, n, self.length_bucket):
             idx = order[start:start + self.length_bucket]
             width = max(1, int(lengths[idx[0]]))
             sub = tokens[idx, -width:]
-            out[idx] = self.tower(self.embedding(sub), sub != 0)
+            out[idx] = tower(embedding(sub), sub != 0)
         return out
 
     def _bag(self, ids: torch.Tensor, offsets: torch.Tensor,
@@ -559,15 +568,17 @@ class RankerNet(nn.Module):
         values and gradients, and the backward is one sparse-dense product instead of the
         bag's per-id bookkeeping (2–3× faster on CPU).
         """
-        weight = self.bag.weight
+        bag = self.bag
+        assert bag is not None, "a config with an n-gram bag"
+        weight = bag.weight
         idf: torch.Tensor | None = getattr(self, "bag_idf", None)
         if counts is None:  # inference
             if idf is None:
-                return self.bag(ids, offsets)
+                return bag(ids, offsets)
             # two bags, no per-id bookkeeping
             idf = torch.cat([idf.new_zeros(1), idf[1:]])  # padding weighs 0
             norm = F.embedding_bag(ids, (idf * idf)[:, None], offsets, mode="sum")  # (B, 1)
-            return self.bag(ids, offsets, per_sample_weights=idf[ids]) / norm.sqrt().clamp(
+            return bag(ids, offsets, per_sample_weights=idf[ids]) / norm.sqrt().clamp(
                 min=1e-12)
         n = offsets.numel()
         ends = torch.cat([offsets, offsets.new_tensor([ids.numel()])])
@@ -748,9 +759,9 @@ class EmojiRanker:
         elif c.text_tower == "minilm":
             batch["minilm"] = torch.from_numpy(minilm_encoder().embed(texts)).to(self.device)
         if c.ngram_buckets:
-            ids, offsets = ngram_batch(texts, words, c.ngram_buckets, c.word_ngrams,
-                                       tuple(c.char_ngrams), self._ngram_cache)
-            batch["bag_ids"] = torch.from_numpy(ids).to(self.device)
+            bag_ids, offsets = ngram_batch(texts, words, c.ngram_buckets, c.word_ngrams,
+                                           c.char_ngrams, self._ngram_cache)
+            batch["bag_ids"] = torch.from_numpy(bag_ids).to(self.device)
             batch["bag_offsets"] = torch.from_numpy(offsets).to(self.device)
         return batch
 
@@ -1032,14 +1043,15 @@ class EmojiRanker:
                        (len(es), group_skin_tones, tone, gs, xs, use_known), build)
 
     @overload
-    def rank(self, text: str, top_k: int = ..., emojis: EmojiSet | str | None = ..., *,
-             group_skin_tones: bool = ..., skin_tone: int | str | None = ...,
-             groups: Sequence[str] | None = ..., exclude_groups: Sequence[str] | None = ...,
-             use_known: bool = ..., keyword_weight: float | None = ...
-             ) -> list[RankedEmoji]: ...
+    def rank(  # type: ignore[overload-overlap]
+            self, text: str, top_k: int = ..., emojis: EmojiSet | str | None = ..., *,
+            group_skin_tones: bool = ..., skin_tone: int | str | None = ...,
+            groups: Sequence[str] | None = ..., exclude_groups: Sequence[str] | None = ...,
+            use_known: bool = ..., keyword_weight: float | None = ...
+            ) -> list[RankedEmoji]: ...
 
     @overload
-    def rank(self, text: Sequence[str], top_k: int = ...,  # type: ignore[overload-overlap]
+    def rank(self, text: Sequence[str], top_k: int = ...,
              emojis: EmojiSet | str | None = ..., *, group_skin_tones: bool = ...,
              skin_tone: int | str | None = ..., groups: Sequence[str] | None = ...,
              exclude_groups: Sequence[str] | None = ..., use_known: bool = ...,
@@ -1226,6 +1238,10 @@ class EmojiRanker:
             raise ModelLoadError(f"{folder} has no look/ folder, but its config weighs a "
                                  "learned look code (lookalike_learned); re-save the model.")
         stored_images = tensors.pop("stored_answer_images", None)
+        if stored and stored_images is None:
+            raise ModelLoadError(f"{folder / 'answers.json'} lists {len(stored)} answers whose "
+                                 "drawings the model stores, but model.safetensors has none "
+                                 "(stored_answer_images); re-save the model.")
         vocab = tensors["embedding.weight"].shape[0] if "embedding.weight" in tensors else 1
         latent_dim = vae.config.latent_dim if vae is not None else 1
         net = RankerNet(config, vocab, len(keys), latent_dim)
@@ -1264,7 +1280,7 @@ class EmojiRanker:
                                      f"do not fit the answer table of {len(keys)}; re-save "
                                      "the model.")
         ranker = cls(config, net, tok, keys, vae=vae, look=look, wide=wide, memory=memory)
-        if stored:
+        if stored and stored_images is not None:  # (checked above: both or neither)
             es = ranker.emojis
             lookup = dict(zip(stored, stored_images.numpy(), strict=True))
             ranker._answer_images = np.stack(

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -131,8 +131,7 @@ def _text_tensors(ranker: EmojiRanker, texts: list[str]) -> dict[str, Any]:
         for lo in range(0, len(texts), 4096):
             chunk = texts[lo:lo + 4096]
             ids, offsets = ngram_batch(chunk, [ranker.tokenizer.words(t) for t in chunk],
-                                       c.ngram_buckets, c.word_ngrams, tuple(c.char_ngrams),
-                                       cache)
+                                       c.ngram_buckets, c.word_ngrams, c.char_ngrams, cache)
             text_of = np.repeat(np.arange(len(chunk)), np.diff(np.append(offsets, len(ids))))
             keys, counts = np.unique(text_of * c.ngram_buckets + ids, return_counts=True)
             ids_parts.append((keys % c.ngram_buckets).astype(
@@ -174,7 +173,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                  out_dir: str | os.PathLike[str], *, emoji_sets: Sequence[EmojiSet] | None = None,
                  vae: Any = None, epochs: int | None = None, seed: int = 0,
                  resume: bool = False, progress: bool = True,
-                 glove: str | os.PathLike[str] | tuple | bool | None = None,
+                 glove: str | os.PathLike[str] | tuple | Literal[False] | None = None,
                  max_steps: int | None = None, device: str | None = None,
                  log: Callable[[str], None] | None = None,
                  init_from: EmojiRanker | str | os.PathLike[str] | None = None,
@@ -332,6 +331,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         per_style = torch.from_numpy(np.ascontiguousarray(
             images.transpose(0, 1, 4, 2, 3))).float().div_(255.0)
         if c.pixel_init_from_vae and vae is not None and init is None:
+            assert net.pixels is not None  # answer_tower="pixels"
             copied = net.pixels.init_from(vae)
             say(f"pixel tower: {copied} conv layers initialised from the VAE encoder")
     hard = None
@@ -348,7 +348,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
         net.embedding.weight.data.copy_(torch.from_numpy(mat))
         say(f"GloVe: {100 * cover:.1f}% of {tok.vocab_size - 1} vocabulary words have a vector")
 
-    base_of = {}
+    base_of: dict[str, int] = {}
     base_ids = torch.tensor([base_of.setdefault(info_for(k).base_key, len(base_of))
                              for k in keys])
     targets = torch.tensor([kpos[e.key] for e in train])
@@ -376,7 +376,7 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     # a fine-tuned MiniLM moves at its own small rate (pretrained weights)
     lm = [p for p in net.minilm.parameters() if p.requires_grad] if net.minilm is not None else []
     own = {id(p) for p in bag + lm}
-    groups = [{"params": [p for p in params if id(p) not in own]},
+    groups: list[dict[str, Any]] = [{"params": [p for p in params if id(p) not in own]},
               {"params": bag, "lr": c.lr * c.ngram_lr_scale}]
     if lm:
         groups.append({"params": lm, "lr": c.minilm_lr})
@@ -385,8 +385,9 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
     except (RuntimeError, TypeError):
         opt = torch.optim.Adam(groups, lr=c.lr, weight_decay=c.weight_decay)
 
-    state = {"epoch": 0, "step": 0, "history": {}, "best": None, "best_epoch": -1, "bad": 0,
-             "run_loss": 0.0, "run_n": 0.0, "total_steps": 0}
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "history": {}, "best": None,
+                             "best_epoch": -1, "bad": 0, "run_loss": 0.0, "run_n": 0.0,
+                             "total_steps": 0}
     ckpt_path = out / CHECKPOINT
     best_state = None
     # the moving average of the weights (``ema``): validated, kept and shipped in their place
@@ -988,7 +989,7 @@ def _load_init(net: RankerNet, init: EmojiRanker, keys: Sequence[str]) -> int:
     return kept
 
 
-def _swap(params: list[torch.Tensor], other: list[torch.Tensor]) -> None:
+def _swap(params: Sequence[torch.Tensor], other: Sequence[torch.Tensor]) -> None:
     """Exchange the values of ``params`` and ``other`` in place."""
     with torch.no_grad():
         for p, o in zip(params, other, strict=True):

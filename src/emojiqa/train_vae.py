@@ -109,7 +109,7 @@ def train_vae(config: VAEConfig, train: EmojiSet, val: EmojiSet, out_dir: str | 
         log(f"resuming from {ckpt}: epoch {st['epoch'] + 1}, step {st['step']}")
     elif resume:
         log(f"no checkpoint in {out}; starting from scratch")
-    net = model
+    net: torch.nn.Module = model
     if info.enabled:
         net = torch.nn.parallel.DistributedDataParallel(model)
 
@@ -203,8 +203,9 @@ def _epoch_metrics(model: VAE, sums: dict[str, float], xva: torch.Tensor, config
                    seed: int, info: D.DistInfo) -> dict[str, Any]:
     """Train averages of the epoch and validation losses (one fixed-noise sample of z)."""
     n = max(1, sums.get("n", 0))
-    out = {f"train_{k}": float(D.all_reduce_mean(torch.tensor(sums.get(k, 0.0) / n), info))
-           for k in LOGGED}
+    out: dict[str, Any] = {
+        f"train_{k}": float(D.all_reduce_mean(torch.tensor(sums.get(k, 0.0) / n), info))
+        for k in LOGGED}
     model.eval()
     g = torch.Generator(device=xva.device).manual_seed(seed + 7919)
     tot: dict[str, float] = {}

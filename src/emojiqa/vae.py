@@ -235,7 +235,8 @@ class VAE(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d | nn.ConvTranspose2d | nn.Linear) and c.keras_init:
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         for m in (self.to_mu, self.to_logvar):  # the seed's glorot_normal, zero bias
             nn.init.xavier_normal_(m.weight)
             nn.init.zeros_(m.bias)

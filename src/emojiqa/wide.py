@@ -198,8 +198,9 @@ def features(texts: Sequence[str], config: WideConfig, idf: np.ndarray | None = 
     counts alone, sublinear, when ``idf`` is None)."""
     tok = tokenizer or Tokenizer()
     texts = list(texts)
+    lo, hi = config.char_ngrams
     crow, col, val = tfidf_ngrams(texts, [tok.words(t) for t in texts], int(config.buckets),
-                                  config.word_ngrams, tuple(config.char_ngrams), idf, cache)
+                                  config.word_ngrams, (lo, hi), idf, cache)
     return sparse_csr(torch.from_numpy(crow), torch.from_numpy(col), torch.from_numpy(val),
                       (len(texts), 2 * int(config.buckets)))
 
@@ -263,7 +264,8 @@ def fit_wide(texts: Sequence[str], y: np.ndarray, n_answers: int,
     if y.min() < 0 or y.max() >= n_answers:
         raise TrainingError(f"wide head answers must be in 0..{n_answers - 1}")
     t0 = time.perf_counter()
-    tok, cache = Tokenizer(), {}
+    tok = Tokenizer()
+    cache: dict[Any, Any] = {}
     counts = features(texts, c, None, tok, cache)
     df = np.bincount(counts.col_indices().numpy(), minlength=2 * int(c.buckets))
     idf = smoothed_idf(df, len(texts)).astype(np.float32)

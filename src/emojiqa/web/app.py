@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -113,14 +113,14 @@ class EmojiOut(BaseModel):
     key: str = Field(description="emoji key, e.g. 1f389")
     emoji: str = Field(description="the emoji character sequence, e.g. 🎉")
     name: str = Field(description="CLDR short name")
-    score: float | None = Field(None, description="cosine score in [-1, 1] (if ranked)")
+    score: float | None = Field(default=None, description="cosine score in [-1, 1] (if ranked)")
     image: str = Field(description="36×36 RGBA PNG as a data: URL")
     model_score: float | None = Field(
-        None, description="with explain: the model's part of the score (cosine and head)")
+        default=None, description="with explain: the model's part of the score (cosine and head)")
     keyword_score: float | None = Field(
-        None, description="with explain: the keyword score in [0, 1]")
+        default=None, description="with explain: the keyword score in [0, 1]")
     keywords: list[str] | None = Field(
-        None, description="with explain: the words of the text that named this emoji")
+        default=None, description="with explain: the words of the text that named this emoji")
 
 
 class SuggestRequest(BaseModel):
@@ -130,9 +130,9 @@ class SuggestRequest(BaseModel):
     top_k: int = Field(8, ge=1, le=50, description="how many emojis to return")
     style: Style = Field("twemoji", description="drawing style of the emoji set")
     skin_tone: str | int | None = Field(
-        None, description="1-5, light, medium-light, medium, medium-dark, dark, or none")
+        default=None, description="1-5, light, medium-light, medium, medium-dark, dark, or none")
     keyword_weight: float | None = Field(
-        None, ge=0.0, le=1.0,
+        default=None, ge=0.0, le=1.0,
         description="weight of the boost for emojis whose CLDR name or keywords the text "
                     f"says (default {DEFAULT_KEYWORD_WEIGHT:g}; 0 = the model's score alone)")
     explain: bool = Field(False, description="take each score apart: model_score, "
@@ -151,13 +151,13 @@ class GenerateRequest(BaseModel):
 
     text: str = Field(examples=["robot cat"])
     n: int = Field(4, ge=1, le=8, description="how many emojis to invent")
-    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="random seed")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="random seed")
     style: Style = Field("twemoji", description="drawing style the blends start from and "
                          "the nearest known emojis are shown in")
     method: Literal["blend", "prior"] = Field(
         "blend", description="blend: mixes of the text's best known emojis' codes, scored "
         "with look-alikes; prior: prior samples refined on the pixel score")
-    steps: int | None = Field(None, ge=0, le=200,
+    steps: int | None = Field(default=None, ge=0, le=200,
                               description="refinement steps (default: the method's)")
 
 
@@ -165,11 +165,12 @@ class InventedOut(BaseModel):
     image: str = Field(description="36×36 RGBA PNG as a data: URL")
     score: float = Field(description="the ranker's cosine score for the text")
     nearest: EmojiOut = Field(description="the closest known emoji")
-    blend: str | None = Field(None, description="for a blend, the two known emojis mixed and "
+    blend: str | None = Field(default=None,
+                              description="for a blend, the two known emojis mixed and "
                               "the first one's share, e.g. '💕 75% + 💜'")
     parents: list[EmojiOut] = Field([], description="for a blend, those two emojis (drawn "
                                     "in the style asked for)")
-    weight: float | None = Field(None, description="for a blend, the first parent's share")
+    weight: float | None = Field(default=None, description="for a blend, the first parent's share")
 
 
 class GenerateResponse(BaseModel):
@@ -193,7 +194,7 @@ class SampleRequest(BaseModel):
     """Draw emojis from the VAE's prior."""
 
     n: int = Field(8, ge=1, le=32)
-    seed: int | None = Field(None, ge=0, le=2**31 - 1)
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     style: Style = "twemoji"
 
 
@@ -211,7 +212,7 @@ class BlendRequest(BaseModel):
     """Average the latent codes of a few emojis (optionally weighted)."""
 
     items: list[str] = Field(min_length=2, max_length=8, examples=[["🐱", "🤖"]])
-    weights: list[float] | None = Field(None, min_length=2, max_length=8)
+    weights: list[float] | None = Field(default=None, min_length=2, max_length=8)
     style: Style = "twemoji"
 
 
@@ -351,7 +352,7 @@ class _LimitsMiddleware:
                    "send a smaller image or a shorter text")
         started = False
 
-        async def send_headers(message: dict) -> None:
+        async def send_headers(message: MutableMapping[str, Any]) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -640,15 +641,9 @@ def create_app(
             raise RequestTooLarge(
                 f"the text is {len(text):,} characters; this server takes at most "
                 f"{max_text_chars:,}. Shorten it.")
-        try:
-            from ..text import validate_text
-        except ImportError:  # pragma: no cover - text.py ships with the ranker
-            validate_text = None
-        if validate_text is not None:
-            return validate_text(text)
-        if not text.strip():
-            raise TextError("the text is empty; type a few words")
-        return text
+        from ..text import validate_text
+
+        return validate_text(text)
 
     def check_style_tone(tone: str | int | None) -> int | None:
         try:
