@@ -302,6 +302,11 @@ RANKER_FILES = {
                         [r"re-save"]),
     "answers-malformed": (lambda f: (f / "answers.json").write_text("[1, 2]"),
                           ["answers.json", r"malformed"], []),
+    "answers-stored-without-drawings": (
+        lambda f: (f / "answers.json").write_text(json.dumps(
+            {**json.loads((f / "answers.json").read_text()),
+             "stored": json.loads((f / "answers.json").read_text())["keys"][:1]})),
+        ["answers.json", r"stored", r"stored_answer_images"], [r"re-save"]),
     "vae-folder-missing": (lambda f: shutil.rmtree(f / "vae"), [r"no vae/ folder"],
                            [r"re-save"]),
     "vae-weights-truncated": (lambda f: (f / "vae" / "model.safetensors").write_bytes(
