@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -204,7 +204,7 @@ def _column(header: list[str], name: str, path: Path, what: str) -> int:
     )
 
 
-def _label_lookup(emojis: EmojiSet):
+def _label_lookup(emojis: EmojiSet) -> Callable[[str], str]:
     stripped = {k.replace("-fe0f", ""): k for k in emojis.keys}
 
     def lookup(value: str) -> str:

@@ -29,7 +29,7 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING
 
-from .emojis import EmojiSet, info_for, load_metadata
+from .emojis import EmojiInfo, EmojiSet, info_for, load_metadata
 
 if TYPE_CHECKING:
     from .datasets import Example
@@ -127,7 +127,7 @@ def cldr_examples(keys: Iterable[str] | None = None, *, keywords: bool = True,
     return out
 
 
-def _keyword_texts(e) -> list[str]:
+def _keyword_texts(e: EmojiInfo) -> list[str]:
     label = e.label.lower()
     seen: set[str] = set()
     out = []

@@ -21,7 +21,7 @@ import io
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -297,7 +297,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 @contextmanager
-def _stop_on_signals():
+def _stop_on_signals() -> Iterator[dict[str, str | None]]:
     """Turn SIGINT/SIGTERM into a flag the loop checks after each step."""
     flag: dict[str, str | None] = {"signal": None}
 
