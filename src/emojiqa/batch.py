@@ -417,13 +417,15 @@ class _CsvReader(_Reader):
 
 
 class _JsonlReader(_Reader):
+    text_column: str  # always a key: the given one or DEFAULT_TEXT_COLUMN
+
     def __init__(self, path: Path, text_column: str | None, id_column: str | None,
                  batch_size: int) -> None:
         super().__init__(path, text_column, id_column, batch_size)
         self.text_column = text_column or DEFAULT_TEXT_COLUMN
 
     def rows(self, skip: int) -> Iterator[tuple[int, str, str]]:
-        key = self.text_column or DEFAULT_TEXT_COLUMN
+        key = self.text_column
         for row, line in self._decoded_lines():
             if row <= skip:
                 continue

@@ -162,8 +162,8 @@ def crop_to_content(images: np.ndarray) -> np.ndarray:
         big[pad:pad + 36, pad:pad + 36] = image
         box = (cx - side / 2 + pad, cy - side / 2 + pad, cx + side / 2 + pad,
                cy + side / 2 + pad)
-        out[i] = np.asarray(Image.fromarray(big, "RGBA").resize((36, 36), Image.Resampling.BILINEAR,
-                                                                 box=box))
+        crop = Image.fromarray(big, "RGBA").resize((36, 36), Image.Resampling.BILINEAR, box=box)
+        out[i] = np.asarray(crop)
     return out
 
 
