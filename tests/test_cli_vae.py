@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from PIL import Image
 
@@ -72,3 +74,20 @@ def test_emojis_search_list_and_skin_tone(capsys):
     assert "1f44d-1f3ff" in capsys.readouterr().out
     assert main(["emojis", "--group", "flags", "--json"]) == 0
     assert '"group": "flags"' in capsys.readouterr().out
+
+
+def test_emojis_no_match_and_bad_options_are_clear(capsys):
+    # as grep: nothing found is exit status 1, said on stderr (JSON still prints its list)
+    assert main(["emojis", "zzzqqq"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "no emoji matches 'zzzqqq'" in err and "emojiqa emojis" in err
+    assert main(["emojis", "zzzqqq", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == []
+    for bad in ("0", "-3"):
+        assert main(["emojis", "heart", "--limit", bad]) == 2
+        assert f"--limit must be between 1 and 5000, got {bad}" in capsys.readouterr().err
+    assert main(["emojis", "--group", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown emoji group(s) ['nosuch']" in err and "smileys-emotion" in err
+    assert main(["emojis", "--exclude-group", "flag"]) == 2
+    assert "unknown emoji group(s) ['flag']" in capsys.readouterr().err

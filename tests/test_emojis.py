@@ -23,6 +23,13 @@ def test_fuzzy_search(twemoji, query, first):
     assert twemoji.search(query, limit=3)[0].emoji.startswith(first)
 
 
+def test_search_limit_must_be_positive(twemoji):
+    assert len(twemoji.search("heart", limit=2)) == 2
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="limit must be a positive integer"):
+            twemoji.search("heart", limit=bad)
+
+
 def test_skin_tone_and_filter(twemoji):
     assert twemoji.with_skin_tone("1f44d", "dark") == "1f44d-1f3ff"
     assert twemoji.with_skin_tone("1f389", 3) == "1f389"  # no tones: unchanged

@@ -479,8 +479,13 @@ class EmojiSet:
 
         Exact name and keyword matches rank first, then prefix and substring matches, then
         close spellings (``"hart"`` finds ❤️). Skin-tone variants are left out unless
-        ``skin_tones`` is true.
+        ``skin_tones`` is true. At most ``limit`` (a positive int) results.
+
+        Raises:
+            ValueError: ``limit`` is not a positive integer.
         """
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
         q = _norm(query.strip(":"))[:MAX_QUERY_CHARS]
         if not q:
             return []
@@ -570,6 +575,20 @@ def check_rank_args(top_k: Any, keyword_weight: Any) -> float:
     return float(w)
 
 
+def check_groups(es: EmojiSet, groups: Sequence[str]) -> None:
+    """Every one of ``groups`` must be a CLDR group of ``es``.
+
+    Raises:
+        ValueError: naming the unknown ones and listing the groups the set has.
+    """
+    if groups:
+        known_groups = {e.group for e in es}
+        bad = [g for g in groups if g not in known_groups]
+        if bad:
+            raise ValueError(f"unknown emoji group(s) {bad}; groups in this set are "
+                             f"{sorted(g for g in known_groups if g)}")
+
+
 def select_candidates(es: EmojiSet, *, group_skin_tones: bool = True,
                       skin_tone: int | None = None, groups: Sequence[str] | None = None,
                       exclude_groups: Sequence[str] | None = None) -> EmojiSet:
@@ -582,12 +601,7 @@ def select_candidates(es: EmojiSet, *, group_skin_tones: bool = True,
     """
     gs = tuple(groups) if groups else None
     xs = tuple(exclude_groups) if exclude_groups else None
-    if gs or xs:
-        known_groups = {e.group for e in es}
-        bad = [g for g in (*(gs or ()), *(xs or ())) if g not in known_groups]
-        if bad:
-            raise ValueError(f"unknown emoji group(s) {bad}; groups in this set are "
-                             f"{sorted(g for g in known_groups if g)}")
+    check_groups(es, (*(gs or ()), *(xs or ())))
     cand = es
     if group_skin_tones or gs or xs:
         unlisted, present = _unlisted_folds(), set(es.keys)
