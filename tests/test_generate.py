@@ -57,7 +57,13 @@ def test_blend_and_arithmetic(vae, small):
 def test_nearest_known_finds_itself(vae, small):
     idx = G.nearest_known(vae, small.images[:5], small, k=2)
     assert len(idx) == 5 and all(len(r) == 2 for r in idx)
-    assert [r[0] for r in idx] == list(range(5)) or len(set(r[0] for r in idx)) >= 1
+    assert [r[0] for r in idx] == list(range(5))  # a drawing's own code is its nearest
+    assert all(r[1] != r[0] for r in idx)
+    few = small.subset([0, 1, 2])
+    assert [len(r) for r in G.nearest_known(vae, small.images[:2], few, k=10)] == [3, 3]
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="k must be a positive whole number"):
+            G.nearest_known(vae, small.images[:1], small, k=bad)
 
 
 def test_images_work_as_items(vae):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import signal
@@ -184,7 +185,7 @@ def test_minilm_finetune(tmp_path, data, vae):
 
 
 def test_resume_after_early_stop_trains_no_further_epoch(tmp_path, data, vae, monkeypatch):
-    import emojiqa.train_ranker as tr
+    tr = importlib.import_module("emojiqa.train_ranker")  # the module, not the function
 
     calls = {"n": 0}
 
@@ -203,7 +204,7 @@ def test_resume_after_early_stop_trains_no_further_epoch(tmp_path, data, vae, mo
 
 def test_plateau_lr_goes_back_to_the_best_weights_at_lower_rates(tmp_path, data, vae,
                                                                    monkeypatch):
-    import emojiqa.train_ranker as tr
+    tr = importlib.import_module("emojiqa.train_ranker")  # the module, not the function
 
     scores = iter([0.5, 0.4, 0.3, 0.2])  # improves once, then never: 3 epochs with patience 2
 

@@ -63,6 +63,28 @@ def test_every_lazy_name_is_imported_for_type_checkers():
     assert _type_checking_imports() == dict(emojiqa._LAZY)
 
 
+def test_top_level_functions_stay_functions_after_their_modules_are_imported():
+    # invent, train_vae and train_ranker are each a function and the submodule defining it;
+    # importing the submodule (as the package itself does inside) must not make the top-level
+    # name the module, and `from emojiqa import ...` must give the function the first time too
+    code = (
+        "import emojiqa, importlib, types\n"
+        "from emojiqa import invent, train_vae\n"
+        "import emojiqa.train_ranker, emojiqa.invent\n"
+        "from emojiqa.train_ranker import fit_wide_head\n"
+        "from emojiqa import train_ranker\n"
+        "for f in (invent, train_vae, train_ranker, emojiqa.invent, emojiqa.train_vae,\n"
+        "          emojiqa.train_ranker):\n"
+        "    assert isinstance(f, types.FunctionType), f\n"
+        "mod = importlib.import_module('emojiqa.train_ranker')\n"
+        "assert isinstance(mod, types.ModuleType) and mod.fit_wide_head is fit_wide_head\n"
+        "assert mod.train_ranker is emojiqa.train_ranker\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 @pytest.mark.slow
 def test_public_api_types_check_with_mypy(tmp_path):
     try:  # a test extra: missing, it is a failure, not a skip

@@ -60,6 +60,10 @@ def test_embed_is_deterministic_mu_and_sample_is_seeded():
     b = vae.sample(3, generator=torch.Generator().manual_seed(1))
     np.testing.assert_array_equal(a, b)
     assert a.shape == (3, 8, 8, 4) and a.dtype == np.uint8
+    assert vae.sample(0).shape == (0, 8, 8, 4)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="whole number"):
+            vae.sample(bad)
 
 
 def test_save_load_identical(tmp_path):

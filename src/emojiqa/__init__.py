@@ -8,6 +8,8 @@ separate layers over this public API.
 
 from __future__ import annotations
 
+import sys as _sys
+import types as _types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -55,6 +57,25 @@ def __getattr__(name: str) -> Any:  # PEP 562
 
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'emojiqa' has no attribute {name!r}")
+
+
+#: Top-level names that are a function and also the submodule defining it (``emojiqa.invent``
+#: is the function of ``emojiqa/invent.py``). Importing a submodule binds it as an attribute
+#: of the package, which would make ``emojiqa.invent`` (and ``from emojiqa import invent``)
+#: the module once anything had imported it; the package keeps the function under these
+#: names instead. The modules stay importable: ``from emojiqa.invent import invent``,
+#: ``importlib.import_module("emojiqa.invent")``.
+_FUNCTION_MODULES = frozenset(n for n, m in _LAZY.items() if n == m)
+
+
+class _Package(_types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _FUNCTION_MODULES and isinstance(value, _types.ModuleType):
+            value = getattr(value, name)  # the import system binding the submodule
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "VAE",

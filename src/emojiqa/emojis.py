@@ -479,13 +479,13 @@ class EmojiSet:
 
         Exact name and keyword matches rank first, then prefix and substring matches, then
         close spellings (``"hart"`` finds ❤️). Skin-tone variants are left out unless
-        ``skin_tones`` is true. At most ``limit`` (a positive int) results.
+        ``skin_tones`` is true. At most ``limit`` (an int >= 0) results.
 
         Raises:
-            ValueError: ``limit`` is not a positive integer.
+            ValueError: ``limit`` is not a whole number >= 0.
         """
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
         q = _norm(query.strip(":"))[:MAX_QUERY_CHARS]
         if not q:
             return []

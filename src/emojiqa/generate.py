@@ -174,7 +174,8 @@ def latent_arithmetic(vae: VAE, expr: str, emojis: EmojiSet | None = None) -> np
 
 def nearest_known(vae: VAE, images: np.ndarray, emojis: EmojiSet, k: int = 1
                   ) -> list[list[int]]:
-    """Indices in ``emojis`` of the ``k`` known emojis whose μ is closest (cosine) to each image.
+    """Indices in ``emojis`` of the ``k`` known emojis whose μ is closest (cosine) to each image
+    (all of them when the set has fewer than ``k``).
 
     Example:
         >>> es = EmojiSet.bundled("twemoji")                  # doctest: +SKIP
@@ -182,7 +183,9 @@ def nearest_known(vae: VAE, images: np.ndarray, emojis: EmojiSet, k: int = 1
     """
     if len(emojis) == 0:
         raise ValueError("nearest_known needs a non-empty emoji set")
-    k = max(1, min(int(k), len(emojis)))
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError(f"k must be a positive whole number, got {k!r}")
+    k = min(int(k), len(emojis))
     q = _unit(vae.embed(np.asarray(images)))  # (N, D)
     ref = _unit(set_codes(vae, emojis))  # (M, D)
     sims = q @ ref.T  # (N, M)

@@ -412,8 +412,8 @@ class VAE(nn.Module):
             >>> vae.sample(2, generator=torch.Generator().manual_seed(0)).shape
             (2, 8, 8, 4)
         """
-        if int(n) < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
+        if isinstance(n, bool) or int(n) != n or int(n) < 0:
+            raise ValueError(f"n must be a whole number >= 0, got {n!r}")
         z = torch.randn(int(n), self.config.latent_dim, generator=generator)
         return self.decode_images(z)
 
