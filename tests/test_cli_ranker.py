@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from emojiqa.cli import main
+from emojiqa.cli.ranker_cmds import file_split
+from emojiqa.datasets import load_table
 from emojiqa.vae import VAE, VAEConfig
 
 TINY = ["--set", "text_tower=cnn", "--set", "conv_channels=8", "--set", "num_words=200",
@@ -91,6 +93,19 @@ def test_train_from_file_and_errors(tmp_path, vae_dir, capsys):
     rc = main(["evaluate", "--model", str(tmp_path / "nope"), "--data", "tweeteval",
                "--split", "test"])
     assert rc == 2
+
+
+def test_evaluate_on_an_empty_split_of_a_small_file_says_so(trained, tmp_path, capsys):
+    f = tmp_path / "small.csv"
+    f.write_text("text,emoji\nwhat a party,🎉\nso sad,😡\n", encoding="utf-8")
+    split = file_split(load_table(str(f), "text", "emoji"), "test")
+    assert split == []  # both rows hash outside the test tenth
+    rc = main(["evaluate", "--model", str(trained), "--data", str(f)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "the test split of" in err and "use --split all" in err
+    rc = main(["evaluate", "--model", str(trained), "--data", str(f), "--split", "all",
+               "--json"])
+    assert rc == 0 and json.loads(capsys.readouterr().out)["n"] == 2
 
 
 def test_evaluate_zero_shot(trained, capsys):

@@ -559,8 +559,9 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                     net.load_state_dict(best_state)  # back to the best, at lower rates
                     for group in opt.param_groups:
                         group["lr"] *= c.plateau_lr
-                    say(f"no val improvement: back to epoch {state['best_epoch'] + 1}'s "
-                        f"weights, learning rates x{c.plateau_lr}")
+                    say(f"no {'val' if val else 'training loss'} improvement: back to "
+                        f"epoch {state['best_epoch'] + 1}'s weights, learning rates "
+                        f"x{c.plateau_lr}")
             state["epoch"], state["step"] = epoch + 1, 0
             state["run_loss"], state["run_n"] = 0.0, 0.0
             say(f"epoch {epoch + 1}/{n_epochs} " + " ".join(
@@ -580,7 +581,8 @@ def train_ranker(config: RankerConfig, train: Sequence[Example], val: Sequence[E
                     say(f"(could not draw loss.png: {exc})")
             D.barrier(info)
             if c.patience and state["bad"] >= c.patience:
-                say(f"early stop: no val improvement in {c.patience} epochs")
+                say(f"early stop: no {'val' if val else 'training loss'} improvement in "
+                    f"{c.patience} epochs")
                 break
     if best_state is not None:
         net.load_state_dict(best_state)

@@ -203,6 +203,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.split is None:
         args.split = "val" if args.data == "tweeteval" else "test"
     examples = load_data(args.data, args.split, args.text_column, args.emoji_column)
+    if not examples:
+        from ..errors import DataFileError
+
+        raise DataFileError(f"the {args.split} split of {args.data} has no rows (a file is "
+                            f"split 80/10/10 by a hash of each text, so a small file can "
+                            f"leave a split empty): use --split all, or more rows")
     if args.limit:
         examples = examples[: args.limit]
     rep = evaluate(ranker, examples, use_known=not args.no_known)
