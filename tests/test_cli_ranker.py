@@ -106,6 +106,11 @@ def test_evaluate_on_an_empty_split_of_a_small_file_says_so(trained, tmp_path, c
     rc = main(["evaluate", "--model", str(trained), "--data", str(f), "--split", "all",
                "--json"])
     assert rc == 0 and json.loads(capsys.readouterr().out)["n"] == 2
+    g = tmp_path / "tiny.csv"  # both rows hash into the test tenth: no training rows
+    g.write_text("text,emoji\nso angry,😡\nparty time,🎉\n", encoding="utf-8")
+    rc = main(["train-ranker", "--data", str(g), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "the train split of" in err and "more rows" in err
 
 
 def test_evaluate_zero_shot(trained, capsys):

@@ -156,6 +156,12 @@ def _train(args: argparse.Namespace) -> int:
         config = RankerConfig.named(args.config or "default", **parse_overrides(args.set))
     train = load_data(args.data, "train", args.text_column, args.emoji_column)
     val = load_data(args.data, "val", args.text_column, args.emoji_column)
+    if not train:
+        from ..errors import DataFileError
+
+        raise DataFileError(f"the train split of {args.data} has no rows (a file is split "
+                            f"80/10/10 by a hash of each text, so a file of a few rows can "
+                            f"leave it empty): give it more rows")
     if args.limit:
         train, val = train[: args.limit], val[: args.limit]
     styles = [s.strip() for s in args.styles.split(",") if s.strip()]
