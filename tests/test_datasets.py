@@ -56,6 +56,21 @@ def test_table_formats_and_label_kinds(tmp_path, twemoji):
     assert load_table(jl, emojis=twemoji)[0].key == "1f621"
 
 
+def test_table_label_of_one_emoji_repeated_or_of_several(tmp_path, twemoji):
+    p = tmp_path / "r.csv"
+    p.write_text("text,emoji\nparty,🎉🎉\nlove,❤️ ❤️\nyes,👍🏽👍🏽\nfam,👨‍👩‍👧👨‍👩‍👧\n",
+                 encoding="utf-8")
+    assert [e.key for e in load_table(p, emojis=twemoji)] == [
+        "1f389", "2764", "1f44d-1f3fd", "1f468-200d-1f469-200d-1f467"]
+    p.write_text("text,emoji\nparty,🎉\nyes,🎉😂\n", encoding="utf-8")
+    with pytest.raises(DataFileError, match=r"row 2 .*holds 2 different emojis \(🎉 😂\); "
+                                            r"give one emoji per row"):
+        load_table(p, emojis=twemoji)
+    p.write_text("text,emoji\nyes,🎉x\n", encoding="utf-8")  # not all emojis: unknown
+    with pytest.raises(DataFileError, match=r"unknown emoji label '🎉x'"):
+        load_table(p, emojis=twemoji)
+
+
 def test_table_errors(tmp_path, twemoji):
     p = tmp_path / "d.csv"
     with pytest.raises(DataFileError, match="not found"):

@@ -24,11 +24,11 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .emojis import EmojiSet, data_path, key_from_emoji
+from .emojis import EmojiSet, data_path, emoji_from_key, key_from_emoji
 from .errors import DataFileError, EmojiNotFoundError, TextError
 
 #: The seed's answers for the airline sentiment labels.
@@ -204,7 +204,9 @@ def _column(header: list[str], name: str, path: Path, what: str) -> int:
     )
 
 
-def _label_lookup(emojis: EmojiSet) -> Callable[[str], str]:
+def _label_lookup(emojis: EmojiSet, by_char: Mapping[str, str]) -> Callable[[str], str]:
+    """Emoji label → key in ``emojis`` (KeyError when unknown); ``by_char``:
+    :func:`_emoji_chars` of the set."""
     stripped = {k.replace("-fe0f", ""): k for k in emojis.keys}
 
     def lookup(value: str) -> str:
@@ -225,9 +227,33 @@ def _label_lookup(emojis: EmojiSet) -> Callable[[str], str]:
             k = ""
         if k in stripped:
             return stripped[k]
+        several = _several_emojis(v, by_char)
+        if several and len(set(several)) == 1:  # the same emoji repeated ("🎉🎉"): that one
+            return several[0]
         raise KeyError(v)
 
     return lookup
+
+
+def _emoji_chars(emojis: EmojiSet) -> dict[str, str]:
+    """Each emoji of the set as characters (without U+FE0F) → its key."""
+    return {emoji_from_key(k).replace("\ufe0f", ""): k for k in emojis.keys}
+
+
+def _several_emojis(value: str, by_char: Mapping[str, str]) -> list[str]:
+    """The keys of the emojis ``value`` is made of, one after another (spaces and U+FE0F
+    between or inside them ignored; longest match first), or ``[]`` when something else is
+    in it. ``by_char``: emoji characters (without U+FE0F) → key."""
+    rest = "".join(value.replace("\ufe0f", "").split())
+    longest = max(map(len, by_char), default=0)
+    keys = []
+    while rest:
+        n = next((n for n in range(min(longest, len(rest)), 0, -1) if rest[:n] in by_char), 0)
+        if not n:
+            return []
+        keys.append(by_char[rest[:n]])
+        rest = rest[n:]
+    return keys
 
 
 def load_table(path: str | os.PathLike[str], text_column: str = "text",
@@ -312,7 +338,8 @@ def load_table(path: str | os.PathLike[str], text_column: str = "text",
             raise DataFileError(f"{path} has a header but no data rows.")
     from .text import validate_text
 
-    lookup = _label_lookup(emojis)
+    by_char = _emoji_chars(emojis)
+    lookup = _label_lookup(emojis, by_char)
     out = []
     for row_no, (line_no, text_value, label) in enumerate(records, 1):
         try:
@@ -322,6 +349,14 @@ def load_table(path: str | os.PathLike[str], text_column: str = "text",
         try:
             key = lookup(label)
         except KeyError:
+            several = _several_emojis(label, by_char)
+            if len(several) > 1:
+                shown = " ".join(emoji_from_key(k) for k in several)
+                raise DataFileError(
+                    f"{path} row {row_no} (line {line_no}): the emoji label {label!r} holds "
+                    f"{len(several)} different emojis ({shown}); give one emoji per row "
+                    "(repeat the text on a row of its own for each)."
+                ) from None
             hints = [e.emoji + " " + e.name for e in emojis.search(label, limit=3)]
             hint = f" Did you mean: {', '.join(hints)}?" if hints else ""
             raise DataFileError(
