@@ -616,6 +616,24 @@ def test_serve_command_defaults_to_loopback(capsys):
     assert "not a TCP port" in capsys.readouterr().err
 
 
+def test_serve_on_a_port_in_use_is_a_clear_error_before_loading(capsys):
+    import socket
+
+    from emojiqa.cli import main
+
+    with socket.socket() as taken:  # another server on that port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    out = capsys.readouterr()
+    # it said "serving on" and then aborted with uvicorn's own error
+    assert f"127.0.0.1:{port} is in use" in out.err and "--port" in out.err
+    assert "serving on" not in out.err
+    assert main(["serve", "--host", "nosuchhost.invalid"]) == 2
+    assert "is not an address of this machine" in capsys.readouterr().err
+
+
 def test_suggestions_keep_coming_while_inventing(client):
     import threading
 

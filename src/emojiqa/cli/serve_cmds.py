@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from typing import Any
 
@@ -53,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
             'pip install "emojiqa[web]"') from exc
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port} is not a TCP port; use 1-65535")
+    # bound before the model loads: a port in use is a clear error at once, and the server
+    # listens on this very socket (no other process can take the port in between)
+    sock = bind_socket(args.host, args.port)
     if args.threads is not None:
         import torch
 
@@ -77,6 +82,40 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"emojiqa: serving on http://{shown}:{args.port}/ (Ctrl+C stops)", file=sys.stderr,
           flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False, server_header=False)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                            access_log=False, server_header=False)
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (as uvicorn binds one: ``SO_REUSEADDR``).
+
+    Raises:
+        ConfigError: the port is in use, the address is not this machine's, or binding is not
+            allowed — saying which and what to do.
+    """
+    from ..errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host!r} is not an address of this machine ({exc}); use "
+                          "127.0.0.1, or 0.0.0.0 for every interface") from exc
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            why = ("is in use (another emojiqa serve, or another server); stop it or pass "
+                   f"another --port, e.g. --port {port + 1 if port < 65535 else 8000}")
+        elif exc.errno == errno.EACCES:
+            why = "needs privileges this user lacks (ports below 1024); pass --port 8000"
+        else:
+            why = f"cannot be bound ({exc.strerror}); check --host and --port"
+        raise ConfigError(f"{host}:{port} {why}") from exc
+    return sock
