@@ -31,6 +31,24 @@ def test_train_vae_tiny_then_generate_with_it(tmp_path, folder, capsys):
     assert "nearest known" in capsys.readouterr().out
 
 
+def test_train_vae_on_a_folder_with_unreadable_files(tmp_path, folder, capsys):
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(folder, mixed)
+    (mixed / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    (mixed / "empty.jpg").write_bytes(b"")
+    argv = ["train-vae", "--style", str(mixed), "--epochs", "1", "--out",
+            str(tmp_path / "run"), "--no-progress", "--threads", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "broken.png could not be read" in err and "--skip-bad-images" in err
+    assert main([*argv, "--skip-bad-images"]) == 0
+    out = capsys.readouterr()
+    assert "skipped 2 unreadable image file(s)" in out.err and "broken.png" in out.err
+    assert "on 8 emojis, validating on 2" in out.out  # the 10 readable drawings
+
+
 @pytest.mark.parametrize("argv, n", [
     (["sample", "-n", "4"], 4),
     (["grid", "C", "--ticks", "3"], 9),

@@ -61,8 +61,10 @@ def test_folder_with_no_images_or_bad_files(tmp_path, twemoji):
         EmojiSet.from_folder(tmp_path)
     Image.fromarray(twemoji.image("🎉"), "RGBA").save(tmp_path / "1f389.png")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(ImageError, match="corrupt"):
+    with pytest.raises(ImageError, match="corrupt") as exc:
         EmojiSet.from_folder(tmp_path)
+    assert "remove it from" in str(exc.value) and "on_error='skip'" in str(exc.value)
+    assert " object at 0x" not in str(exc.value)  # no memory address in the message
     with pytest.warns(UserWarning, match="skipping"):
         es = EmojiSet.from_folder(tmp_path, on_error="skip", progress=False)
     assert es.keys == ["1f389"] and es.get("🎉").label == "party popper"

@@ -275,9 +275,12 @@ class EmojiSet:
                          disable=not progress or len(files) < 200):
             try:
                 arr = load_image(path)
-            except ImageError:
+            except ImageError as exc:
                 if on_error == "raise":
-                    raise
+                    raise ImageError(f"{exc} To go on without it, remove it from {folder}, or "
+                                     "skip unreadable files (emojiqa train-vae "
+                                     "--skip-bad-images; EmojiSet.from_folder(..., "
+                                     "on_error='skip')).") from exc
                 import warnings
 
                 warnings.warn(f"skipping unreadable image {path}", stacklevel=2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,9 @@ import numpy as np
 from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from .errors import ImageError
+
+#: " <_io.BytesIO object at 0x…>" in Pillow's messages: an address, nothing a user can use.
+_IN_MEMORY = re.compile(r" ?<_io\.\w+ object at 0x[0-9a-f]+>")
 
 #: Side of an emoji image, in pixels.
 EMOJI_SIZE = 36
@@ -90,7 +94,8 @@ def load_image(source: str | os.PathLike[str] | bytes, size: int = EMOJI_SIZE) -
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
             TypeError) as exc:  # TypeError: Pillow on a malformed tag value (a fuzz find)
         raise ImageError(
-            f"{name} could not be read as an image ({type(exc).__name__}: {exc}). It may be "
+            f"{name} could not be read as an image ({type(exc).__name__}: "
+            f"{_IN_MEMORY.sub('', str(exc))}). It may be "
             "corrupt, truncated or not an image; pass a PNG, JPEG, WebP or GIF file."
         ) from exc
     if min(w, h) < MIN_SIDE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,28 @@ def _at_least(lo: int) -> Callable[[str], int]:
     return parse
 
 
+def _load_style(spec: str, skip_bad: bool) -> Any:
+    """A bundled style or a folder; with ``skip_bad`` a folder's unreadable files are left
+    out and named on stderr."""
+    import warnings
+
+    from ..emojis import STYLES, EmojiSet
+
+    if not skip_bad or spec.lower() in STYLES:
+        return EmojiSet.load(spec)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        es = EmojiSet.from_folder(spec, on_error="skip")
+    skipped = [str(w.message).removeprefix("skipping unreadable image ") for w in caught
+               if str(w.message).startswith("skipping unreadable image")]
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5
+                                          else "")
+        print(f"skipped {len(skipped)} unreadable image file(s) in {spec}: {shown}",
+              file=sys.stderr)
+    return es
+
+
 def register(sub: Any) -> None:
     p = add_parser(sub, "train-vae", "Train the emoji VAE on bundled styles or your folders.")
     p.add_argument("--config", default="default", choices=["default", "seed"],
@@ -36,6 +59,9 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="in a folder, leave out the files that cannot be read as images "
+                   "(listed on stderr) instead of stopping at the first")
     p.set_defaults(func=run_train)
 
     g = add_parser(sub, "generate", "Generate new emojis with the VAE and save them as a PNG "
@@ -84,7 +110,7 @@ def run_train(args: argparse.Namespace) -> int:
     config = VAEConfig.named(args.config)
     trains, vals = [], []
     for spec in args.style or ["twemoji"]:
-        tr, va = EmojiSet.load(spec).split()
+        tr, va = _load_style(spec, args.skip_bad_images).split()
         trains.append(tr)
         vals.append(va)
     train = EmojiSet.concat(trains) if len(trains) > 1 else trains[0]
