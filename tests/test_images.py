@@ -55,3 +55,29 @@ def test_bad_files_name_the_problem(tmp_path):
 def test_make_grid_upscales():
     grid = make_grid(np.zeros((5, 36, 36, 4), np.uint8), ncol=5, scale=2)
     assert grid.width == (5 * 38 + 2) * 2
+
+
+def test_save_png_needs_a_png_file_name_and_names_the_file_it_cannot_write(tmp_path,
+                                                                            monkeypatch):
+    from PIL import Image
+
+    from emojiqa import storage
+    from emojiqa.images import save_png
+
+    img = Image.new("RGB", (4, 4))
+    assert save_png(img, tmp_path / "a.PNG").is_file()
+    with pytest.raises(ValueError, match="give a file name ending in .png"):
+        save_png(img, tmp_path / "a.jpg")
+    (tmp_path / "d").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder") as exc:
+        storage.atomic_write_bytes(tmp_path / "d", b"x")
+    assert exc.value.filename == str(tmp_path / "d")
+
+    def denied(*_a, **_k):  # a folder this user may not write in (root may write anywhere)
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".f.png.x1y2.tmp"))
+
+    monkeypatch.setattr(storage.tempfile, "mkstemp", denied)
+    with pytest.raises(PermissionError) as exc:
+        storage.atomic_write_bytes(tmp_path / "f.png", b"x")
+    assert exc.value.filename == str(tmp_path / "f.png")  # not the temporary file's name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.PNG", "d"]

@@ -110,6 +110,30 @@ def test_cli_show_writes_a_strip(model_dir, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_cli_image_outputs_must_be_png_files_where_they_can_be_written(model_dir, tmp_path,
+                                                                         capsys):
+    (tmp_path / "dir").mkdir()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for out, said in ((tmp_path / "dir", "is a folder; give a file name ending in .png"),
+                      (tmp_path / "strip.jpg", "images are written as PNG"),
+                      (tmp_path / "noext", "images are written as PNG")):
+        for argv in (["show", "so angry", "--out", str(out), "--model", model_dir],
+                     ["suggest", "so angry", "--generate", "1", "--out", str(out),
+                      "--model", model_dir],
+                     ["generate", "sample", "-n", "1", "--out", str(out)]):
+            assert main(argv) == 2, argv
+            assert said in capsys.readouterr().err, argv
+    assert not (tmp_path / "strip.jpg").exists() and not (tmp_path / "noext").exists()
+    # a folder that cannot be made: the file and the reason, no traceback
+    assert main(["show", "so angry", "--out", str(blocker / "s.png"), "--model",
+                 model_dir]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("emojiqa: error: ") and str(blocker) in err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "file"]  # nothing left over
+
+
 def test_cli_batch_mode_delegates(model_dir, tmp_path):
     pytest.importorskip("emojiqa.batch")
     src = tmp_path / "in.txt"

@@ -186,9 +186,16 @@ def make_grid(
 
 
 def save_png(img: Image.Image, path: str | os.PathLike[str]) -> Path:
-    """Save a Pillow image as PNG atomically."""
+    """Save a Pillow image as PNG atomically.
+
+    Raises:
+        ValueError: ``path`` does not end in ``.png`` (a PNG under another name would mislead
+            whatever opens it).
+    """
     from .storage import atomic_write_bytes
 
+    if Path(path).suffix.lower() != ".png":
+        raise ValueError(f"{path}: images are written as PNG; give a file name ending in .png")
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return atomic_write_bytes(path, buf.getvalue())

@@ -9,6 +9,7 @@ before a byte of it is deserialised.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -47,8 +48,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     the private ``0o600`` of a temporary file.
     """
     path = Path(path)
+    if path.is_dir():  # else os.replace would name the temporary file in its error
+        raise IsADirectoryError(errno.EISDIR, "is a folder; give a file name", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # named after the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -68,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         # e.g. `emojiqa emojis | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # a file the command reads or writes: a folder given as a file, no permission, a
+        # full disk — the file and the reason, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"emojiqa: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

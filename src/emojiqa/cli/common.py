@@ -33,6 +33,22 @@ def check_top_k(k: int) -> None:
         raise ConfigError(f"--top-k must be between 1 and 1000, got {k}")
 
 
+def check_png_out(path: Any) -> None:
+    """An image output (``--out``) must be a ``.png`` file name, not a folder: checked before
+    the work that fills it."""
+    from pathlib import Path
+
+    from ..errors import ConfigError
+
+    if path is None:
+        return
+    if Path(path).is_dir():
+        raise ConfigError(f"--out {path} is a folder; give a file name ending in .png")
+    if Path(path).suffix.lower() != ".png":
+        raise ConfigError(f"--out {path}: images are written as PNG; give a file name ending "
+                          "in .png")
+
+
 def print_json(obj: Any) -> None:
     """Print ``obj`` as UTF-8 JSON on stdout."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")

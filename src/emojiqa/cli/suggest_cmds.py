@@ -13,7 +13,7 @@ import sys
 from typing import Any
 
 from ..errors import ConfigError
-from .common import add_parser, check_top_k, print_json, read_text_arg
+from .common import add_parser, check_png_out, check_top_k, print_json, read_text_arg
 
 
 def register(sub: Any) -> None:
@@ -156,6 +156,7 @@ def _rank_lite(text: str, args: argparse.Namespace) -> tuple[Any, Any]:
 def run_suggest(args: argparse.Namespace) -> int:
     if args.input or args.output:
         return _run_batch(args)
+    check_png_out(args.out)
     from ..text import validate_text
 
     if args.names and args.generate:
@@ -265,6 +266,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     from ..text import validate_text
 
+    check_png_out(args.out)
     texts = [validate_text(t) for t in args.texts]
     ranker = _load(args)
     ranked = _rank(ranker, texts, args)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .common import add_parser
+from .common import add_parser, check_png_out
 
 
 def _at_least(lo: int) -> Callable[[str], int]:
@@ -136,6 +136,8 @@ def run_generate(args: argparse.Namespace) -> int:
     from ..images import make_grid, save_png
     from ..vae import VAE
 
+    out = args.out or f"generate_{args.what}.png"
+    check_png_out(out)
     vae = VAE.from_pretrained(args.model)
     es = EmojiSet.load(args.emojis)
     ncol = None
@@ -159,7 +161,6 @@ def run_generate(args: argparse.Namespace) -> int:
             images = G.blend(vae, args.items, args.weights, emojis=es)[None]
         else:
             images = G.latent_arithmetic(vae, expr, emojis=es)[None]
-    out = args.out or f"generate_{args.what}.png"
     save_png(make_grid(images, ncol=ncol, scale=args.scale), out)
     near = [es[i[0]] for i in G.nearest_known(vae, images, es)]
     width = ncol or int(np.ceil(np.sqrt(len(images))))
