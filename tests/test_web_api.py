@@ -256,6 +256,35 @@ def test_suggest_skin_tone(client):
     assert_clean_error(r, 400, contains="skin tone 'purple' is not valid")
 
 
+def test_suggest_group_filters_as_the_library_and_cli(client, ranker):
+    text = "usa party"
+    for body in ({"exclude_groups": ["flags"]}, {"groups": ["flags"]},
+                 {"groups": ["smileys-emotion", "people-body"], "explain": True}):
+        got = client.post("/api/suggest", json={"text": text, "top_k": 5, **body})
+        assert got.status_code == 200, got.text
+        want = ranker.rank(text, top_k=5, groups=body.get("groups"),
+                           exclude_groups=body.get("exclude_groups"))
+        assert [e["key"] for e in got.json()["results"]] == [r.key for r in want]
+    flags = client.post("/api/suggest", json={"text": text, "groups": ["flags"]}).json()
+    assert all(EmojiSet.bundled("twemoji").get(e["key"]).group == "flags"
+               for e in flags["results"])
+    r = client.post("/api/suggest", json={"text": text, "exclude_groups": ["flag"]})
+    assert_clean_error(r, 422, contains="unknown emoji group(s) ['flag']")
+
+
+@pytest.mark.parametrize(("route", "body"), [
+    ("/api/suggest", {"text": "hi", "topk": 3}),
+    ("/api/generate", {"text": "hi", "count": 2}),
+    ("/api/latent/sample", {"n": 2, "sed": 1}),
+    ("/api/latent/interpolate", {"a": "🐱", "b": "🐶", "step": 3}),
+    ("/api/latent/blend", {"items": ["🐱"], "weight": [1]}),
+])
+def test_a_misspelt_field_is_422_not_ignored(client, route, body):
+    typo = next(k for k in body if k not in ("text", "a", "b", "items", "n"))
+    assert_clean_error(client.post(route, json=body), 422,
+                       contains=f"{typo}: Extra inputs are not permitted")
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\x00\x01"])
 def test_suggest_empty_text_gives_the_library_message(client, text):
     with pytest.raises(TextError) as exc:

@@ -30,7 +30,7 @@ import numpy as np
 from fastapi import FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from .. import __version__
@@ -123,7 +123,14 @@ class EmojiOut(BaseModel):
         default=None, description="with explain: the words of the text that named this emoji")
 
 
-class SuggestRequest(BaseModel):
+class _Request(BaseModel):
+    """A request body: a field it does not know (a typo such as ``topk``) is a 422 naming it,
+    not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SuggestRequest(_Request):
     """Rank the emoji set for one text."""
 
     text: str = Field(description="the text to answer", examples=["got the job!!"])
@@ -137,6 +144,11 @@ class SuggestRequest(BaseModel):
                     f"says (default {DEFAULT_KEYWORD_WEIGHT:g}; 0 = the model's score alone)")
     explain: bool = Field(False, description="take each score apart: model_score, "
                                              "keyword_score and the keywords that named it")
+    groups: list[str] | None = Field(
+        default=None, max_length=20, description="only emojis of these CLDR groups, e.g. "
+        "smileys-emotion (GET /api/emojis shows each emoji's group)")
+    exclude_groups: list[str] | None = Field(
+        default=None, max_length=20, description="no emojis of these groups, e.g. flags")
 
 
 class SuggestResponse(BaseModel):
@@ -146,7 +158,7 @@ class SuggestResponse(BaseModel):
     elapsed_ms: float
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(_Request):
     """Invent new emojis for a text with the VAE, guided by the ranker."""
 
     text: str = Field(examples=["robot cat"])
@@ -190,7 +202,7 @@ class LatentResponse(BaseModel):
     elapsed_ms: float
 
 
-class SampleRequest(BaseModel):
+class SampleRequest(_Request):
     """Draw emojis from the VAE's prior."""
 
     n: int = Field(8, ge=1, le=32)
@@ -198,7 +210,7 @@ class SampleRequest(BaseModel):
     style: Style = "twemoji"
 
 
-class InterpolateRequest(BaseModel):
+class InterpolateRequest(_Request):
     """Walk the latent space in a straight line from emoji ``a`` to emoji ``b``."""
 
     a: str = Field(min_length=1, max_length=100, examples=["🐱"],
@@ -208,7 +220,7 @@ class InterpolateRequest(BaseModel):
     style: Style = "twemoji"
 
 
-class BlendRequest(BaseModel):
+class BlendRequest(_Request):
     """Average the latent codes of a few emojis (optionally weighted)."""
 
     items: list[str] = Field(min_length=2, max_length=8, examples=[["🐱", "🤖"]])
@@ -682,8 +694,10 @@ def create_app(
         emojis = None if models.is_default_set(req.style) else es
         with models.lock, _arguments_from_request():
             ranked = ranker_.rank(text, top_k=req.top_k, emojis=emojis, skin_tone=tone,
+                                  groups=req.groups, exclude_groups=req.exclude_groups,
                                   keyword_weight=req.keyword_weight)
-            why = (ranker_.explain(text, ranked, emojis, skin_tone=tone,
+            why = (ranker_.explain(text, ranked, emojis, skin_tone=tone, groups=req.groups,
+                                   exclude_groups=req.exclude_groups,
                                    keyword_weight=req.keyword_weight)
                    if req.explain else [{} for _ in ranked])
             models.trim_once("suggest", req.style)  # the first builds the style's candidates
