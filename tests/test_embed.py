@@ -190,6 +190,7 @@ def test_cli_similar(model_dir, tmp_path, capsys):
     bad.write_bytes(b"not an image")
     for argv, message in ((["nosuchemojiname"], "is not in the"),
                           ([str(bad)], "could not be read as an image"),
+                          ([str(tmp_path / "missing.png")], "image file not found"),
                           (["👍", "--top-k", "0"], "--top-k must be")):
         assert main(["similar", *argv, "--model", str(model_dir)]) == 2
         err = capsys.readouterr().err

@@ -277,10 +277,10 @@ class EmojiSet:
                 arr = load_image(path)
             except ImageError as exc:
                 if on_error == "raise":
-                    raise ImageError(f"{exc} To go on without it, remove it from {folder}, or "
-                                     "skip unreadable files (emojiqa train-vae "
-                                     "--skip-bad-images; EmojiSet.from_folder(..., "
-                                     "on_error='skip')).") from exc
+                    raise ImageError(f"{exc} To go on without it, remove it from {folder} "
+                                     "(or skip unreadable files: EmojiSet.from_folder(..., "
+                                     "on_error='skip'), emojiqa train-vae "
+                                     "--skip-bad-images).") from exc
                 import warnings
 
                 warnings.warn(f"skipping unreadable image {path}", stacklevel=2)
