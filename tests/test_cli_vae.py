@@ -31,6 +31,18 @@ def test_train_vae_tiny_then_generate_with_it(tmp_path, folder, capsys):
     assert "nearest known" in capsys.readouterr().out
 
 
+def test_generate_takes_image_files_as_items(tmp_path, folder, twemoji, capsys):
+    cat = str(folder / f"{twemoji.get('🐱').key}.png")
+    for argv in (["interpolate", cat, "🐶", "--steps", "3"], ["reconstruct", cat, "🐶"],
+                 ["blend", cat, "🤖"]):
+        out = tmp_path / f"{argv[0]}.png"
+        assert main(["generate", *argv, "--out", str(out)]) == 0, capsys.readouterr().err
+        assert out.is_file()
+    assert "nearest known: 🐱" in capsys.readouterr().out  # the reconstructed drawing's
+    assert main(["generate", "reconstruct", str(tmp_path / "missing.png")]) == 2
+    assert "image file not found" in capsys.readouterr().err
+
+
 def test_train_vae_on_a_folder_with_unreadable_files(tmp_path, folder, capsys):
     import shutil
 

@@ -66,6 +66,26 @@ def test_nearest_known_finds_itself(vae, small):
             G.nearest_known(vae, small.images[:1], small, k=bad)
 
 
+def test_image_files_work_as_items(vae, twemoji, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from emojiqa.errors import ImageError
+
+    cat = tmp_path / "my cat.png"  # a drawing of the user's: here, Twemoji's 🐱 saved to a file
+    Image.fromarray(twemoji.image("🐱"), "RGBA").save(cat)
+    np.testing.assert_array_equal(G.images_of([str(cat), "🐶", cat]),
+                                  np.stack([twemoji.image(e) for e in ("🐱", "🐶", "🐱")]))
+    np.testing.assert_array_equal(G.interpolate(vae, str(cat), "🐶", steps=3),
+                                  G.interpolate(vae, "🐱", "🐶", steps=3))
+    monkeypatch.chdir(tmp_path)  # a relative name: the path has no "-" to split the terms at
+    np.testing.assert_array_equal(G.latent_arithmetic(vae, "my cat.png + 🤖"),
+                                  G.latent_arithmetic(vae, "🐱 + 🤖"))
+    with pytest.raises(ImageError, match="not found"):
+        G.blend(vae, [str(tmp_path / "missing.png"), "🐶"])
+    with pytest.raises(EmojiNotFoundError):
+        G.blend(vae, ["no such emoji name", "🐶"])
+
+
 def test_images_work_as_items(vae):
     img = np.zeros((36, 36, 4), np.uint8)
     assert G.interpolate(vae, img, img, steps=2).shape == (2, 36, 36, 4)

@@ -12,13 +12,16 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .emojis import EmojiSet
+from .images import IMAGE_SUFFIXES, load_image
 
 if TYPE_CHECKING:
     from .vae import VAE
@@ -74,18 +77,36 @@ def _default_set(emojis: EmojiSet | None) -> EmojiSet:
     return emojis if emojis is not None else EmojiSet.bundled("twemoji")
 
 
-def _codes(vae: VAE, items: Sequence[str | np.ndarray], emojis: EmojiSet | None) -> np.ndarray:
-    """μ of each item: an emoji (character, key or name) or a uint8 RGBA image."""
+def images_of(items: Sequence[str | os.PathLike[str] | np.ndarray],
+              emojis: EmojiSet | None = None) -> np.ndarray:
+    """``uint8 (N, 36, 36, 4)`` drawings of the items: an emoji (character, key or name, in
+    ``emojis``, default the bundled Twemoji), an image file (a name that is not an emoji and
+    is a file, or ends in an image suffix), or a uint8 RGBA image.
+
+    Raises:
+        EmojiNotFoundError: a name that is neither an emoji nor a file, with the closest names.
+        ImageError: an image file that is missing or cannot be read.
+    """
     images = []
     es = None
     for item in items:
-        if isinstance(item, str):
+        if isinstance(item, str | os.PathLike):
             es = es or _default_set(emojis)
-            images.append(es.image(item))
+            if isinstance(item, str) and item in es:
+                images.append(es.image(item))
+            elif Path(item).is_file() or Path(item).suffix.lower() in IMAGE_SUFFIXES:
+                images.append(load_image(item))
+            else:
+                images.append(es.image(str(item)))  # not found: the closest names
         else:
             arr = np.asarray(item)
             images.append(arr[0] if arr.ndim == 4 and len(arr) == 1 else arr)
-    return vae.embed(np.stack(images))  # (N, D)
+    return np.stack(images)
+
+
+def _codes(vae: VAE, items: Sequence[str | np.ndarray], emojis: EmojiSet | None) -> np.ndarray:
+    """μ of each item (:func:`images_of`)."""
+    return vae.embed(images_of(items, emojis))  # (N, D)
 
 
 def interpolate(vae: VAE, a: str | np.ndarray, b: str | np.ndarray, steps: int = 10,
@@ -95,7 +116,7 @@ def interpolate(vae: VAE, a: str | np.ndarray, b: str | np.ndarray, steps: int =
     Args:
         vae: a trained VAE.
         a, b: emoji character, key or name (looked up in ``emojis``, default the bundled
-            Twemoji), or ``uint8`` RGBA images ``(36, 36, 4)``.
+            Twemoji), an image file of a drawing, or ``uint8`` RGBA images ``(36, 36, 4)``.
         steps: number of images (>= 2).
 
     Example:
@@ -111,7 +132,8 @@ def interpolate(vae: VAE, a: str | np.ndarray, b: str | np.ndarray, steps: int =
 
 def blend(vae: VAE, items: Sequence[str | np.ndarray], weights: Sequence[float] | None = None,
           emojis: EmojiSet | None = None) -> np.ndarray:
-    """Decode the weighted mean of the codes of ``items`` (default: equal weights).
+    """Decode the weighted mean of the codes of ``items`` (default: equal weights); each item
+    as :func:`interpolate` takes ``a`` and ``b``.
 
     Example:
         >>> blend(vae, ["🐱", "🤖"]).shape  # doctest: +SKIP

@@ -76,16 +76,17 @@ def register(sub: Any) -> None:
     gr.add_argument("--lo", type=float, default=-2.0, help="axis start")
     gr.add_argument("--hi", type=float, default=2.0, help="axis end")
     it = add_parser(gsub, "interpolate", "A straight line in latent space between two emojis.")
-    it.add_argument("a", help="first emoji (character, key or name)")
-    it.add_argument("b", help="last emoji")
+    it.add_argument("a", help="first emoji (character, key or name) or image file")
+    it.add_argument("b", help="last emoji or image file")
     it.add_argument("--steps", type=_at_least(2), default=10, help="images in the strip")
     bl = add_parser(gsub, "blend", "Blend emojis: '🐱 + 🤖', '👑 - 👨 + 👩', or several emojis.")
-    bl.add_argument("items", nargs="+", help="an expression, or emojis to average")
+    bl.add_argument("items", nargs="+",
+                    help="an expression, or emojis (or image files) to average")
     bl.add_argument("--weights", type=float, nargs="+", help="one weight per emoji")
     rc = add_parser(gsub, "reconstruct", "Originals (top row) and their reconstructions from "
                     "μ (bottom row).")
-    rc.add_argument("items", nargs="*", help="emojis to reconstruct (default: 16 spread over "
-                    "the validation split)")
+    rc.add_argument("items", nargs="*", help="emojis or image files to reconstruct (default: "
+                    "16 spread over the validation split)")
     for q in (s, gr, it, bl, rc):
         q.add_argument("--model", default=None, help="VAE folder (default: the bundled model)")
         q.add_argument("--emojis", default="twemoji",
@@ -149,7 +150,7 @@ def run_generate(args: argparse.Namespace) -> int:
         images, ncol = G.interpolate(vae, args.a, args.b, args.steps, emojis=es), args.steps
     elif args.what == "reconstruct":
         if args.items:
-            orig = np.stack([es.image(i) for i in args.items])
+            orig = G.images_of(args.items, es)
         else:
             val = es.split()[1]
             orig = val.images[np.linspace(0, len(val) - 1, min(16, len(val))).astype(int)]
