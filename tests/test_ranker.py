@@ -113,6 +113,9 @@ def test_skin_tones_grouped_and_filters(ranker, twemoji):
     assert all(twemoji.get(r.key).group != "flags" for r in noflags)
     with pytest.raises(ValueError, match="unknown emoji group"):
         ranker.rank("hello", groups=["nope"])
+    # one group as a plain string is that group (it was taken letter by letter)
+    assert ranker.rank("hello", top_k=10, groups="flags") == flags
+    assert ranker.rank("hello", top_k=3000, exclude_groups="flags") == noflags
 
 
 def test_bad_text(ranker):

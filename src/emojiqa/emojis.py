@@ -578,6 +578,18 @@ def check_rank_args(top_k: Any, keyword_weight: Any) -> float:
     return float(w)
 
 
+def group_tuple(groups: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    """Groups as a tuple (one name alone is one group, not its letters); None for none.
+
+    Example:
+        >>> group_tuple("flags"), group_tuple(["flags", "symbols"]), group_tuple([])
+        (('flags',), ('flags', 'symbols'), None)
+    """
+    if not groups:
+        return None
+    return (groups,) if isinstance(groups, str) else tuple(groups)
+
+
 def check_groups(es: EmojiSet, groups: Sequence[str]) -> None:
     """Every one of ``groups`` must be a CLDR group of ``es``.
 
@@ -602,8 +614,7 @@ def select_candidates(es: EmojiSet, *, group_skin_tones: bool = True,
     Raises:
         ValueError: a group the set does not have (the message lists those it has).
     """
-    gs = tuple(groups) if groups else None
-    xs = tuple(exclude_groups) if exclude_groups else None
+    gs, xs = group_tuple(groups), group_tuple(exclude_groups)
     check_groups(es, (*(gs or ()), *(xs or ())))
     cand = es
     if group_skin_tones or gs or xs:

@@ -37,6 +37,7 @@ from .emojis import (
     EmojiSet,
     RankedEmoji,
     check_rank_args,
+    group_tuple,
     info_for,
     parse_skin_tone,
     reorder_places,
@@ -319,8 +320,7 @@ class LiteRanker:
                             else keyword_weight)
         single = isinstance(text, str)
         texts = [validate_text(text)] if single else validate_texts(text)
-        key = (parse_skin_tone(skin_tone), tuple(groups) if groups else None,
-               tuple(exclude_groups) if exclude_groups else None)
+        key = (parse_skin_tone(skin_tone), group_tuple(groups), group_tuple(exclude_groups))
         cand, matrix = self._candidates(key)
         k = min(top_k, len(cand))
         q = self.encode_text(texts) if texts else np.zeros((0, matrix.shape[1]), np.float32)
@@ -351,8 +351,7 @@ class LiteRanker:
         taken apart, as ``EmojiRanker.explain`` does (``emojis``: the model's own set only)."""
         w = check_rank_args(1, self.keyword_weight if keyword_weight is None
                             else keyword_weight)
-        key = (parse_skin_tone(skin_tone), tuple(groups) if groups else None,
-               tuple(exclude_groups) if exclude_groups else None)
+        key = (parse_skin_tone(skin_tone), group_tuple(groups), group_tuple(exclude_groups))
         cand, _ = self._candidates(key)
         if key not in self._keyword_index:
             self._keyword_index[key] = KeywordIndex(cand)

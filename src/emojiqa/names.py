@@ -153,7 +153,7 @@ class NameMatcher:
         Example:
             >>> NameMatcher(ranker).rank("melting", emojis="new_emojis/")   # doctest: +SKIP
         """
-        from .emojis import check_rank_args, parse_skin_tone, select_candidates
+        from .emojis import check_rank_args, group_tuple, parse_skin_tone, select_candidates
         from .text import validate_text, validate_texts
 
         check_rank_args(top_k, 0.0)
@@ -162,8 +162,8 @@ class NameMatcher:
         cand = select_candidates(self.ranker.emoji_set(emojis),
                                  group_skin_tones=group_skin_tones,
                                  skin_tone=parse_skin_tone(skin_tone),
-                                 groups=tuple(groups) if groups else None,
-                                 exclude_groups=tuple(exclude_groups) if exclude_groups else None)
+                                 groups=group_tuple(groups),
+                                 exclude_groups=group_tuple(exclude_groups))
         matrix = self.encode_emojis(cand)
         q = self.encode_text(texts) if texts else np.zeros((0, matrix.shape[1]), np.float32)
         out = self.ranker.top_of_codes(texts, q, cand, matrix, 0.0, min(int(top_k), len(cand)))

@@ -38,6 +38,7 @@ from .emojis import (
     EmojiSet,
     RankedEmoji,
     check_rank_args,
+    group_tuple,
     info_for,
     reorder_places,
     select_candidates,
@@ -1031,8 +1032,7 @@ class EmojiRanker:
 
         es = self.emoji_set(emojis)
         tone = parse_skin_tone(skin_tone)
-        gs = tuple(groups) if groups else None
-        xs = tuple(exclude_groups) if exclude_groups else None
+        gs, xs = group_tuple(groups), group_tuple(exclude_groups)
 
         def build() -> tuple[EmojiSet, np.ndarray]:
             cand = select_candidates(es, group_skin_tones=group_skin_tones, skin_tone=tone,

@@ -189,9 +189,10 @@ def train_bundled(out_dir: str | os.PathLike[str] | None = None, *,
     Example:
         >>> train_bundled("my_model", epochs=1)   # doctest: +SKIP
     """
-    from .storage import atomic_write_json
+    from .storage import atomic_write_json, check_replaceable
 
     out = Path(out_dir) if out_dir is not None else BUNDLED_DIR
+    check_replaceable(out)  # before the minutes of training, not after
     work = Path(work_dir) if work_dir is not None else Path("runs") / "bundled"
     cfg = config if config is not None else bundled_config()
     # a new drawing finds its look-alikes among every style the model learned from

@@ -192,6 +192,7 @@ def write_model_folder(
         extra_dirs: sub-folders to copy in (``{"vae": path_to_vae_folder}``).
     """
     folder = Path(folder)
+    check_replaceable(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     old: Path | None = None
@@ -226,6 +227,34 @@ def write_model_folder(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def check_replaceable(folder: Path) -> None:
+    """A model folder is written over only what it may replace: nothing, an empty folder, or
+    another model folder (its ``config.json`` names a model type).
+
+    Raises:
+        ConfigError: ``folder`` is a file, or a folder holding something else (saving would
+            delete it).
+    """
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is a file; a model is saved as a folder, and saving would "
+                          "replace that file: pass a new folder name")
+    if not any(folder.iterdir()):
+        return
+    try:
+        header = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+        is_model = isinstance(header, dict) and "model_type" in header
+    except (OSError, ValueError):
+        is_model = False
+    if not is_model:
+        shown = sorted(p.name for p in folder.iterdir())
+        listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        raise ConfigError(f"{folder} is a folder that is not a model folder (it holds "
+                          f"{listed}); saving the model there would delete it: pass a new "
+                          "or empty folder, or a model folder to replace")
 
 
 def _previous_version(folder: Path) -> Path | None:
@@ -292,13 +321,17 @@ def read_json(path: str | os.PathLike[str], *, what: str = "file") -> Any:
         ) from exc
 
 
-def check_output_dir(folder: str | os.PathLike[str], *, min_free_mb: float = 50.0) -> Path:
+def check_output_dir(folder: str | os.PathLike[str], *, min_free_mb: float = 50.0,
+                     model_folder: str | None = "model") -> Path:
     """Fail early when ``folder`` cannot take the output of a training run.
 
-    Called before training starts, so a read-only or full disk is reported at once instead of
-    after hours of work.
+    Called before training starts, so a read-only or full disk, or a ``model_folder`` inside
+    it that saving the model would delete (:func:`check_replaceable`), is reported at once
+    instead of after hours of work.
     """
     folder = Path(folder)
+    if model_folder is not None:
+        check_replaceable(folder / model_folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)

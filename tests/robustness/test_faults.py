@@ -30,7 +30,7 @@ import torch
 from emojiqa import losses, storage
 from emojiqa.datasets import load_airline
 from emojiqa.emojis import EmojiSet
-from emojiqa.errors import TrainingError
+from emojiqa.errors import ConfigError, TrainingError
 from emojiqa.ranker import EmojiRanker, RankerConfig
 from emojiqa.train_ranker import train_ranker
 from emojiqa.train_vae import train_vae
@@ -345,6 +345,36 @@ def test_output_path_under_a_file(vae_sets, tmp_path, check_error):
     with pytest.raises(TrainingError) as info:
         train_vae(VAE_CFG, *vae_sets, blocker / "out", epochs=1, images=False, **QUIET)
     check_error(info.value, TrainingError, what=[r"cannot write"], fix=[r"--out"])
+
+
+def test_saving_never_deletes_what_is_not_a_model(vae_sets, ranker_vae, ranker_data, tmp_path,
+                                                  monkeypatch, check_error):
+    """A model is saved over nothing, an empty folder or another model, never over a user's
+    file or folder of other things (it would be deleted); training says so before it starts."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "main.py").write_text("print('mine')\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (project, notes):
+        with pytest.raises(ConfigError) as info:
+            ranker_vae.save_pretrained(target)
+        check_error(info.value, ConfigError, what=[str(target)],
+                    fix=[r"pass a new (or empty )?folder"])
+    assert (project / "main.py").read_text() == "print('mine')\n" and notes.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "project"]
+    ranker_vae.save_pretrained(tmp_path / "empty")  # a new folder, then a model: both fine
+    ranker_vae.save_pretrained(tmp_path / "empty")
+    # a run folder whose model/ holds other things: refused before any training step
+    (tmp_path / "run" / "model").mkdir(parents=True)
+    (tmp_path / "run" / "model" / "keep.txt").write_text("mine")
+    _forbid(monkeypatch, (VAE, "loss"), (losses, "ranking_loss"))
+    for train in (lambda: train_vae(VAE_CFG, *vae_sets, tmp_path / "run", epochs=1,
+                                    images=False, **QUIET),
+                  lambda: _train_ranker(tmp_path / "run", ranker_data, ranker_vae, epochs=1)):
+        with pytest.raises(ConfigError, match="not a model folder"):
+            train()
+    assert (tmp_path / "run" / "model" / "keep.txt").read_text() == "mine"
 
 
 # --- kill -9 during saves ------------------------------------------------------------------------
