@@ -153,6 +153,19 @@ def test_config_errors(tmp_path):
         RankerConfig(text_tower="gpt")
     with pytest.raises(ConfigError, match="fields"):
         RankerConfig.named("seed", nope=1)
+    # each value of the kind its field takes (--set passes strings, NaN, floats for ints)
+    for field, value, need in (("batch_size", "abc", "a whole number"),
+                               ("epochs", 2.5, "a whole number"),
+                               ("margin", float("nan"), "a finite number"),
+                               ("lr", float("inf"), "a finite number"),
+                               ("ema", True, "a finite number"),
+                               ("known_emojis", 1, "true or false"),
+                               ("name", 5, "text")):
+        with pytest.raises(ConfigError, match=f"RankerConfig.{field} must be {need}, got "):
+            RankerConfig.named("default", **{field: value})
+    with pytest.raises(ConfigError, match="lr and margin must be >= 0"):
+        RankerConfig(lr=-1.0)
+    assert RankerConfig.named("default", name="mine", lr=1).name == "mine"  # an int is a number
     with pytest.raises(ModelLoadError, match="not found"):
         EmojiRanker.from_pretrained(tmp_path / "missing")
 

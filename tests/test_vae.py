@@ -27,6 +27,11 @@ def test_named_configs():
         VAEConfig.named("huge")
     with pytest.raises(ConfigError, match="not divisible"):
         VAEConfig.named("default", image_size=9)
+    with pytest.raises(ConfigError, match="VAEConfig.beta must be a finite number, got nan"):
+        VAEConfig.named("default", beta=float("nan"))
+    with pytest.raises(ConfigError, match="VAEConfig.latent_dim must be a whole number"):
+        VAEConfig.named("default", latent_dim="16")
+    assert seed.logvar_bound is None and VAEConfig.named("default", name="mine").name == "mine"
 
 
 @pytest.mark.parametrize("name", ["seed", "default"])

@@ -48,7 +48,7 @@ from .errors import ConfigError, ModelLoadError
 from .keywords import DEFAULT_KEYWORD_WEIGHT, KeywordIndex, explain_ranking
 from .look import crop_to_content
 from .recipes import BUNDLED_DIR, model_folder, use_precomputed_vectors
-from .storage import read_json, read_model_folder, write_model_folder
+from .storage import check_field_types, read_json, read_model_folder, write_model_folder
 from .text import Tokenizer, ngram_batch, validate_text, validate_texts
 from .towers import (
     AttentionTower,
@@ -259,6 +259,7 @@ class RankerConfig:
     teacher_config: str = ""
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         choices = {"text_tower": TEXT_TOWERS, "answer_tower": ANSWER_TOWERS, "loss": LOSSES,
                    "latent_stats": ("answers", "all"), "early_stop": ("loss", "macro_f1"),
                    "ngram_weighting": NGRAM_WEIGHTINGS}
@@ -276,6 +277,9 @@ class RankerConfig:
             raise ConfigError(f"max_len={self.max_len} must be >= pool={self.pool}")
         if self.text_tower == "bag" and self.ngram_buckets < 2:
             raise ConfigError("text_tower='bag' needs ngram_buckets >= 2")
+        if not self.lr >= 0 or not self.margin >= 0:  # lr 0 keeps the weights (fine-tuning)
+            raise ConfigError(f"RankerConfig.lr and margin must be >= 0, got {self.lr} and "
+                              f"{self.margin}")
         if not self.ngram_lr_scale > 0:
             raise ConfigError(f"ngram_lr_scale must be > 0, got {self.ngram_lr_scale}")
         if self.temperature <= 0:
@@ -327,7 +331,7 @@ class RankerConfig:
                               f"teach; choose one of {', '.join(plain)}")
 
     @classmethod
-    def named(cls, name: str, **overrides: Any) -> RankerConfig:
+    def named(cls, name: str, /, **overrides: Any) -> RankerConfig:
         """A named configuration with optional overrides.
 
         ``seed``: the 2017 notebook (BiLSTM over GloVe, Dense(10) answer tower, hinge with

@@ -132,6 +132,44 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
+def check_field_types(config: Any) -> None:
+    """Each field of a config dataclass must have the kind of value its default has: a
+    ``bool`` where the default is one, a whole number where it is an ``int``, a finite number
+    where it is a ``float``, text where it is a ``str``; None where the field's type allows it
+    (fields defaulting to None or a tuple are checked by the config itself).
+
+    Raises:
+        ConfigError: naming the field, the value and what it needs.
+
+    Example:
+        >>> from emojiqa.ranker import RankerConfig
+        >>> RankerConfig(batch_size="abc")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        emojiqa.errors.ConfigError: RankerConfig.batch_size must be a whole number, got 'abc'
+    """
+    import math
+
+    name = type(config).__name__
+    for f in dataclasses.fields(config):
+        default, value = f.default, getattr(config, f.name)
+        if value is None and "None" in str(f.type):  # an optional field left out
+            continue
+        if isinstance(default, bool):
+            ok, need = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, need = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(default, float):
+            ok = (isinstance(value, int | float) and not isinstance(value, bool)
+                  and math.isfinite(value))
+            need = "a finite number"
+        elif isinstance(default, str):
+            ok, need = isinstance(value, str), "text"
+        else:
+            continue
+        if not ok:
+            raise ConfigError(f"{name}.{f.name} must be {need}, got {value!r}")
+
+
 def config_from_dict(cls: type[T], data: Mapping[str, Any], *, source: str = "config") -> T:
     """Build the frozen config dataclass ``cls`` from ``data``, strictly.
 

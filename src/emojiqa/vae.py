@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError, ImageError, ModelLoadError
-from .storage import read_model_folder, write_model_folder
+from .storage import check_field_types, read_model_folder, write_model_folder
 
 #: Folder of the bundled pretrained VAE.
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained" / "vae"
@@ -89,6 +89,7 @@ class VAEConfig:
     epochs: int = 30
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         choices = {"arch": ("seed", "strided"), "norm": ("none", "group"),
                    "activation": ("relu", "silu"), "objective": ("keras", "elbo")}
         for fname, allowed in choices.items():
@@ -118,7 +119,7 @@ class VAEConfig:
                               f"{self.logvar_bound}")
 
     @classmethod
-    def named(cls, name: str, **overrides: Any) -> VAEConfig:
+    def named(cls, name: str, /, **overrides: Any) -> VAEConfig:
         """A named configuration, ``"seed"`` or ``"default"``, with optional field overrides.
 
         Example:
