@@ -187,19 +187,15 @@ def similar_emojis(ranker: Any, query: str | os.PathLike[str] | np.ndarray, top_
         ImageError: an image file that cannot be read.
     """
     from .emojis import RankedEmoji, check_rank_args, info_for
-    from .errors import ImageError
-    from .images import IMAGE_SUFFIXES, load_image
+    from .images import is_image_path, load_image
 
     check_rank_args(top_k, 0.0)
     own = None
     if isinstance(query, np.ndarray):
         vec = ranker.encode_emojis(query[None] if query.ndim == 3 else query, lookalike=True)
-    elif not isinstance(query, str) or (query not in ranker.emojis and Path(query).is_file()):
+    elif not isinstance(query, str) or (query not in ranker.emojis and is_image_path(query)):
         vec = ranker.encode_emojis(load_image(query)[None], lookalike=True)
     else:
-        if query not in ranker.emojis and Path(query).suffix.lower() in IMAGE_SUFFIXES:
-            raise ImageError(f"image file not found: {query} (nor is it an emoji name); "
-                             "check the path")
         i = ranker.emojis.index(query)
         own = info_for(ranker.emojis.keys[i]).base_key
         vec = ranker.encode_emojis(ranker.emojis.subset([i]))

@@ -33,6 +33,8 @@ from .errors import EmojiNotFoundError, ImageError
 from .images import EMOJI_SIZE, IMAGE_SUFFIXES, load_image
 
 #: Names of the bundled drawing styles, mapped to their files.
+#: How :meth:`EmojiSet.from_folder` begins the warning about a file it skipped.
+SKIPPED_IMAGE = "skipping unreadable image "
 STYLES = {"twemoji": "twemoji36.npz", "noto": "notosvg36.npz", "openmoji": "openmoji36.npz"}
 #: Skin-tone modifiers U+1F3FB..U+1F3FF, by tone number 1..5.
 SKIN_TONE_MODIFIERS = {1: "\U0001f3fb", 2: "\U0001f3fc", 3: "\U0001f3fd", 4: "\U0001f3fe",
@@ -283,7 +285,7 @@ class EmojiSet:
                                      "--skip-bad-images).") from exc
                 import warnings
 
-                warnings.warn(f"skipping unreadable image {path}", stacklevel=2)
+                warnings.warn(f"{SKIPPED_IMAGE}{path}", stacklevel=2)
                 continue
             key = _key_for_stem(path.stem)
             if key in keys:

@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .emojis import EmojiSet
-from .images import IMAGE_SUFFIXES, load_image
+from .images import is_image_path, load_image
 
 if TYPE_CHECKING:
     from .vae import VAE
@@ -94,7 +93,7 @@ def images_of(items: Sequence[str | os.PathLike[str] | np.ndarray],
             es = es or _default_set(emojis)
             if isinstance(item, str) and item in es:
                 images.append(es.image(item))
-            elif Path(item).is_file() or Path(item).suffix.lower() in IMAGE_SUFFIXES:
+            elif is_image_path(item):
                 images.append(load_image(item))
             else:
                 images.append(es.image(str(item)))  # not found: the closest names

@@ -185,6 +185,12 @@ def make_grid(
     return out
 
 
+def is_image_path(item: str | os.PathLike[str]) -> bool:
+    """Whether a name given where an emoji is expected means an image file: an existing file,
+    or a name ending in an image suffix (a missing one is then a clear "file not found")."""
+    return Path(item).is_file() or Path(item).suffix.lower() in IMAGE_SUFFIXES
+
+
 def save_png(img: Image.Image, path: str | os.PathLike[str]) -> Path:
     """Save a Pillow image as PNG atomically.
 

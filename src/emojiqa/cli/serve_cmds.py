@@ -58,33 +58,36 @@ def run(args: argparse.Namespace) -> int:
     # bound before the model loads: a port in use is a clear error at once, and the server
     # listens on this very socket (no other process can take the port in between)
     sock = bind_socket(args.host, args.port)
-    if args.threads is not None:
-        import torch
+    try:
+        if args.threads is not None:
+            import torch
 
-        torch.set_num_threads(max(1, args.threads))
-    from ..ranker import EmojiRanker
+            torch.set_num_threads(max(1, args.threads))
+        from ..ranker import EmojiRanker
 
-    # load once, before the first request (with the folder's stored emoji vectors, if any)
-    ranker = EmojiRanker.from_pretrained(args.model)
-    ranker.rank("hello", top_k=1)  # builds the candidate matrix now, not on a user's request
-    trim_heap()  # and hands the scratch memory of loading back
-    upload = (DEFAULT_MAX_UPLOAD_BYTES if args.max_upload_mb is None
-              else int(args.max_upload_mb * 2**20))
-    app = create_app(ranker, max_text_chars=args.max_text_chars or DEFAULT_MAX_TEXT_CHARS,
-                     max_upload_bytes=upload)
-    # an upload's first score needs seconds of look-alike references and VAE codes: build
-    # them beside the server (/api/health says warm when done)
-    if not args.no_warm_up:
-        app.state.models.warm_up_in_background()
-    if args.host not in _LOOPBACK:
-        print(f"emojiqa: warning: binding to {args.host} exposes the server beyond this "
-              "machine", file=sys.stderr)
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"emojiqa: serving on http://{shown}:{args.port}/ (Ctrl+C stops)", file=sys.stderr,
-          flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
-                            access_log=False, server_header=False)
-    uvicorn.Server(config).run(sockets=[sock])
+        # load once, before the first request (with the folder's stored emoji vectors, if any)
+        ranker = EmojiRanker.from_pretrained(args.model)
+        ranker.rank("hello", top_k=1)  # builds the candidate matrix now, not on a request
+        trim_heap()  # and hands the scratch memory of loading back
+        upload = (DEFAULT_MAX_UPLOAD_BYTES if args.max_upload_mb is None
+                  else int(args.max_upload_mb * 2**20))
+        app = create_app(ranker, max_text_chars=args.max_text_chars or DEFAULT_MAX_TEXT_CHARS,
+                         max_upload_bytes=upload)
+        # an upload's first score needs seconds of look-alike references and VAE codes: build
+        # them beside the server (/api/health says warm when done)
+        if not args.no_warm_up:
+            app.state.models.warm_up_in_background()
+        if args.host not in _LOOPBACK:
+            print(f"emojiqa: warning: binding to {args.host} exposes the server beyond this "
+                  "machine", file=sys.stderr)
+        shown = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"emojiqa: serving on http://{shown}:{args.port}/ (Ctrl+C stops)",
+              file=sys.stderr, flush=True)
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
+                                access_log=False, server_header=False)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()  # also when loading the model fails
     return 0
 
 

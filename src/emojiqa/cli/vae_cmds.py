@@ -28,15 +28,15 @@ def _load_style(spec: str, skip_bad: bool) -> Any:
     out and named on stderr."""
     import warnings
 
-    from ..emojis import STYLES, EmojiSet
+    from ..emojis import SKIPPED_IMAGE, STYLES, EmojiSet
 
     if not skip_bad or spec.lower() in STYLES:
         return EmojiSet.load(spec)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         es = EmojiSet.from_folder(spec, on_error="skip")
-    skipped = [str(w.message).removeprefix("skipping unreadable image ") for w in caught
-               if str(w.message).startswith("skipping unreadable image")]
+    skipped = [str(w.message).removeprefix(SKIPPED_IMAGE) for w in caught
+               if str(w.message).startswith(SKIPPED_IMAGE)]
     if skipped:
         shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5
                                           else "")
