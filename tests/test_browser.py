@@ -173,6 +173,22 @@ def test_skin_tone_menu_reranks(page):
     page.select_option("#skin-tone", "")
 
 
+def test_no_flags_box_leaves_flags_out(page):
+    page.fill("#ask", "usa party")
+    page.press("#ask", "Enter")
+    page.wait_for_function("() => document.getElementById('ask-status').textContent"
+                           ".includes('best:')")
+    assert "flag" in page.inner_text("#suggestions")  # 🇺🇸 answers "usa" first
+    with page.expect_response("**/api/suggest") as resp:
+        page.check("#no-flags")
+    assert resp.value.ok and resp.value.request.post_data_json["exclude_groups"] == ["flags"]
+    page.wait_for_function("() => !document.getElementById('suggestions').textContent"
+                           ".includes('flag')")
+    with page.expect_response("**/api/suggest") as resp:
+        page.uncheck("#no-flags")
+    assert "exclude_groups" not in resp.value.request.post_data_json
+
+
 def test_click_copies_with_a_toast(page):
     page.locator("#suggestions .emoji-card").first.click()
     page.wait_for_selector("#toast.show")

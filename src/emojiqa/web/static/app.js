@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { style: "twemoji", tone: "", frames: [], suggestSeq: 0, limits: null };
+const state = { style: "twemoji", tone: "", noFlags: false, frames: [], suggestSeq: 0, limits: null };
 // "?seed=7" in the address makes "Invent one" and "Surprise me" repeatable
 const urlSeed = Number.parseInt(new URLSearchParams(window.location.search).get("seed"), 10);
 const seed = Number.isInteger(urlSeed) && urlSeed >= 0 ? urlSeed : null;
@@ -162,6 +162,7 @@ async function suggest({ live = false } = {}) {
   try {
     const body = { text, top_k: 8, style: state.style, explain: true };
     if (state.tone) body.skin_tone = state.tone;
+    if (state.noFlags) body.exclude_groups = ["flags"];
     const res = await api("/api/suggest", { json: body, signal: suggestAbort.signal });
     if (seq !== state.suggestSeq) return;
     showError("ask-error", null);
@@ -373,6 +374,10 @@ function init() {
   }));
   $("skin-tone").addEventListener("change", (ev) => {
     state.tone = ev.target.value;
+    if (ask.value.trim()) suggest();
+  });
+  $("no-flags").addEventListener("change", (ev) => {
+    state.noFlags = ev.target.checked;
     if (ask.value.trim()) suggest();
   });
 
