@@ -191,17 +191,24 @@ def is_image_path(item: str | os.PathLike[str]) -> bool:
     return Path(item).is_file() or Path(item).suffix.lower() in IMAGE_SUFFIXES
 
 
-def save_png(img: Image.Image, path: str | os.PathLike[str]) -> Path:
-    """Save a Pillow image as PNG atomically.
+def check_png_path(path: str | os.PathLike[str]) -> None:
+    """``path`` must name a ``.png`` file (a PNG under another name would mislead whatever
+    opens it), not a folder.
 
     Raises:
-        ValueError: ``path`` does not end in ``.png`` (a PNG under another name would mislead
-            whatever opens it).
+        ValueError: saying which, and to give a file name ending in .png.
     """
-    from .storage import atomic_write_bytes
-
+    if Path(path).is_dir():
+        raise ValueError(f"{path} is a folder; give a file name ending in .png")
     if Path(path).suffix.lower() != ".png":
         raise ValueError(f"{path}: images are written as PNG; give a file name ending in .png")
+
+
+def save_png(img: Image.Image, path: str | os.PathLike[str]) -> Path:
+    """Save a Pillow image as PNG atomically (:func:`check_png_path` first)."""
+    from .storage import atomic_write_bytes
+
+    check_png_path(path)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return atomic_write_bytes(path, buf.getvalue())

@@ -34,19 +34,17 @@ def check_top_k(k: int) -> None:
 
 
 def check_png_out(path: Any) -> None:
-    """An image output (``--out``) must be a ``.png`` file name, not a folder: checked before
-    the work that fills it."""
-    from pathlib import Path
-
+    """An image output (``--out``) must be a ``.png`` file name, not a folder
+    (:func:`emojiqa.images.check_png_path`): checked before the work that fills it."""
     from ..errors import ConfigError
+    from ..images import check_png_path
 
     if path is None:
         return
-    if Path(path).is_dir():
-        raise ConfigError(f"--out {path} is a folder; give a file name ending in .png")
-    if Path(path).suffix.lower() != ".png":
-        raise ConfigError(f"--out {path}: images are written as PNG; give a file name ending "
-                          "in .png")
+    try:
+        check_png_path(path)
+    except ValueError as exc:
+        raise ConfigError(f"--out {exc}") from exc
 
 
 def print_json(obj: Any) -> None:
